@@ -1,0 +1,204 @@
+"""The Analysis: everything derived from a model and a data set, and its .cnnvis file."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from cnnvis.analysis._file import read_archive, write_archive
+from cnnvis.compute._types import ClassStatistics
+from cnnvis.errors import AnalysisFileError, CnnvisError
+from cnnvis.graph._network import Connection, Layer, NetworkGraph
+
+__all__ = ["LearnedFeatures", "Importance", "TrainingHistory", "Analysis"]
+
+
+@dataclass(frozen=True)
+class LearnedFeatures:
+    """Top-k input patches of each of a layer's C neurons (Girshick et al.: receptive-field crops).
+
+    patches (C, k, P, P, ch) uint8: the crop of the input around each neuron's maximal position, rescaled to
+    0..255 over the data set's range; outside the image is 0. scores (C, k) float32: the spatial max of the
+    activation, descending; NaN where fewer than k images were seen. image_index (C, k) int64: index into
+    the data set, -1 where unfilled. boxes (C, k, 4) int32: y0, x0, y1, x1 of the receptive field in input
+    pixels (may reach outside the image).
+    """
+
+    patches: np.ndarray
+    scores: np.ndarray
+    image_index: np.ndarray
+    boxes: np.ndarray
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Importance of each of a layer's C neurons.
+
+    mean_activation, max_activation (C,) float64: mean of the spatial mean and max of the spatial max over the
+    images of `classes`; contribution (C,) float64: mean over images of |sum over positions of activation x
+    gradient of the predicted-class score| (first-order estimate of the score lost without the neuron).
+    """
+
+    mean_activation: np.ndarray
+    max_activation: np.ndarray
+    contribution: np.ndarray
+    classes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """Debugging values over S training snapshots for the L weighted layers (conv, linear).
+
+    grad_mean (S, L) float64: mean |dLoss/dW| on a fixed batch; rel_change (S, L) float64:
+    ||W_t - W_{t-1}|| / ||W_{t-1}||, NaN for the first snapshot; loss (S,) float64 on the fixed batch.
+    edge_grad[(dst, src)] (n_dst, n_src) float32: sum over each kernel of |dLoss/dW| at the last snapshot;
+    edge_change[(dst, src)] (n_dst, n_src) float32: per neuron pair, sum |W_t - W_{t-1}| / sum |W_{t-1}|
+    between the last two snapshots (zeros with one snapshot).
+    """
+
+    snapshots: tuple[str, ...]
+    layers: tuple[str, ...]
+    grad_mean: np.ndarray
+    rel_change: np.ndarray
+    loss: np.ndarray
+    edge_grad: dict = field(default_factory=dict)
+    edge_change: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """All derived features of one model on one data set. Saved as one versioned .cnnvis file.
+
+    stats[layer]: ClassStatistics for every layer; features[layer]: LearnedFeatures; importance[layer]:
+    Importance; history: TrainingHistory or None; meta: JSON-able facts (model, dataset, n_images,
+    input_shape, accuracy, cnnvis_version).
+    """
+
+    graph: NetworkGraph
+    class_names: tuple[str, ...]
+    stats: dict
+    features: dict
+    importance: dict
+    history: TrainingHistory | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def dead_fraction(self, layer: str) -> np.ndarray:
+        """(C,) fraction of images on which the neuron's activation is <= 0 at every position.
+
+        For a layer that feeds a ReLU this is the fraction of images on which the ReLU input is <= 0
+        everywhere (the ReLU outputs zero there); 1.0 marks a neuron that never fires.
+        """
+        self.graph.layer(layer)
+        return 1.0 - self.stats[layer].overall_active()
+
+    def relu_inputs(self) -> tuple[str, ...]:
+        """Layers whose output feeds a ReLU-like activation."""
+        out = []
+        for l in self.graph.layers:
+            if l.kind == "activation" and l.op.lower() in ("relu", "relu6", "f.relu", "torch.relu"):
+                out.extend(i for i in l.inputs if i not in out)
+        return tuple(out)
+
+    # -- file -----------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        manifest, arrays = _to_archive(self)
+        write_archive(path, manifest, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Analysis":
+        head, arrays = read_archive(path)
+        try:
+            return _from_archive(head, arrays)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            if isinstance(exc, CnnvisError):
+                raise
+            raise AnalysisFileError(f"{path}: corrupt analysis file (missing or malformed {exc})") from None
+
+
+# -- (de)serialisation: arrays go in as .npy members, everything else in the JSON manifest -------------
+def _edge_key(dst: str, src: str) -> str:
+    return f"{dst}<-{src}"
+
+
+def _to_archive(a: Analysis) -> tuple[dict, dict]:
+    arrays: dict[str, np.ndarray] = {}
+    layers = [dict(name=l.name, kind=l.kind, n_neurons=l.n_neurons, inputs=list(l.inputs), shape=list(l.shape),
+                   op=l.op) for l in a.graph.layers]
+    conns = []
+    for i, c in enumerate(a.graph.connections):
+        conns.append(dict(dst=c.dst, src=c.src, mode=c.mode, offset=c.offset))
+        if c.mode == "weight":
+            arrays[f"conn/{i}/weight"] = c.weight
+            arrays[f"conn/{i}/magnitude"] = c.magnitude
+    names = list(a.graph.names)
+    for group, per_layer in (("stats", a.stats), ("features", a.features), ("importance", a.importance)):
+        for lname, obj in per_layer.items():
+            j = names.index(lname)
+            for f in fields(obj):
+                v = getattr(obj, f.name)
+                if isinstance(v, np.ndarray):
+                    arrays[f"{group}/{j}/{f.name}"] = v
+    importance_classes = {names.index(k): list(v.classes) for k, v in a.importance.items()}
+    hist = None
+    if a.history is not None:
+        h = a.history
+        hist = dict(snapshots=list(h.snapshots), layers=list(h.layers),
+                    edges=[[d, s] for (d, s) in h.edge_grad])
+        arrays["history/grad_mean"] = h.grad_mean
+        arrays["history/rel_change"] = h.rel_change
+        arrays["history/loss"] = h.loss
+        for i, key in enumerate(h.edge_grad):
+            arrays[f"history/edge_grad/{i}"] = h.edge_grad[key]
+            arrays[f"history/edge_change/{i}"] = h.edge_change[key]
+    manifest = dict(layers=layers, connections=conns, class_names=list(a.class_names), meta=a.meta,
+                    stats=sorted(names.index(k) for k in a.stats),
+                    features=sorted(names.index(k) for k in a.features),
+                    importance=importance_classes, history=hist)
+    return manifest, arrays
+
+
+def _from_archive(head: dict, arrays: dict) -> Analysis:
+    layers = tuple(Layer(name=d["name"], kind=d["kind"], n_neurons=int(d["n_neurons"]),
+                         inputs=tuple(d["inputs"]), shape=tuple(int(s) for s in d["shape"]), op=d.get("op", ""))
+                   for d in head["layers"])
+    conns = []
+    for i, d in enumerate(head["connections"]):
+        w = arrays[f"conn/{i}/weight"] if d["mode"] == "weight" else None
+        m = arrays[f"conn/{i}/magnitude"] if d["mode"] == "weight" else None
+        conns.append(Connection(dst=d["dst"], src=d["src"], mode=d["mode"], weight=w, magnitude=m,
+                                offset=int(d["offset"])))
+    graph = NetworkGraph(layers=layers, connections=tuple(conns))
+    names = graph.names
+
+    def group(prefix, cls, ids, extra=None):
+        out = {}
+        for j in ids:
+            j = int(j)
+            kw = {f.name: arrays[f"{prefix}/{j}/{f.name}"] for f in fields(cls) if f.name != "classes"}
+            if extra is not None:
+                kw.update(extra(j))
+            out[names[j]] = cls(**kw)
+        return out
+
+    imp_classes = {int(k): tuple(v) for k, v in head["importance"].items()}
+    history = None
+    if head.get("history"):
+        h = head["history"]
+        edges = [tuple(e) for e in h["edges"]]
+        history = TrainingHistory(
+            snapshots=tuple(h["snapshots"]), layers=tuple(h["layers"]),
+            grad_mean=arrays["history/grad_mean"], rel_change=arrays["history/rel_change"],
+            loss=arrays["history/loss"],
+            edge_grad={e: arrays[f"history/edge_grad/{i}"] for i, e in enumerate(edges)},
+            edge_change={e: arrays[f"history/edge_change/{i}"] for i, e in enumerate(edges)})
+    return Analysis(
+        graph=graph, class_names=tuple(head["class_names"]),
+        stats=group("stats", ClassStatistics, head["stats"]),
+        features=group("features", LearnedFeatures, head["features"]),
+        importance=group("importance", Importance, imp_classes, lambda j: {"classes": imp_classes[j]}),
+        history=history, meta=dict(head.get("meta") or {}))

@@ -1,0 +1,130 @@
+"""The Scene: everything the viewer draws, as flat numpy arrays. Nothing of torch, nothing of OpenGL.
+
+World coordinates: x grows to the right (data flows left to right), y grows upward; one unit is one pixel
+at zoom 1. All colours are RGBA float32 in 0..1. Index arrays refer to rows of the arrays named.
+New fields may be added (with defaults, at the end); existing ones keep their meaning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+__all__ = ["Scene", "RECT_COLUMN", "RECT_CLUSTER", "CURVE_VALUE_MODES"]
+
+RECT_COLUMN = 0   # a layer cluster's column (background)
+RECT_CLUSTER = 1  # a neuron cluster
+CURVE_VALUE_MODES = ("weight", "gradient", "change")  # columns of Scene.curve_values
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Flat arrays for one frame of the CNNVis view.
+
+    bounds (4,) float32: x0, y0, x1, y1 around everything.
+
+    Rectangles, R rows (layer-cluster columns and neuron clusters):
+      rect_box (R, 4) float32 x0, y0, x1, y1; rect_fill, rect_border (R, 4) float32 RGBA;
+      rect_kind (R,) int8 RECT_COLUMN | RECT_CLUSTER; rect_column (R,) int32 column index;
+      rect_cluster (R,) int32 neuron-cluster id within its layer (-1 for columns);
+      rect_size (R,) int32 neurons in the cluster (layers in the column for columns);
+      rect_importance (R,) float32 in 0..1; rect_class_activation (R, K) float32 in 0..1, the cluster's
+      mean normalised activation per class (class selection fades clusters low on the selected classes).
+    Curves, E rows (bundled connections, one cubic Bezier each):
+      curve_ctrl (E, 4, 2) float32 control points; curve_width (E,) float32 in pixels;
+      curve_bundle (E,) int32 bundle id; curve_values (E, 3) float32, columns CURVE_VALUE_MODES: signed
+      weight strength in -1..1, gradient magnitude in 0..1, relative change in 0..1.
+    Learned-feature patches, P rows, textured from one atlas:
+      atlas (H, W, 4) uint8 RGBA; patch_box (P, 4) float32 world box; patch_uv (P, 4) float32 u0, v0, u1, v1
+      in 0..1 of the atlas; patch_rect (P,) int32 owning rectangle.
+    Activation matrices (neurons x classes), M rows, values from one float atlas colormapped on the GPU:
+      matrix_atlas (Hm, Wm) float32 in 0..1; matrix_box (M, 4) float32; matrix_uv (M, 4) float32;
+      matrix_rect (M,) int32 owning rectangle.
+    Line chart of per-layer debugging values under the view:
+      chart_names (S,) series names; chart_snapshots (T,) snapshot names;
+      chart_values (S, T, X) float32, NaN where absent; chart_x (X,) float32 world x of each point
+      (aligned with the columns); chart_box (4,) float32 world box of the chart.
+    Labels: label_text (L,) str; label_pos (L, 2) float32 anchor (left-baseline); label_size (L,) float32
+      font size in pixels.
+    class_names (K,) str; column_names (number of columns,) str, one per layer cluster.
+    """
+
+    bounds: np.ndarray
+    rect_box: np.ndarray
+    rect_fill: np.ndarray
+    rect_border: np.ndarray
+    rect_kind: np.ndarray
+    rect_column: np.ndarray
+    rect_cluster: np.ndarray
+    rect_size: np.ndarray
+    rect_importance: np.ndarray
+    rect_class_activation: np.ndarray
+    curve_ctrl: np.ndarray
+    curve_width: np.ndarray
+    curve_bundle: np.ndarray
+    curve_values: np.ndarray
+    atlas: np.ndarray
+    patch_box: np.ndarray
+    patch_uv: np.ndarray
+    patch_rect: np.ndarray
+    matrix_atlas: np.ndarray
+    matrix_box: np.ndarray
+    matrix_uv: np.ndarray
+    matrix_rect: np.ndarray
+    chart_names: tuple = ()
+    chart_snapshots: tuple = ()
+    chart_values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.float32))
+    chart_x: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    chart_box: np.ndarray = field(default_factory=lambda: np.zeros((4,), np.float32))
+    label_text: tuple = ()
+    label_pos: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    label_size: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_names: tuple = ()
+    column_names: tuple = ()
+
+    @property
+    def n_rects(self) -> int:
+        return int(self.rect_box.shape[0])
+
+    @property
+    def n_curves(self) -> int:
+        return int(self.curve_ctrl.shape[0])
+
+    @property
+    def n_patches(self) -> int:
+        return int(self.patch_box.shape[0])
+
+    def validate(self) -> "Scene":
+        """Check shapes and dtypes agree; raises ValueError listing every field that disagrees."""
+        R, E, P, M = self.n_rects, self.n_curves, self.n_patches, int(self.matrix_box.shape[0])
+        K = len(self.class_names)
+        want = {
+            "bounds": ((4,), np.float32), "rect_box": ((R, 4), np.float32), "rect_fill": ((R, 4), np.float32),
+            "rect_border": ((R, 4), np.float32), "rect_kind": ((R,), np.int8), "rect_column": ((R,), np.int32),
+            "rect_cluster": ((R,), np.int32), "rect_size": ((R,), np.int32),
+            "rect_importance": ((R,), np.float32), "rect_class_activation": ((R, K), np.float32),
+            "curve_ctrl": ((E, 4, 2), np.float32), "curve_width": ((E,), np.float32),
+            "curve_bundle": ((E,), np.int32), "curve_values": ((E, 3), np.float32),
+            "patch_box": ((P, 4), np.float32), "patch_uv": ((P, 4), np.float32), "patch_rect": ((P,), np.int32),
+            "matrix_box": ((M, 4), np.float32), "matrix_uv": ((M, 4), np.float32),
+            "matrix_rect": ((M,), np.int32), "label_pos": ((len(self.label_text), 2), np.float32),
+            "label_size": ((len(self.label_text),), np.float32),
+        }
+        bad = []
+        for name, (shape, dtype) in want.items():
+            v = getattr(self, name)
+            if not isinstance(v, np.ndarray) or v.shape != shape or v.dtype != dtype:
+                got = f"{getattr(v, 'shape', None)} {getattr(v, 'dtype', type(v).__name__)}"
+                bad.append(f"{name}: want {shape} {np.dtype(dtype).name}, got {got}")
+        if self.atlas.ndim != 3 or self.atlas.shape[2] != 4 or self.atlas.dtype != np.uint8:
+            bad.append(f"atlas: want (H, W, 4) uint8, got {self.atlas.shape} {self.atlas.dtype}")
+        if self.matrix_atlas.ndim != 2 or self.matrix_atlas.dtype != np.float32:
+            bad.append(f"matrix_atlas: want (H, W) float32, got {self.matrix_atlas.shape} {self.matrix_atlas.dtype}")
+        if bad:
+            raise ValueError("Scene arrays disagree:\n  " + "\n  ".join(bad))
+        return self
+
+    def replace(self, **changes) -> "Scene":
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        kw.update(changes)
+        return Scene(**kw)
