@@ -18,11 +18,11 @@ __all__ = ["LearnedFeatures", "Importance", "TrainingHistory", "Analysis"]
 class LearnedFeatures:
     """Top-k input patches of each of a layer's C neurons (Girshick et al.: receptive-field crops).
 
-    patches (C, k, P, P, ch) uint8: the crop of the input around each neuron's maximal position, rescaled to
-    0..255 over the data set's range; outside the image is 0. scores (C, k) float32: the spatial max of the
+    patches (C, k, Ph, Pw, ch) uint8: the receptive field of each neuron's maximal position cropped from the
+    input image (images are in 0..1, stored as 0..255; a field larger than the image gives the whole image,
+    one that reaches past the border is shifted inside). scores (C, k) float32: the spatial max of the
     activation, descending; NaN where fewer than k images were seen. image_index (C, k) int64: index into
-    the data set, -1 where unfilled. boxes (C, k, 4) int32: y0, x0, y1, x1 of the receptive field in input
-    pixels (may reach outside the image).
+    the data set, -1 where unfilled. boxes (C, k, 4) int32: y0, x0, y1, x1 of the crop in input pixels.
     """
 
     patches: np.ndarray

@@ -40,6 +40,9 @@ def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.
                         np.lib.format.write_array(out, np.ascontiguousarray(arr), allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved analysis is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         try:

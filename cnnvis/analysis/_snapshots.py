@@ -1,0 +1,122 @@
+"""Per-layer debugging values from training snapshots: gradient magnitude and relative weight change."""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnnvis.analysis._analysis import TrainingHistory
+from cnnvis.data._datasets import Dataset
+from cnnvis.errors import ModelError
+from cnnvis.graph._network import NetworkGraph
+from cnnvis.graph._trace import weight_matrices
+from cnnvis.progress import progress
+
+__all__ = ["load_checkpoint", "apply_checkpoint", "training_history", "fixed_batch"]
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A state dict from a checkpoint file, never unpickling arbitrary objects (weights_only=True).
+
+    Accepts a bare state dict or a dict holding one under 'state_dict' or 'model'.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such checkpoint file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... on bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: not a loadable weights-only checkpoint ({first})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError(f"{path}: the checkpoint holds no state dict of tensors")
+    return obj
+
+
+def apply_checkpoint(model: torch.nn.Module, state: dict, source: str) -> None:
+    """Load `state` into `model`, with an error naming the missing, unexpected or mis-shaped tensors."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else ""))
+    if shapes:
+        problems.append("shape mismatch " + "; ".join(shapes[:3]) + (" ..." if len(shapes) > 3 else ""))
+    if problems:
+        raise ModelError(f"{source}: checkpoint does not fit {type(model).__name__}: " + "; ".join(problems))
+    model.load_state_dict(state)
+
+
+def fixed_batch(data: Dataset, size: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(data), size=min(size, len(data)), replace=False))
+    return torch.from_numpy(data.images[idx]), torch.from_numpy(data.labels[idx])
+
+
+def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, data: Dataset, *, names=None,
+                     show_progress: bool = True) -> TrainingHistory:
+    """Gradient magnitude on a fixed batch and relative weight change, per weighted layer and snapshot."""
+    snaps = list(snapshots)
+    if names is None:
+        names = [Path(s).stem if isinstance(s, (str, os.PathLike)) else f"snapshot {i}" for i, s in enumerate(snaps)]
+    names = [str(n) for n in names]
+    learned = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
+    named = dict(model.named_modules())
+    edges = [c for c in graph.connections if c.mode == "weight" and isinstance(named.get(c.dst), learned)]
+    layers = list(dict.fromkeys(c.dst for c in edges))
+    work = copy.deepcopy(model).cpu()
+    modules = dict(work.named_modules())
+    x, y = fixed_batch(data)
+    S, L = len(snaps), len(layers)
+    grad_mean, rel_change, loss = np.zeros((S, L)), np.full((S, L), np.nan), np.zeros(S)
+    prev = None
+    bar = progress(total=S, desc="snapshots", enabled=show_progress)
+    for t, snap in enumerate(snaps):
+        state = snap if isinstance(snap, dict) else load_checkpoint(snap)
+        apply_checkpoint(work, state, names[t])
+        work.eval()  # deterministic gradients (no dropout) on the fixed batch
+        work.zero_grad(set_to_none=True)
+        out = F.cross_entropy(work(x), y)
+        out.backward()
+        loss[t] = float(out.detach())
+        weights = {n: modules[n].weight.detach().clone() for n in layers}
+        for j, n in enumerate(layers):
+            g = modules[n].weight.grad
+            grad_mean[t, j] = float(g.abs().mean()) if g is not None else np.nan
+            if prev is not None:
+                rel_change[t, j] = float(torch.linalg.vector_norm(weights[n] - prev[n]) /
+                                         torch.linalg.vector_norm(prev[n]).clamp_min(1e-30))
+        if t == S - 1:
+            edge_grad, edge_change = _edge_values(edges, graph, modules, weights, prev)
+        prev = weights
+        bar.update(1)
+    bar.close()
+    return TrainingHistory(snapshots=tuple(names), layers=tuple(layers), grad_mean=grad_mean,
+                           rel_change=rel_change, loss=loss, edge_grad=edge_grad, edge_change=edge_change)
+
+
+def _edge_values(edges, graph, modules, weights, prev):
+    grad, change = {}, {}
+    for c in edges:
+        mod, dst, src = modules[c.dst], graph.layer(c.dst), graph.layer(c.src)
+        g = mod.weight.grad if mod.weight.grad is not None else torch.zeros_like(mod.weight)
+        grad[(c.dst, c.src)] = weight_matrices(mod, dst, src, g)[1]
+        if prev is None:
+            change[(c.dst, c.src)] = np.zeros_like(grad[(c.dst, c.src)])
+        else:
+            diff = weight_matrices(mod, dst, src, weights[c.dst] - prev[c.dst])[1]
+            base = weight_matrices(mod, dst, src, prev[c.dst])[1]
+            change[(c.dst, c.src)] = (diff / np.maximum(base, 1e-30)).astype(np.float32)
+    return grad, change

@@ -1,0 +1,163 @@
+"""The `cnnvis` and `cnnvis-gl` commands. Bad input: one line on stderr, exit code 2, no traceback."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from cnnvis.errors import CnnvisError, DataError, ModelError
+
+__all__ = ["main", "main_gl"]
+
+DEMO_DEFAULT = "basecnn-x0.25"
+
+
+def main(argv=None) -> int:
+    return _guard(_main, argv, "cnnvis")
+
+
+def main_gl(argv=None) -> int:
+    def run(args):
+        from cnnvis.gl.app import run as run_gl
+        from cnnvis.pipeline import scene_for
+
+        return run_gl(args, scene_for=scene_for)
+
+    return _guard(run, argv, "cnnvis-gl")
+
+
+def _guard(fn, argv, prog) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(fn(argv) or 0)
+    except CnnvisError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"{prog}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnnvis", description="Visual analysis of deep CNNs (CNNVis).")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="run a data set through a trained CNN and write a .cnnvis file")
+    src = a.add_mutually_exclusive_group(required=True)
+    src.add_argument("--demo", action="store_true",
+                     help="the embedded default: train (or reuse) a demo model on scikit-learn's digits")
+    src.add_argument("--model", metavar="PKG.MODULE:FACTORY",
+                     help="a callable returning the torch.nn.Module (a class or a function)")
+    a.add_argument("--demo-model", default=DEMO_DEFAULT,
+                   help=f"demo architecture (default {DEMO_DEFAULT}; lenet, lenet-x0.25 ... lenet-x4, deeplenet, "
+                        "basecnn, basecnn-x0.25)")
+    a.add_argument("--epochs", type=int, default=6, help="demo training epochs (default 6)")
+    a.add_argument("--weights", metavar="CKPT.pt", help="trained weights (a state dict; loaded weights-only)")
+    a.add_argument("--snapshots", nargs="+", metavar="CKPT.pt", default=[],
+                   help="training snapshots, oldest first, for the per-layer debugging chart")
+    a.add_argument("--data", metavar="PATH", help="'digits', a .npz, an IDX file/folder or an image folder")
+    a.add_argument("-o", "--output", required=True, metavar="OUT.cnnvis")
+    a.add_argument("--batch-size", type=int, default=128)
+    a.add_argument("--top-k", type=int, default=9, help="learned-feature patches kept per neuron (default 9)")
+    a.add_argument("--classes", help="comma-separated classes the importance is computed over (default all)")
+    a.add_argument("--limit", type=int, help="analyse only the first N images")
+    a.add_argument("--no-progress", action="store_true", help="no progress bars")
+    i = sub.add_parser("info", help="describe a .cnnvis file")
+    i.add_argument("file")
+    return p
+
+
+def _main(argv) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "info":
+        from cnnvis.analysis import Analysis
+        from cnnvis.report import describe
+
+        print(describe(Analysis.load(args.file)))
+        return 0
+    return _analyze(args)
+
+
+def _analyze(args) -> int:
+    out = Path(args.output)
+    if not out.parent.is_dir() and str(out.parent):
+        raise DataError(f"{out}: output folder {out.parent} does not exist")
+    if args.limit is not None and args.limit < 1:
+        raise DataError(f"--limit must be >= 1, got {args.limit}")
+    show = not args.no_progress
+    import torch  # noqa: F401  (deferred: `cnnvis info` does not need it)
+
+    from cnnvis.analysis._run import analyze
+    from cnnvis.data import load_dataset, load_digits
+
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    if args.demo:
+        from cnnvis.data._train import demo_model
+
+        data = load_digits()
+        _say(f"demo: {args.demo_model} on scikit-learn digits ({len(data)} images)", show)
+        model, result, _ = demo_model(args.demo_model, data, epochs=args.epochs, show_progress=show)
+        snapshots, meta = list(result.snapshots), {"demo_model": args.demo_model,
+                                                    "test_accuracy": result.test_accuracy[-1]}
+    else:
+        if not args.data:
+            raise DataError("--data is required with --model")
+        data = load_dataset(args.data)
+        model = _load_model(args.model)
+        if args.weights:
+            from cnnvis.analysis._snapshots import apply_checkpoint, load_checkpoint
+
+            apply_checkpoint(model, load_checkpoint(args.weights), args.weights)
+        elif args.snapshots:
+            from cnnvis.analysis._snapshots import apply_checkpoint, load_checkpoint
+
+            apply_checkpoint(model, load_checkpoint(args.snapshots[-1]), args.snapshots[-1])
+        else:
+            raise ModelError("--weights (or --snapshots) is required with --model: an untrained model "
+                             "has nothing to show")
+        snapshots, meta = list(args.snapshots), {"model_spec": args.model}
+    if args.limit:
+        import numpy as np
+
+        data = data.subset(np.arange(min(args.limit, len(data))))
+    analysis = analyze(model, data, snapshots=snapshots, batch_size=args.batch_size, top_k=args.top_k,
+                       importance_classes=classes, show_progress=show, meta=meta)
+    analysis.save(out)
+    _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(analysis.graph.layers)} layers, "
+         f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "
+         f"accuracy {analysis.meta['accuracy']:.3f}", True)
+    return 0
+
+
+def _load_model(spec: str):
+    import torch.nn as nn
+
+    if ":" not in spec:
+        raise ModelError(f"--model {spec!r}: expected PKG.MODULE:FACTORY")
+    mod_name, attr = spec.split(":", 1)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # models defined in the user's working folder
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise ModelError(f"--model {spec!r}: cannot import {mod_name!r} ({exc})") from None
+    factory = getattr(mod, attr, None)
+    if factory is None or not callable(factory):
+        raise ModelError(f"--model {spec!r}: {mod_name} has no callable {attr!r}")
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"--model {spec!r}: returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _say(msg: str, show: bool) -> None:
+    if show:
+        print(msg, file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
