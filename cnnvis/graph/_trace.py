@@ -1,6 +1,8 @@
 """torch.fx tracing of a model into a NetworkGraph (layers, neurons, neuron-to-neuron strengths)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import operator
 from dataclasses import dataclass
 
@@ -71,11 +73,14 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
     was_training = gm.training
     gm.eval()
     try:
-        with torch.no_grad():
+        # ShapeProp prints a traceback of its own before re-raising: keep stderr to one clean line.
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(gm).propagate(example_input)
     except Exception as exc:  # shape errors from user models come in every exception type
+        cause = exc.__cause__ or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         raise ModelError(f"{type(model).__name__}: running the example input of shape "
-                         f"{tuple(example_input.shape)} failed: {exc}") from None
+                         f"{tuple(example_input.shape)} failed: {first}") from None
     finally:
         gm.train(was_training)
     modules = dict(gm.named_modules())

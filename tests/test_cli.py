@@ -1,0 +1,119 @@
+"""The commands end to end: the demo on a small budget, a user model, and bad input (exit 2, one line)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cnnvis
+from cnnvis.analysis import Analysis
+from cnnvis.data import build_model
+
+PKG_ROOT = str(Path(cnnvis.__file__).resolve().parents[1])
+
+
+def run(args, cwd, cache):
+    env = dict(os.environ, PYTHONPATH=PKG_ROOT, CNNVIS_CACHE=str(cache), CNNVIS_PROGRESS="0")
+    return subprocess.run([sys.executable, "-c", "import sys; from cnnvis.cli import main; sys.exit(main())", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_small_budget_and_cache_reuse(tmp_path):
+    cache = tmp_path / "cache"
+    args = ["analyze", "--demo", "--demo-model", "lenet-x0.25", "--epochs", "1", "--limit", "300", "-o", "d.cnnvis"]
+    r = run(args, tmp_path, cache)
+    assert r.returncode == 0, r.stderr
+    a = Analysis.load(tmp_path / "d.cnnvis")
+    assert a.meta["n_images"] == 300 and a.meta["demo_model"] == "lenet-x0.25"
+    assert len(a.history.snapshots) == 2 and a.features["conv1"].patches.shape[:2] == (5, 9)
+    assert len(list(cache.glob("*/result.json"))) == 1
+    r2 = run(args[:-1] + ["d2.cnnvis"], tmp_path, cache)  # the cached model is reused
+    assert r2.returncode == 0, r2.stderr
+    b = Analysis.load(tmp_path / "d2.cnnvis")
+    np.testing.assert_array_equal(a.stats["fc2"].mean, b.stats["fc2"].mean)
+    info = run(["info", "d.cnnvis"], tmp_path, cache)
+    assert info.returncode == 0
+    assert "conv1" in info.stdout and "training history over snap_000, snap_001" in info.stdout
+
+
+MODEL_SRC = """
+from cnnvis.data import build_model
+def make():
+    return build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+def make_mlp():
+    import torch.nn as nn
+    return nn.Sequential(nn.Flatten(), nn.Linear(144, 3))
+"""
+
+
+@pytest.fixture()
+def user_files(tmp_path):
+    (tmp_path / "mymodels.py").write_text(MODEL_SRC)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", images=rng.random((20, 12, 12)).astype(np.float32),
+             labels=rng.integers(0, 3, 20))
+    torch.manual_seed(0)
+    m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+    torch.save(m.state_dict(), tmp_path / "s0.pt")
+    with torch.no_grad():
+        m.conv1.weight.mul_(1.1)
+    torch.save(m.state_dict(), tmp_path / "s1.pt")
+    return tmp_path
+
+
+def test_user_model_with_weights_and_snapshots(user_files):
+    t = user_files
+    r = run(["analyze", "--model", "mymodels:make", "--weights", "s1.pt", "--snapshots", "s0.pt", "s1.pt",
+             "--data", "data.npz", "--classes", "0,2", "-o", "u.cnnvis"], t, t / "cache")
+    assert r.returncode == 0, r.stderr
+    a = Analysis.load(t / "u.cnnvis")
+    assert a.history.snapshots == ("s0", "s1")
+    assert a.importance["conv1"].classes == (0, 2)
+    np.testing.assert_allclose(a.history.rel_change[1, 0], 0.1, rtol=1e-5)  # conv1 scaled by 1.1
+
+
+BAD = [
+    (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "nowhere.npz"], "nowhere.npz: no such data file"),
+    (["--model", "mymodels:make", "--weights", "junk.pt", "--data", "data.npz"], "junk.pt: not a loadable"),
+    (["--model", "mymodels:make", "--weights", "wrong.pt", "--data", "data.npz"], "does not fit LeNet"),
+    (["--model", "mymodels:make_mlp", "--weights", "mlp.pt", "--data", "data.npz"], "no convolutional layer"),
+    (["--model", "nosuchpkg.mod:make", "--weights", "s1.pt", "--data", "data.npz"], "cannot import 'nosuchpkg.mod'"),
+    (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "badlabels.npz"], "label 9 of image 0 is outside"),
+    (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "corrupt.npz"], "corrupt.npz: cannot read"),
+    (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "big.npz"], r"example input of shape \(2, 1, 16, 16\)"),
+    (["--model", "mymodels:make", "--data", "data.npz"], "--weights .* is required"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[m.split(":")[0][:24] for _, m in BAD])
+def test_bad_input_one_line_exit_2_and_no_output(user_files, args, message):
+    t = user_files
+    (t / "junk.pt").write_bytes(b"\x00\x01garbage")
+    torch.save(build_model("lenet-x0.5", n_classes=3, in_channels=1, image_size=12).state_dict(), t / "wrong.pt")
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 3)).state_dict(), t / "mlp.pt")
+    np.savez(t / "badlabels.npz", images=np.zeros((3, 12, 12)), labels=np.array([9, 0, 1]),
+             class_names=np.array(["a", "b", "c"]))
+    (t / "corrupt.npz").write_bytes(b"PK\x03\x04 truncated")
+    np.savez(t / "big.npz", images=np.zeros((3, 16, 16)), labels=np.array([0, 1, 2]))
+    r = run(["analyze", *args, "-o", "out.cnnvis"], t, t / "cache")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnnvis: error: "), r.stderr
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in r.stderr
+    assert not (t / "out.cnnvis").exists()
+    assert not [p for p in t.iterdir() if p.name.startswith(".out.cnnvis")]
+
+
+def test_info_on_a_corrupt_file_and_a_missing_output_folder(tmp_path):
+    (tmp_path / "x.cnnvis").write_bytes(b"garbage")
+    r = run(["info", "x.cnnvis"], tmp_path, tmp_path / "cache")
+    assert r.returncode == 2 and r.stderr.startswith("cnnvis: error: x.cnnvis: ") and "Traceback" not in r.stderr
+    r = run(["analyze", "--demo", "-o", "no/dir/x.cnnvis"], tmp_path, tmp_path / "cache")
+    assert r.returncode == 2 and "output folder no/dir does not exist" in r.stderr
