@@ -7,6 +7,8 @@ PY=${PYTHON:-python3}
 
 # Mesa (EGL + llvmpipe) for offscreen rendering; Xvfb, xdotool and xwd for the real-window test.
 APT_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libopengl0 libglx-mesa0 xvfb xauth xdotool x11-apps"
+# Real IDX files (Fashion-MNIST) for the loader test and for users who want a bigger data set than digits.
+APT_PACKAGES="$APT_PACKAGES dataset-fashion-mnist"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

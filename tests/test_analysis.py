@@ -273,3 +273,12 @@ def test_bad_inputs_name_the_problem(small, tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x00garbage")
     with pytest.raises(ModelError, match=r"bad\.pt: not a loadable weights-only checkpoint"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_non_finite_activations_name_the_layer(small):
+    data = small[0]
+    m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+    with torch.no_grad():
+        m.conv2.weight[0, 0, 0, 0] = float("inf")
+    with pytest.raises(DataError, match=r"layer 'conv2', images 0\.\.9: .*non-finite"):
+        analyze(m, data, batch_size=10, show_progress=False)

@@ -107,3 +107,15 @@ def test_missing_and_unknown_paths(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="one sub-folder per class"):
         load_dataset(tmp_path / "empty")
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def test_real_fashion_mnist_idx_files_from_debian():
+    """Debian's dataset-fashion-mnist (installed by scripts/setup.sh): the gzip IDX path on real files."""
+    d = load_idx(FASHION, split="test")
+    assert d.images.shape == (10000, 1, 28, 28) and len(d.class_names) == 10
+    assert d.class_names[9] == "Ankle boot" and np.bincount(d.labels).tolist() == [1000] * 10
+    assert d.images.min() == 0.0 and d.images.max() == 1.0
+

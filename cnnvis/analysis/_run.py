@@ -24,23 +24,27 @@ __all__ = ["analyze"]
 
 def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_names=None, batch_size: int = 128,
             top_k: int = 9, importance_classes=None, show_progress: bool = True, meta: dict | None = None,
-            ) -> Analysis:
+            device: str = "cpu") -> Analysis:
     """Derived features of every neuron of `model` on `data` (one forward + backward pass per batch).
 
     snapshots: training checkpoints (paths or state dicts, oldest first) for the per-layer debugging values;
-    importance_classes: class ids the importance is computed over (default: all).
+    importance_classes: class ids the importance is computed over (default: all). device: where the model
+    runs ("cpu", "cuda", "auto"); on CUDA the activations stay on the GPU and the statistics kernel reads
+    them there.
     """
     if top_k < 1:
         raise DataError(f"top_k must be >= 1, got {top_k}")
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
     classes = _importance_classes(importance_classes, data)
+    dev = _torch_device(device)
     model = model.cpu().eval()
     traced = trace(model, torch.from_numpy(data.images[: min(2, len(data))]))
+    traced.module.to(dev)
     graph = traced.graph
     if not any(l.kind == "conv" for l in graph.layers):
         raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
-    pass_ = _Pass(traced, data, top_k, classes)
+    pass_ = _Pass(traced, data, top_k, classes, dev)
     n_batches = (len(data) + batch_size - 1) // batch_size
     bar = progress(total=n_batches, desc="analysing", enabled=show_progress)
     for i in range(n_batches):
@@ -59,6 +63,16 @@ def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_nam
     return Analysis(graph=graph, class_names=data.class_names, stats=pass_.statistics(),
                     features=pass_.learned_features(), importance=pass_.importance(), history=history,
                     meta=info)
+
+
+def _torch_device(device: str) -> torch.device:
+    if device not in ("auto", "cpu", "cuda"):
+        raise DataError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DataError("device='cuda' asked for, but torch sees no CUDA device")
+    return torch.device("cuda")
 
 
 def _importance_classes(classes, data: Dataset) -> tuple[int, ...]:
@@ -106,7 +120,8 @@ class _Recorder(fx.Interpreter):
 
 
 class _Pass:
-    def __init__(self, traced: Traced, data: Dataset, top_k: int, classes: tuple[int, ...]):
+    def __init__(self, traced: Traced, data: Dataset, top_k: int, classes: tuple[int, ...], device):
+        self.device = device
         self.graph: NetworkGraph = traced.graph
         self.gm = traced.module
         self.data = data
@@ -127,7 +142,7 @@ class _Pass:
         self.n_selected = 0
 
     def run_batch(self, sl: slice):
-        x = torch.from_numpy(self.data.images[sl]).requires_grad_(True)
+        x = torch.from_numpy(self.data.images[sl]).to(self.device).requires_grad_(True)
         labels = self.data.labels[sl]
         rec = _Recorder(self.gm, self.node_names)
         with torch.enable_grad():
@@ -140,25 +155,29 @@ class _Pass:
                                  f"{self.data.name!r} has {self.data.n_classes} classes")
             pred = logits.argmax(1)
             logits.gather(1, pred[:, None]).sum().backward()
-        self.correct += int((pred.numpy() == labels).sum())
-        sel = np.isin(labels, self.classes)
-        self.n_selected += int(sel.sum())
+        self.correct += int((pred.cpu().numpy() == labels).sum())
+        sel_np = np.isin(labels, self.classes)
+        sel = torch.from_numpy(sel_np).to(self.device)
+        labels_dev = torch.from_numpy(labels).to(self.device)
+        self.n_selected += int(sel_np.sum())
         start = sl.start
         for layer in self.graph.layers:
             a = rec.outputs[layer.name].detach()
             a3 = a.reshape(a.shape[0], layer.n_neurons, -1)  # (B, C, S); flatten keeps channels
-            if not torch.isfinite(a3).all():
-                raise DataError(f"layer {layer.name!r}: non-finite activations in batch starting at image {start}")
-            self.acc[layer.name].update(a3, labels)
+            try:  # the stats kernel checks finiteness in its single read of the activations
+                self.acc[layer.name].update(a3, labels_dev if a3.is_cuda else labels)
+            except DataError as exc:
+                raise DataError(f"layer {layer.name!r}, images {start}..{start + len(labels) - 1}: {exc}") from None
             m, am = a3.max(dim=2)
-            self._update_topk(layer.name, m.numpy(), am.numpy(), start)
+            self._update_topk(layer.name, m.cpu().numpy(), am.cpu().numpy(), start)
             g = rec.outputs[layer.name].grad
-            if sel.any():
-                self.imp_sum[layer.name] += a3[sel].mean(2).double().sum(0).numpy()
-                self.imp_max[layer.name] = np.maximum(self.imp_max[layer.name], m[sel].double().amax(0).numpy())
+            if sel_np.any():
+                self.imp_sum[layer.name] += a3[sel].mean(2).double().sum(0).cpu().numpy()
+                self.imp_max[layer.name] = np.maximum(self.imp_max[layer.name],
+                                                      m[sel].double().amax(0).cpu().numpy())
                 if g is not None:
                     contrib = (a3 * g.reshape(a3.shape)).sum(2).abs()[sel]
-                    self.contrib_sum[layer.name] += contrib.double().sum(0).numpy()
+                    self.contrib_sum[layer.name] += contrib.double().sum(0).cpu().numpy()
 
     def _update_topk(self, name: str, m: np.ndarray, am: np.ndarray, start: int):
         t = self.top[name]
