@@ -47,6 +47,11 @@ class Scene:
     Labels: label_text (L,) str; label_pos (L, 2) float32 anchor (left-baseline); label_size (L,) float32
       font size in pixels.
     class_names (K,) str; column_names (number of columns,) str, one per layer cluster.
+    Added later (empty or -1 when not given):
+      curve_color (E, 4) float32 RGBA suggested per curve (blue positive, vermilion negative weights);
+      patch_neuron (P,) int32 the neuron (index in its column's representative layer) a patch shows;
+      crossings_before, crossings_after int: bundle-curve crossings with clusters in id order and after
+      the layout's crossing reduction.
     """
 
     bounds: np.ndarray
@@ -81,6 +86,11 @@ class Scene:
     label_size: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_names: tuple = ()
     column_names: tuple = ()
+    # Added by the layout (issue 4); empty defaults keep older constructors valid.
+    curve_color: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    patch_neuron: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    crossings_before: int = -1
+    crossings_after: int = -1
 
     @property
     def n_rects(self) -> int:
@@ -110,6 +120,10 @@ class Scene:
             "matrix_rect": ((M,), np.int32), "label_pos": ((len(self.label_text), 2), np.float32),
             "label_size": ((len(self.label_text),), np.float32),
         }
+        for name, rows, tail in (("curve_color", E, (4,)), ("patch_neuron", P, ())):
+            v = getattr(self, name)
+            if getattr(v, "shape", (None,))[0] != 0:  # optional: empty, or one row per curve / patch
+                want[name] = ((rows,) + tail, np.float32 if name == "curve_color" else np.int32)
         bad = []
         for name, (shape, dtype) in want.items():
             v = getattr(self, name)

@@ -1,0 +1,273 @@
+"""build_scene: an Aggregation laid out left to right as a Scene of flat arrays."""
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+
+from cnnvis.errors import CnnvisError
+from cnnvis.layout._atlas import matrix_atlas, patch_atlas
+from cnnvis.layout._curves import bundle_curves
+from cnnvis.layout._pack import pack_squares
+from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_FILL, NEGATIVE, POSITIVE, cluster_border,
+                                    cluster_fill)
+from cnnvis.layout._place import barycenter_order, rect_sizes
+from cnnvis.layout._scene import RECT_CLUSTER, RECT_COLUMN, Scene
+
+__all__ = ["build_scene", "bundle_edges"]
+
+CHART_SERIES = ("average gradient", "relative weight change", "dead-neuron fraction")
+
+
+def _check(name, v, low, high=np.inf):
+    if isinstance(v, bool) or not isinstance(v, Real) or not low <= v <= high:
+        raise CnnvisError(f"{name} must be a number in [{low}, {high}], got {v!r}")
+    return float(v)
+
+
+def bundle_edges(agg, *, show_weak: bool = False):
+    """Drawn connections: (E, 4) int64 (src column, src cluster, dst column, dst cluster), bundle index
+    into a flat list of (set index, bundle index) pairs (E,), the cell's strength over the set's strongest
+    cell (E,), and the signed kind (E,) +1/-1. Only cluster pairs with a non-zero strength of the bundle's
+    sign are drawn, so every curve stands for existing connections."""
+    col = {c.name: i for i, c in enumerate(agg.layer_clusters)}
+    rows, bid, rel, sign, ids = [], [], [], [], []
+    for si, bs in enumerate(agg.bundles):
+        top = max(bs.positive.max(initial=0), bs.negative.max(initial=0))
+        for b in range(bs.n_bundles):
+            if bs.bundle_weak[b] and not show_weak:
+                continue
+            m = bs.positive if bs.bundle_sign[b] > 0 else bs.negative
+            d, s = np.nonzero(bs.bundle_dst[b][:, None] & bs.bundle_src[b][None, :] & (m > 0))
+            if d.size == 0:
+                continue
+            k = len(ids)
+            ids.append((si, b))
+            rows.append(np.stack([np.full(d.size, col[bs.src]), s, np.full(d.size, col[bs.dst]), d], 1))
+            bid.append(np.full(d.size, k))
+            rel.append(m[d, s] / top if top > 0 else np.zeros(d.size))
+            sign.append(np.full(d.size, int(bs.bundle_sign[b])))
+    if not rows:
+        z = np.zeros(0, np.int64)
+        return np.zeros((0, 4), np.int64), z, np.zeros(0), z, ids
+    return (np.concatenate(rows).astype(np.int64), np.concatenate(bid), np.concatenate(rel),
+            np.concatenate(sign), ids)
+
+
+def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_gap: float = 180.0,
+                column_height: float = 720.0, fill: float = 0.5, bundling: float = 0.75,
+                show_weak: bool = False, chart_height: float = 160.0) -> Scene:
+    """Lay out an Aggregation: columns left to right, cluster rectangles (area ~ importance) ordered to reduce
+    crossings, packed learned-feature patches, bundled Bezier curves, atlases, chart and labels.
+
+    fill: fraction of a column's area given to its cluster rectangles; bundling: 0 (straight) .. 1 (curves
+    meet at each bundle's middle); show_weak: also draw bundles under the aggregation's threshold.
+    """
+    agg = aggregation
+    W = _check("column_width", column_width, 20.0)
+    G = _check("column_gap", column_gap, 0.0)
+    H = _check("column_height", column_height, 50.0)
+    fill = _check("fill", fill, 0.05, 0.95)
+    bundling = _check("bundling", bundling, 0.0, 1.0)
+    chart_h = _check("chart_height", chart_height, 0.0)
+    K = analysis.n_classes
+    n_col = len(agg.layer_clusters)
+    pad, gap = 8.0, 14.0
+
+    # -- order clusters within columns -------------------------------------------------------------
+    edges, ebid, erel, esign, bundle_ids = bundle_edges(agg, show_weak=show_weak)
+    sizes = [nc.n_clusters for nc in agg.neurons]
+    orders, cross_before, cross_after = barycenter_order(sizes, edges, np.maximum(erel, 1e-3))
+
+    # -- rectangles ----------------------------------------------------------------------------------
+    rbox, rfill, rborder, rkind, rcol, rclu, rsize, rimp, ract = [], [], [], [], [], [], [], [], []
+    rect_of = {}  # (column, cluster) -> rect row
+    cls_order = agg.class_order
+    for c, (lc, nc) in enumerate(zip(agg.layer_clusters, agg.neurons)):
+        x0 = c * (W + G)
+        rbox.append((x0, 0.0, x0 + W, H))
+        rfill.append(COLUMN_FILL)
+        rborder.append(COLUMN_BORDER)
+        rkind.append(RECT_COLUMN)
+        rcol.append(c)
+        rclu.append(-1)
+        rsize.append(len(lc.layers))
+        rimp.append(1.0)
+        prof_mean = nc.profiles.mean(0) if nc.profiles.size else np.zeros(K)
+        ract.append(prof_mean / prof_mean.max() if prof_mean.max() > 0 else prof_mean)
+        shown = [k for k in orders[c] if nc.sizes[k] > 0]
+        imp = nc.cluster_importance[shown] if len(shown) else np.zeros(0)
+        if len(shown) and imp.sum() <= 0:
+            imp = nc.sizes[shown].astype(np.float64)
+        avail_h = H - 2 * pad - gap * max(len(shown) - 1, 0)
+        wh = rect_sizes(imp, fill * (W - 2 * pad) * avail_h, W - 2 * pad)
+        # shrink uniformly (areas keep their proportions) if the stack is taller than the column
+        tot_h = wh[:, 1].sum() if len(shown) else 0.0
+        if tot_h > avail_h:
+            wh = wh * (avail_h / tot_h)
+        y = H - pad - 0.5 * (avail_h - wh[:, 1].sum()) if len(shown) else H
+        top_imp = imp.max() if len(shown) and imp.max() > 0 else 1.0
+        for j, k in enumerate(shown):
+            w, h = wh[j]
+            cx = x0 + 0.5 * W
+            rect_of[(c, int(k))] = len(rbox)
+            rbox.append((cx - 0.5 * w, y - h, cx + 0.5 * w, y))
+            y -= h + gap
+            dead = k == nc.dead_cluster
+            rfill.append(DEAD_FILL if dead else cluster_fill(int(k), imp[j] / top_imp))
+            rborder.append(COLUMN_BORDER if dead else cluster_border(int(k)))
+            rkind.append(RECT_CLUSTER)
+            rcol.append(c)
+            rclu.append(int(k))
+            rsize.append(int(nc.sizes[k]))
+            rimp.append(imp[j] / top_imp)
+            cen = nc.centers[k]
+            ract.append(cen / cen.max() if cen.max() > 0 else cen)
+    rbox = np.asarray(rbox, np.float32)
+    ract = np.asarray(ract, np.float32)[:, cls_order] if len(ract) else np.zeros((0, K), np.float32)
+
+    # -- learned-feature patches ---------------------------------------------------------------------
+    pbox, prect, pneuron, pimgs = [], [], [], []
+    for c, nc in enumerate(agg.neurons):
+        feats = analysis.features.get(nc.layer)
+        if feats is None:
+            continue
+        for k in range(nc.n_clusters):
+            r = rect_of.get((c, k))
+            if r is None:
+                continue
+            reps = nc.representatives[k]
+            reps = reps[reps >= 0]
+            if reps.size == 0:
+                continue
+            x0, y0, x1, y1 = rbox[r].astype(np.float64)
+            inset = min(4.0, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
+            sides = np.sqrt(0.25 + nc.importance[reps])  # patch area grows with the neuron's importance
+            boxes = pack_squares(sides, (x0 + inset, y0 + inset, x1 - inset, y1 - inset), gap=1.0)
+            for n, b in zip(reps, boxes):
+                if b[2] - b[0] <= 0:
+                    continue
+                pbox.append(b)
+                prect.append(r)
+                pneuron.append(int(n))
+                pimgs.append(feats.patches[n, 0])
+    atlas, puv = patch_atlas(pimgs)
+
+    # -- activation matrices ---------------------------------------------------------------------------
+    mblocks, mbox, mrect = [], [], []
+    for c, nc in enumerate(agg.neurons):
+        ordered = nc.order
+        lab = nc.labels[ordered]
+        for k in range(nc.n_clusters):
+            r = rect_of.get((c, k))
+            if r is None:
+                continue
+            rows = ordered[lab == k]
+            m = nc.profiles[rows][:, cls_order].astype(np.float32)
+            mx = m.max(1, keepdims=True)
+            mblocks.append(np.where(mx > 0, m / np.where(mx > 0, mx, 1), 0).astype(np.float32))
+            x0, y0, x1, y1 = rbox[r]
+            inset = min(3.0, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
+            mbox.append((x0 + inset, y0 + inset, x1 - inset, y1 - inset))
+            mrect.append(r)
+    matlas, muv = matrix_atlas(mblocks)
+
+    # -- curves ----------------------------------------------------------------------------------------
+    E = len(edges)
+    p0, p3 = np.zeros((E, 2)), np.zeros((E, 2))
+    if E:
+        src_rect = np.array([rect_of[(int(a), int(b))] for a, b in edges[:, :2]])
+        dst_rect = np.array([rect_of[(int(a), int(b))] for a, b in edges[:, 2:]])
+        # spread the ends of a rectangle's curves over the middle 60% of its edge, in the order of the other end
+        p0[:, 0], p3[:, 0] = rbox[src_rect, 2], rbox[dst_rect, 0]
+        p0[:, 1] = _spread(src_rect, rbox, rbox[dst_rect, 1] + rbox[dst_rect, 3])
+        p3[:, 1] = _spread(dst_rect, rbox, rbox[src_rect, 1] + rbox[src_rect, 3])
+    ctrl = bundle_curves(p0, p3, ebid, bundling)
+    grad = np.zeros(E)
+    change = np.zeros(E)
+    for i, (si, b) in enumerate(bundle_ids):
+        sel = ebid == i
+        bs = agg.bundles[si]
+        s_col, s_k, d_col, d_k = edges[sel].T
+        grad[sel] = bs.gradient[d_k, s_k]
+        change[sel] = bs.change[d_k, s_k]
+    grad = grad / grad.max() if E and grad.max() > 0 else grad
+    change = change / change.max() if E and change.max() > 0 else change
+    cvals = np.stack([esign * np.clip(erel, 0, 1), grad, change], 1) if E else np.zeros((0, 3))
+    ccol = np.where((esign > 0)[:, None], POSITIVE[None, :], NEGATIVE[None, :]) if E else np.zeros((0, 4))
+
+    # -- chart and labels ------------------------------------------------------------------------------
+    centers = np.array([c * (W + G) + 0.5 * W for c in range(n_col)], np.float32)
+    snaps, cvalues = _chart(analysis, agg)
+    chart_box = np.array([0.0, -40.0 - chart_h, max(centers[-1] + 0.5 * W, W), -40.0], np.float32)
+    texts, pos, size = [], [], []
+    for c, lc in enumerate(agg.layer_clusters):
+        texts += [lc.name, f"{lc.representative} \u00b7 {agg.neurons[c].labels.size} neurons"]
+        pos += [(c * (W + G), H + 26.0), (c * (W + G), H + 8.0)]
+        size += [15.0, 11.0]
+    for s, name in enumerate(CHART_SERIES):
+        texts.append(name)
+        pos.append((chart_box[0], chart_box[1] - 16.0 - 14.0 * s))
+        size.append(11.0)
+    allx = np.concatenate([rbox[:, [0, 2]].ravel(), chart_box[[0, 2]]])
+    ally = np.concatenate([rbox[:, [1, 3]].ravel(), chart_box[[1, 3]], [H + 44.0, chart_box[1] - 60.0]])
+    bounds = np.array([allx.min() - 20, ally.min(), allx.max() + 20, ally.max()], np.float32)
+    return Scene(
+        bounds=bounds, rect_box=rbox, rect_fill=np.asarray(rfill, np.float32),
+        rect_border=np.asarray(rborder, np.float32), rect_kind=np.asarray(rkind, np.int8),
+        rect_column=np.asarray(rcol, np.int32), rect_cluster=np.asarray(rclu, np.int32),
+        rect_size=np.asarray(rsize, np.int32), rect_importance=np.asarray(rimp, np.float32),
+        rect_class_activation=ract, curve_ctrl=ctrl.astype(np.float32),
+        curve_width=(1.0 + 5.0 * np.clip(erel, 0, 1)).astype(np.float32), curve_bundle=ebid.astype(np.int32),
+        curve_values=cvals.astype(np.float32), atlas=atlas, patch_box=np.asarray(pbox, np.float32).reshape(-1, 4),
+        patch_uv=puv, patch_rect=np.asarray(prect, np.int32), matrix_atlas=matlas,
+        matrix_box=np.asarray(mbox, np.float32).reshape(-1, 4), matrix_uv=muv,
+        matrix_rect=np.asarray(mrect, np.int32), chart_names=CHART_SERIES, chart_snapshots=snaps,
+        chart_values=cvalues, chart_x=centers, chart_box=chart_box, label_text=tuple(texts),
+        label_pos=np.asarray(pos, np.float32), label_size=np.asarray(size, np.float32),
+        class_names=tuple(analysis.class_names[i] for i in cls_order),
+        column_names=tuple(lc.name for lc in agg.layer_clusters),
+        curve_color=ccol.astype(np.float32), patch_neuron=np.asarray(pneuron, np.int32),
+        crossings_before=int(cross_before), crossings_after=int(cross_after),
+    ).validate()
+
+
+def _spread(rect: np.ndarray, rbox: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """y of each curve end on its rectangle's edge: the ends of one rectangle spread evenly over the
+    middle 60% of its height, sorted by the other end's height (so they do not cross at the rectangle)."""
+    y = np.empty(rect.size)
+    order = np.lexsort((-key, rect))
+    r_sorted = rect[order]
+    starts = np.flatnonzero(np.r_[True, r_sorted[1:] != r_sorted[:-1]])
+    counts = np.diff(np.r_[starts, rect.size])
+    rank = np.arange(rect.size) - np.repeat(starts, counts)
+    n = np.repeat(counts, counts)
+    y0, y1 = rbox[r_sorted, 1], rbox[r_sorted, 3]
+    t = (rank + 0.5) / n
+    y[order] = y1 - (0.2 + 0.6 * t) * (y1 - y0)
+    return y
+
+
+def _chart(analysis, agg):
+    """(snapshot names, values (3, T, X) float32): per column, the mean over its weighted layers of the
+    history's grad_mean and rel_change per snapshot, and the fraction of the neurons of its layers that feed a
+    ReLU (its representative where none does) whose ReLU never fires (analysis.dead_fraction == 1; known for
+    the analysed, last, snapshot only: NaN before)."""
+    h = analysis.history
+    X = len(agg.layer_clusters)
+    snaps = tuple(h.snapshots) if h is not None else ("final",)
+    T = len(snaps)
+    relu_in = set(analysis.relu_inputs())
+    out = np.full((len(CHART_SERIES), T, X), np.nan, np.float32)
+    for c, lc in enumerate(agg.layer_clusters):
+        if h is not None:
+            idx = [i for i, n in enumerate(h.layers) if n in lc.layers]
+            if idx:
+                with np.errstate(all="ignore"):
+                    for s, v in ((0, np.asarray(h.grad_mean)[:, idx]), (1, np.asarray(h.rel_change)[:, idx])):
+                        n = (~np.isnan(v)).sum(1)
+                        out[s, :, c] = np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
+        layers = [n for n in lc.layers if n in relu_in and n in analysis.stats] or [lc.representative]
+        dead = np.concatenate([analysis.dead_fraction(n) for n in layers])
+        out[2, T - 1, c] = float(np.mean(dead >= 1.0)) if dead.size else np.nan
+    return snaps, out

@@ -1,0 +1,220 @@
+"""Layout: a valid Scene, no overlaps, packing, crossing reduction, curves, atlases, chart, errors."""
+import numpy as np
+import pytest
+
+from cnnvis.aggregate import aggregate, expand_layer_cluster
+from cnnvis.analysis.synthetic import synthetic_network
+from cnnvis.errors import CnnvisError
+from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, build_scene
+from cnnvis.layout._curves import bundle_curves
+from cnnvis.layout._pack import pack_squares
+from cnnvis.layout._place import barycenter_order, count_crossings
+
+
+@pytest.fixture(scope="module")
+def net():
+    return synthetic_network([24, 24, 48, 40], n_clusters=4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def agg(net):
+    return aggregate(net.analysis)
+
+
+@pytest.fixture(scope="module")
+def scene(net, agg):
+    return build_scene(net.analysis, agg)
+
+
+def _overlap(a, b):
+    """Intersection area of boxes a (n, 4) and b (m, 4) -> (n, m)."""
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(w, 0, None) * np.clip(h, 0, None)
+
+
+def _inside(inner, outer, tol=1e-3):
+    return ((inner[:, 0] >= outer[:, 0] - tol) & (inner[:, 1] >= outer[:, 1] - tol)
+            & (inner[:, 2] <= outer[:, 2] + tol) & (inner[:, 3] <= outer[:, 3] + tol)).all()
+
+
+def test_scene_is_valid_and_has_one_rect_per_cluster(scene, agg):
+    scene.validate()
+    cols = scene.rect_kind == RECT_COLUMN
+    assert cols.sum() == len(agg.layer_clusters)
+    n_clusters = sum(int((nc.sizes > 0).sum()) for nc in agg.neurons)
+    assert (scene.rect_kind == RECT_CLUSTER).sum() == n_clusters
+    for c, nc in enumerate(agg.neurons):
+        sel = (scene.rect_kind == RECT_CLUSTER) & (scene.rect_column == c)
+        np.testing.assert_array_equal(np.sort(scene.rect_size[sel]), np.sort(nc.sizes[nc.sizes > 0]))
+    assert scene.column_names == tuple(lc.name for lc in agg.layer_clusters)
+
+
+def test_columns_left_to_right_and_rectangles_do_not_overlap(scene):
+    cols = scene.rect_box[scene.rect_kind == RECT_COLUMN]
+    assert (np.diff(cols[:, 0]) > 0).all() and (cols[1:, 0] >= cols[:-1, 2]).all()
+    rects = scene.rect_box[scene.rect_kind == RECT_CLUSTER]
+    ov = _overlap(rects, rects)
+    np.fill_diagonal(ov, 0)
+    assert ov.max() == 0
+    owner = cols[scene.rect_column[scene.rect_kind == RECT_CLUSTER]]
+    assert _inside(rects, owner)
+
+
+def test_rectangle_area_encodes_importance(scene, agg):
+    for c, nc in enumerate(agg.neurons):
+        sel = (scene.rect_kind == RECT_CLUSTER) & (scene.rect_column == c)
+        b = scene.rect_box[sel]
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        imp = nc.cluster_importance[scene.rect_cluster[sel]]
+        big = imp / imp.sum() > 0.1  # above the minimum share, area follows importance
+        if big.sum() >= 2:
+            ratio = area[big] / imp[big]
+            assert ratio.max() / ratio.min() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_patches_packed_inside_their_rectangle_without_overlap(scene, agg):
+    assert scene.n_patches > 0
+    assert _inside(scene.patch_box, scene.rect_box[scene.patch_rect])
+    ov = _overlap(scene.patch_box, scene.patch_box)
+    np.fill_diagonal(ov, 0)
+    assert ov.max() < 1e-6
+    # patches show the representative neurons of their rectangle's cluster
+    for p in range(scene.n_patches):
+        r = scene.patch_rect[p]
+        nc = agg.neurons[scene.rect_column[r]]
+        assert scene.patch_neuron[p] in nc.representatives[scene.rect_cluster[r]]
+
+
+def test_patch_atlas_holds_the_patches(net, scene, agg):
+    H, W = scene.atlas.shape[:2]
+    for p in (0, scene.n_patches - 1):
+        u0, v0, u1, v1 = scene.patch_uv[p]
+        img = scene.atlas[round(v0 * H):round(v1 * H), round(u0 * W):round(u1 * W)]
+        layer = agg.neurons[scene.rect_column[scene.patch_rect[p]]].layer
+        want = net.analysis.features[layer].patches[scene.patch_neuron[p], 0]
+        np.testing.assert_array_equal(img[..., :3], want)
+        assert (img[..., 3] == 255).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pack_squares_fits_without_overlap(seed):
+    rng = np.random.default_rng(seed)
+    sizes = 0.5 + rng.random(rng.integers(1, 12))
+    box = (10.0, 20.0, 10 + 40 + 100 * rng.random(), 20 + 40 + 100 * rng.random())
+    out = pack_squares(sizes, box, gap=1.0)
+    assert _inside(out, np.tile(np.array(box), (len(out), 1)))
+    ov = _overlap(out, out)
+    np.fill_diagonal(ov, 0)
+    assert ov.max() < 1e-9
+    sides = out[:, 2] - out[:, 0]
+    np.testing.assert_allclose(sides / sizes, sides[0] / sizes[0])  # sizes keep their proportions
+    assert np.allclose(out[:, 3] - out[:, 1], sides)
+
+
+def test_crossing_reduction_beats_the_unordered_layout():
+    rng = np.random.default_rng(0)
+    n_col, n = 4, 8
+    perms = [rng.permutation(n) for _ in range(n_col)]
+    # a planted crossing-free drawing: cluster perms[c][i] connects to perms[c+1][i]
+    edges = np.array([(c, perms[c][i], c + 1, perms[c + 1][i]) for c in range(n_col - 1) for i in range(n)])
+    orders, before, after = barycenter_order([n] * n_col, edges, np.ones(len(edges)))
+    assert before == count_crossings(edges, [np.arange(n)] * n_col) > 0
+    assert after == 0 == count_crossings(edges, orders)
+
+
+def test_count_crossings_by_hand():
+    edges = np.array([(0, 0, 1, 1), (0, 1, 1, 0), (0, 0, 1, 0)])
+    assert count_crossings(edges, [np.arange(2), np.arange(2)]) == 1
+    assert count_crossings(edges, [np.arange(2), np.array([1, 0])]) == 0  # shared end points do not cross
+
+
+def test_scene_reports_crossings(scene):
+    assert 0 <= scene.crossings_after < scene.crossings_before
+
+
+def test_curves_join_rectangles_and_converge_per_bundle(scene):
+    assert scene.n_curves > 0
+    ends0 = scene.curve_ctrl[:, 0]
+    ends3 = scene.curve_ctrl[:, 3]
+    rects = scene.rect_box[scene.rect_kind == RECT_CLUSTER]
+    on_right = np.isclose(ends0[:, None, 0], rects[None, :, 2]) & (ends0[:, None, 1] >= rects[None, :, 1]) \
+        & (ends0[:, None, 1] <= rects[None, :, 3])
+    on_left = np.isclose(ends3[:, None, 0], rects[None, :, 0]) & (ends3[:, None, 1] >= rects[None, :, 1]) \
+        & (ends3[:, None, 1] <= rects[None, :, 3])
+    assert on_right.any(1).all() and on_left.any(1).all()
+    assert (ends3[:, 0] > ends0[:, 0]).all()  # data flows left to right
+    signs = np.sign(scene.curve_values[:, 0])
+    assert set(signs) <= {-1.0, 1.0}
+    for s in (-1, 1):  # one colour per sign
+        assert len({tuple(c) for c in scene.curve_color[signs == s]}) == 1
+    assert not np.allclose(scene.curve_color[signs == 1][0], scene.curve_color[signs == -1][0])
+
+
+def test_bundle_curves_bundling_strength():
+    p0 = np.array([[0.0, 0.0], [0.0, 10.0], [0.0, 50.0]])
+    p3 = np.array([[90.0, 30.0], [90.0, 0.0], [90.0, 20.0]])
+    bundle = np.array([0, 0, 1])
+    straight = bundle_curves(p0, p3, bundle, 0.0)
+    np.testing.assert_allclose(straight[:, 1], p0 + (p3 - p0) / 3)
+    tight = bundle_curves(p0, p3, bundle, 1.0)
+    np.testing.assert_allclose(tight[0, 1], tight[1, 1])  # curves of one bundle meet at its middle
+    np.testing.assert_allclose(tight[0, 2], tight[1, 2])
+    mid = np.concatenate([p0[:2], p3[:2]]).mean(0)
+    np.testing.assert_allclose(0.5 * (tight[0, 1] + tight[0, 2]), mid)
+    assert not np.allclose(tight[2, 1], tight[0, 1])
+
+
+def test_matrices_in_the_float_atlas(scene, agg):
+    assert scene.matrix_box.shape[0] == (scene.rect_kind == RECT_CLUSTER).sum()
+    H, W = scene.matrix_atlas.shape
+    m = 0
+    r = scene.matrix_rect[m]
+    nc = agg.neurons[scene.rect_column[r]]
+    k = scene.rect_cluster[r]
+    u0, v0, u1, v1 = scene.matrix_uv[m]
+    block = scene.matrix_atlas[round(v0 * H):round(v1 * H), round(u0 * W):round(u1 * W)]
+    rows = nc.order[nc.labels[nc.order] == k]
+    want = nc.profiles[rows][:, agg.class_order]
+    want = want / want.max(1, keepdims=True)
+    np.testing.assert_allclose(block, want, rtol=1e-6)
+    assert 0 <= scene.matrix_atlas.min() and scene.matrix_atlas.max() <= 1
+
+
+def test_chart_series(net, scene, agg):
+    h = net.analysis.history
+    S, T, X = scene.chart_values.shape
+    assert (S, T, X) == (3, len(h.snapshots), len(agg.layer_clusters))
+    cols = scene.rect_box[scene.rect_kind == RECT_COLUMN]
+    np.testing.assert_allclose(scene.chart_x, 0.5 * (cols[:, 0] + cols[:, 2]))
+    c = 1  # column "conv3": one weighted layer
+    j = h.layers.index("conv3")
+    np.testing.assert_allclose(scene.chart_values[0, :, c], h.grad_mean[:, j], rtol=1e-6)
+    np.testing.assert_allclose(scene.chart_values[1, 1:, c], h.rel_change[1:, j], rtol=1e-6)
+    dead = net.analysis.dead_fraction("conv3")  # the column's only layer that feeds a ReLU
+    assert (dead >= 1).any()
+    assert scene.chart_values[2, -1, c] == pytest.approx((dead >= 1).mean())
+    assert np.isnan(scene.chart_values[2, :-1]).all()
+
+
+def test_scene_after_an_edit(net, agg):
+    new = expand_layer_cluster(net.analysis, agg, "conv3")
+    sc = build_scene(net.analysis, new)
+    assert len(sc.column_names) == len(new.layer_clusters)
+
+
+def test_resnet_scene_is_valid():
+    n = synthetic_network("resnet50", n_snapshots=2, edge_history=False, patch_size=4)
+    sc = build_scene(n.analysis, aggregate(n.analysis))
+    assert sc.column_names == ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")
+    assert sc.n_curves > 0 and sc.n_patches > 0
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    (dict(column_width=-1), r"column_width must be a number in \[20.0, inf\], got -1"),
+    (dict(bundling=2), r"bundling must be a number in \[0.0, 1.0\], got 2"),
+    (dict(fill="a lot"), "fill must be a number"),
+])
+def test_bad_layout_parameters(net, agg, kw, pattern):
+    with pytest.raises(CnnvisError, match=pattern):
+        build_scene(net.analysis, agg, **kw)
