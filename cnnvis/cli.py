@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
     i = sub.add_parser("info", help="describe a .cnnvis file")
     i.add_argument("file")
+    i.add_argument("--aggregation", action="store_true",
+                   help="also aggregate and explain every layer cluster, neuron cluster count and bundle set")
     return p
 
 
@@ -79,7 +81,13 @@ def _main(argv) -> int:
         from cnnvis.analysis import Analysis
         from cnnvis.report import describe
 
-        print(describe(Analysis.load(args.file)))
+        analysis = Analysis.load(args.file)
+        print(describe(analysis))
+        if args.aggregation:
+            from cnnvis.aggregate import aggregate
+
+            print("\naggregation (why each choice was made):")
+            print(aggregate(analysis).explain())
         return 0
     return _analyze(args)
 

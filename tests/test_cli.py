@@ -38,6 +38,9 @@ def test_demo_end_to_end_small_budget_and_cache_reuse(tmp_path):
     info = run(["info", "d.cnnvis"], tmp_path, cache)
     assert info.returncode == 0
     assert "conv1" in info.stdout and "training history over snap_000, snap_001" in info.stdout
+    why = run(["info", "d.cnnvis", "--aggregation"], tmp_path, cache)
+    assert why.returncode == 0, why.stderr
+    assert "best silhouette" in why.stdout and "representative layer" in why.stdout
 
 
 MODEL_SRC = """

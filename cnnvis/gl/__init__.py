@@ -1,0 +1,28 @@
+"""The VisPy viewer of cnnvis: instanced GL programs drawing a `cnnvis.layout.Scene`.
+
+Nothing here imports torch. Choose the VisPy backends before creating a Viewer:
+`vispy.use(app="glfw", gl="gl+")` for a window, `vispy.use(app="egl", gl="gl+")` offscreen (with
+EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl set before OpenGL is imported); `cnnvis.gl.app.run` does it.
+"""
+from cnnvis.gl._edits import Edit, ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
+from cnnvis.gl._shaders import load_shader, shader_dir, shader_source
+from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
+from cnnvis.gl._scenefile import load_scene, save_scene
+from cnnvis.gl._testscene import sized_scene, synthetic_scene
+
+__all__ = ["Viewer", "ViewState", "FACETS", "EDGE_MODES", "Edit", "MoveNeuron", "MergeBundles", "ExpandColumn",
+           "SelectSnapshot", "load_shader", "shader_dir", "shader_source", "synthetic_scene", "sized_scene",
+           "save_scene", "load_scene", "run"]
+
+
+def __getattr__(name):
+    # Lazy: importing cnnvis.gl must not pull in vispy's GL before the caller chose the backends.
+    if name == "Viewer":
+        from cnnvis.gl._viewer import Viewer
+
+        return Viewer
+    if name == "run":
+        from cnnvis.gl.app import run
+
+        return run
+    raise AttributeError(f"module 'cnnvis.gl' has no attribute {name!r}")

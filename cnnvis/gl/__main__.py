@@ -1,0 +1,4 @@
+"""python -m cnnvis.gl ... (the same as cnnvis-gl)."""
+from cnnvis.gl.app import main
+
+main()

@@ -1,0 +1,170 @@
+"""The control panel (paper Fig. 1 (c)): widgets laid out in canvas pixels at the right edge, drawn in GL
+and hit-tested here. Pure functions of (view state, scene, canvas size); the Viewer applies actions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
+from cnnvis.gl._text import text_width
+from cnnvis.gl._ui import THEME, UiBatch
+
+__all__ = ["Widget", "panel_width", "panel_widgets", "draw_panel", "hit_widget"]
+
+MARGIN, ROW, GAP = 14.0, 24.0, 6.0
+
+
+@dataclass(frozen=True)
+class Widget:
+    """kind: title, heading, note, button, slider; action: what a click does (None for text);
+    box: x0, y0, x1, y1 in canvas pixels (origin bottom-left)."""
+    kind: str
+    label: str
+    box: tuple
+    action: tuple | None = None
+    active: bool = False
+    enabled: bool = True
+    value: float = 0.0
+
+    def contains(self, x: float, y: float) -> bool:
+        x0, y0, x1, y1 = self.box
+        return x0 <= x <= x1 and y0 <= y <= y1
+
+
+def panel_width(size) -> float:
+    return float(min(250.0, max(170.0, 0.26 * size[0]), 0.5 * size[0]))
+
+
+def panel_widgets(state: ViewState, scene, size) -> list[Widget]:
+    W, H = size
+    pw = panel_width(size)
+    x0, x1 = W - pw + MARGIN, W - MARGIN
+    inner = x1 - x0
+    out: list[Widget] = []
+    y = H - MARGIN
+
+    def heading(text):
+        nonlocal y
+        y -= 26
+        out.append(Widget("heading", text, (x0, y, x1, y + 14)))
+        y -= 6
+
+    def row(items, per_row=None):
+        """items: (label, action, active, enabled); laid out in rows of equal buttons."""
+        nonlocal y
+        per_row = per_row or len(items)
+        w = (inner - GAP * (per_row - 1)) / per_row
+        for i, (label, action, active, enabled) in enumerate(items):
+            r, c = divmod(i, per_row)
+            if c == 0:
+                y -= ROW + (GAP if r else 0)
+            bx = x0 + c * (w + GAP)
+            out.append(Widget("button", label, (bx, y, bx + w, y + ROW), action, active, enabled))
+
+    y -= 20
+    out.append(Widget("title", "CNNVis", (x0, y, x1, y + 20)))
+    n_clusters = int((scene.rect_kind == 1).sum())
+    y -= 16
+    out.append(Widget("note", f"{len(scene.column_names)} layers \u00b7 {n_clusters} clusters \u00b7 "
+                              f"{scene.n_curves} edges", (x0, y, x1, y + 12)))
+
+    heading("FACET (ALL CLUSTERS)")
+    row([(f.capitalize(), ("facet", f), state.facet == f, True) for f in FACETS])
+
+    heading("EDGE COLOUR")
+    row([(m.capitalize(), ("edge_mode", m), state.edge_mode == m, True) for m in EDGE_MODES])
+
+    heading(f"EDGE FILTER: STRENGTH \u2265 {state.edge_threshold:.2f}")
+    y -= ROW
+    out.append(Widget("slider", "", (x0, y, x1, y + ROW), ("threshold",), value=state.edge_threshold))
+
+    if scene.class_names:
+        heading("CLASSES (SELECTED STAY OPAQUE)")
+        names = list(scene.class_names)
+        per = 5 if max(len(str(n)) for n in names) <= 3 else 2
+        row([(str(n), ("class", k), k in state.selected_classes, True) for k, n in enumerate(names)], per)
+        y -= GAP
+        row([("All", ("classes", "all"), False, True), ("None", ("classes", "none"), False, True)])
+
+    def stepper(title, names, current, action):
+        nonlocal y
+        heading(title)
+        y -= ROW
+        out.append(Widget("button", "<", (x0, y, x0 + ROW, y + ROW), (action, -1)))
+        out.append(Widget("button", ">", (x1 - ROW, y, x1, y + ROW), (action, +1)))
+        out.append(Widget("note", str(names[current % len(names)]), (x0 + ROW + GAP, y, x1 - ROW - GAP, y + ROW)))
+
+    if len(scene.chart_names):
+        stepper("CHART SERIES", scene.chart_names, state.series, "series_step")
+    if len(scene.chart_snapshots):
+        stepper("SNAPSHOT", scene.chart_snapshots, state.snapshot, "snapshot")
+
+    if len(scene.column_names):
+        heading("LAYER CLUSTERS (ZOOM / EXPAND)")
+        cols = [(str(n), ("column", c), state.focus_column == c, True) for c, n in enumerate(scene.column_names)]
+        row(cols, 4 if len(cols) > 6 else 3)
+        y -= GAP
+        row([("Expand focused", ("expand",), False, state.focus_column >= 0), ("Fit view", ("fit",), False, True)])
+
+    heading("BUNDLES")
+    sel = state.selected_bundles
+    label = "Merge " + " + ".join(str(b) for b in sel) if sel else "Merge (click two edges)"
+    row([(label, ("merge",), False, len(sel) == 2)])
+
+    y -= 8
+    for hint in ("drag: pan \u00b7 wheel: zoom \u00b7 F: fit", "double-click a layer: zoom + expand",
+                 "click a cluster: next facet", "drag a patch: move the neuron"):
+        y -= 15
+        out.append(Widget("note", hint, (x0, y, x1, y + 12)))
+    # A short window shows what fits; everything stays reachable by keys and Viewer methods.
+    return [w for w in out if w.box[1] >= 4]
+
+
+def hit_widget(widgets, x: float, y: float) -> Widget | None:
+    for w in widgets:
+        if w.action is not None and w.enabled and w.contains(x, y):
+            return w
+    return None
+
+
+def slider_value(widget: Widget, x: float) -> float:
+    x0, _, x1, _ = widget.box
+    return min(max((x - x0 - 8) / max(x1 - x0 - 16, 1.0), 0.0), 1.0)
+
+
+def draw_panel(widgets, batch: UiBatch, size) -> None:
+    W, H = size
+    pw = panel_width(size)
+    batch.rect((W - pw, 0, W + 4, H + 4), THEME["panel"], radius=0, border_width=0)
+    batch.rect((W - pw, 0, W - pw + 1, H), THEME["panel_line"], radius=0, border_width=0)
+    for w in widgets:
+        x0, y0, x1, y1 = w.box
+        if w.kind == "title":
+            batch.text(w.label, x0, y0 + 3, 19, THEME["text"])
+        elif w.kind == "heading":
+            batch.text(w.label, x0, y0 + 2, 10.5, THEME["muted"])
+        elif w.kind == "note":
+            size_ = 11.0
+            label = _fit(w.label, x1 - x0, size_)
+            batch.text(label, x0, y0 + (y1 - y0) / 2 - 4 if y1 - y0 > 14 else y0 + 1, size_, THEME["muted"])
+        elif w.kind == "button":
+            fill = THEME["active"] if w.active else THEME["button"]
+            line = THEME["active"] if w.active else THEME["button_line"]
+            color = THEME["active_text"] if w.active else (THEME["text"] if w.enabled else THEME["faint"])
+            batch.rect(w.box, fill, line, radius=5, border_width=1)
+            fs = max(10.0, min(12.0, 12.0 * (x1 - x0 - 8) / max(text_width(w.label, 12.0), 1.0)))
+            label = _fit(w.label, x1 - x0 - 8, fs)
+            batch.text(label, (x0 + x1) / 2, y0 + 8, fs, color, align="center")
+        elif w.kind == "slider":
+            cy = (y0 + y1) / 2
+            kx = x0 + 8 + w.value * (x1 - x0 - 16)
+            batch.rect((x0 + 8, cy - 2, x1 - 8, cy + 2), THEME["grid"], radius=2, border_width=0)
+            batch.rect((x0 + 8, cy - 2, kx, cy + 2), THEME["active"], radius=2, border_width=0)
+            batch.rect((kx - 7, cy - 7, kx + 7, cy + 7), THEME["button"], THEME["active"], radius=7, border_width=2)
+
+
+def _fit(text: str, width: float, size: float) -> str:
+    if text_width(text, size) <= width:
+        return text
+    while text and text_width(text + "..", size) > width:
+        text = text[:-1]
+    return text + ".."

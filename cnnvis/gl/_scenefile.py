@@ -1,0 +1,34 @@
+"""A Scene saved as .npz (no pickle): for scripted use of `cnnvis-gl scene.npz` and for tests."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+
+from cnnvis.errors import CnnvisError
+from cnnvis.layout import Scene
+
+__all__ = ["save_scene", "load_scene"]
+
+_TUPLES = ("chart_names", "chart_snapshots", "label_text", "class_names", "column_names")
+
+
+def save_scene(scene: Scene, path) -> None:
+    arrays = {f.name: (np.asarray(getattr(scene, f.name), dtype=str) if f.name in _TUPLES
+                       else getattr(scene, f.name)) for f in fields(Scene)}
+    np.savez_compressed(path, **arrays)
+
+
+def load_scene(path) -> Scene:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            kw = {f.name: z[f.name] for f in fields(Scene) if f.name in z.files}
+    except (OSError, ValueError) as exc:
+        raise CnnvisError(f"{path}: not a readable scene file ({exc})") from None
+    for name in _TUPLES:
+        if name in kw:
+            kw[name] = tuple(str(s) for s in kw[name])
+    try:
+        return Scene(**kw).validate()
+    except (TypeError, ValueError) as exc:
+        raise CnnvisError(f"{path}: {exc}") from None

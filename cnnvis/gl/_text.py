@@ -1,0 +1,109 @@
+"""Text as instanced glyph quads: one signed-distance-field atlas (VisPy's bundled OpenSans, rasterised by
+freetype, distance field by VisPy's CPU kernel), laid out here on the CPU into per-glyph instances.
+
+VisPy's TextVisual is one visual (one draw call) per text object; a viewer with hundreds of labels
+wants them all in one buffer instead.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["GlyphAtlas", "glyph_atlas", "layout_text", "text_width", "GLYPH_DTYPE"]
+
+GLYPH_DTYPE = np.dtype([("a_anchor", np.float32, 2), ("a_quad", np.float32, 4), ("a_uv", np.float32, 4),
+                        ("a_size", np.float32), ("a_color", np.float32, 4)])
+_CHARS = "".join(chr(i) for i in range(32, 127)) + "\u00b7\u00d7\u2013\u2265\u25b8"
+_HIRES, _RATIO, _SPREAD = 256, 4, 32   # raster size, down-sampling, distance-field spread (hi-res px)
+
+
+@dataclass(frozen=True)
+class GlyphAtlas:
+    """image (H, W) uint8 distance field (128 = outline); per char: quad in em (x0, y0, x1, y1, y up from
+    the baseline), uv (u0, v0, u1, v1), advance in em."""
+    image: np.ndarray
+    quad: dict
+    uv: dict
+    advance: dict
+
+
+@functools.lru_cache(maxsize=1)
+def glyph_atlas() -> GlyphAtlas:
+    from vispy.util.fonts import _load_glyph            # freetype-py, VisPy's bundled OpenSans
+    from vispy.visuals.text.text import SDFRendererCPU  # compiled distance-field kernel
+
+    font = dict(face="OpenSans", size=_HIRES, bold=False, italic=False)
+    renderer = SDFRendererCPU()
+    glyphs: dict = {}
+    tiles = []
+    for ch in _CHARS:
+        try:
+            _load_glyph(font, ch, glyphs)
+        except Exception:  # a char missing from the font: it renders as "?"
+            continue
+        g = glyphs[ch]
+        bmp = g["bitmap"]
+        data = np.zeros((bmp.shape[0] + 2 * _SPREAD, bmp.shape[1] + 2 * _SPREAD), np.uint8)
+        if bmp.size:
+            data[_SPREAD:-_SPREAD, _SPREAD:-_SPREAD] = bmp
+        w, h = data.shape[1] // _RATIO, data.shape[0] // _RATIO
+        tile = np.zeros((h, w, 3), np.uint8)
+        renderer.render_to_texture(data, tile, (0, 0), (w, h))
+        tiles.append((ch, tile[..., 0], g))
+    # Shelf packing, rows of 512 px.
+    width, x, y, row_h, places = 512, 0, 0, 0, []
+    for ch, tile, g in tiles:
+        h, w = tile.shape
+        if x + w + 1 > width:
+            x, y, row_h = 0, y + row_h + 1, 0
+        places.append((x, y))
+        x, row_h = x + w + 1, max(row_h, h)
+    height = y + row_h + 1
+    image = np.zeros((height, width), np.uint8)
+    quad, uv, advance = {}, {}, {}
+    for (ch, tile, g), (x, y) in zip(tiles, places):
+        h, w = tile.shape
+        image[y:y + h, x:x + w] = tile
+        left, top = g["offset"]
+        quad[ch] = ((left - _SPREAD) / _HIRES, (top + _SPREAD - h * _RATIO) / _HIRES,
+                    (left - _SPREAD + w * _RATIO) / _HIRES, (top + _SPREAD) / _HIRES)
+        uv[ch] = (x / width, y / height, (x + w) / width, (y + h) / height)
+        advance[ch] = g["advance"] / _HIRES
+    return GlyphAtlas(image, quad, uv, advance)
+
+
+def text_width(text: str, size: float) -> float:
+    """Advance width of a string in pixels at a font size in pixels."""
+    a = glyph_atlas()
+    return size * sum(a.advance.get(ch, a.advance["?"]) for ch in text)
+
+
+def layout_text(texts, anchors, sizes, colors) -> np.ndarray:
+    """Glyph instances (GLYPH_DTYPE) for strings at left-baseline anchors; spaces emit no instance."""
+    a = glyph_atlas()
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
+    sizes = np.broadcast_to(np.asarray(sizes, np.float32), (len(anchors),))
+    colors = np.broadcast_to(np.asarray(colors, np.float32).reshape(-1, 4), (len(anchors), 4))
+    quads, uvs, idx = [], [], []
+    for i, text in enumerate(texts):
+        pen = 0.0
+        for ch in str(text):
+            if ch not in a.quad:
+                ch = "?"
+            if ch != " ":
+                x0, y0, x1, y1 = a.quad[ch]
+                quads.append((x0 + pen, y0, x1 + pen, y1))
+                uvs.append(a.uv[ch])
+                idx.append(i)
+            pen += a.advance[ch]
+    out = np.zeros(len(idx), GLYPH_DTYPE)
+    if idx:
+        idx = np.asarray(idx)
+        out["a_anchor"] = anchors[idx]
+        out["a_quad"] = quads
+        out["a_uv"] = uvs
+        out["a_size"] = sizes[idx]
+        out["a_color"] = colors[idx]
+    return out

@@ -1,0 +1,158 @@
+"""The `cnnvis-gl` command: a window on a Scene, or a screenshot rendered offscreen (EGL).
+
+    cnnvis-gl FILE.cnnvis                 open a window (glfw)
+    cnnvis-gl --demo                      the embedded demo
+    cnnvis-gl FILE --screenshot out.png [--size 1280x800]   render offscreen and exit
+
+Turning a .cnnvis file into a Scene is the pipeline's job: `run(argv, scene_for=...)` takes it as a hook
+(`scene_for(path)`, path None for the demo, returning a Scene or (Scene, on_edit)). A `.npz` FILE is read
+as a saved Scene directly (`cnnvis.gl._scenefile.save_scene`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from cnnvis.errors import CnnvisError
+
+__all__ = ["run", "main"]
+
+
+def _size(text: str) -> tuple:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT, e.g. 1280x800, got {text!r}") from None
+    if not (64 <= w <= 8192 and 64 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"--size must be within 64..8192 on each side, got {text!r}")
+    return (w, h)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnnvis-gl", description="CNNVis viewer: clusters, bundles, chart, panel.")
+    p.add_argument("file", nargs="?", help="analysis file (.cnnvis), or a saved Scene (.npz)")
+    p.add_argument("--demo", action="store_true", help="open the embedded demo")
+    p.add_argument("--screenshot", metavar="PNG", help="render offscreen (EGL) to this PNG and exit")
+    p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH", help="window/picture size")
+    p.add_argument("--dump", metavar="PREFIX", help=argparse.SUPPRESS)   # scripted tests: key P dumps
+    return p
+
+
+def _default_scene_for(path):
+    try:
+        from cnnvis.pipeline import scene_for   # the lead's analysis -> aggregate -> layout step
+    except ImportError:
+        if path is None:
+            from cnnvis.gl._testscene import synthetic_scene
+
+            print("cnnvis-gl: cnnvis.pipeline is not available; showing a synthetic demo scene", file=sys.stderr)
+            return synthetic_scene()
+        raise CnnvisError(f"{path}: opening analysis files needs cnnvis.pipeline, which is not installed")
+    return scene_for(path)
+
+
+def _load(args, scene_for: Callable | None):
+    from cnnvis.gl._scenefile import load_scene
+    from cnnvis.layout import Scene
+
+    if args.file and Path(args.file).suffix == ".npz":
+        return load_scene(args.file), None
+    if args.file and not Path(args.file).is_file():
+        raise CnnvisError(f"{args.file}: no such file")
+    got = (scene_for or _default_scene_for)(args.file)
+    scene, on_edit = got if isinstance(got, tuple) else (got, None)
+    if not isinstance(scene, Scene):
+        raise CnnvisError(f"scene_for returned {type(scene).__name__}, not a Scene")
+    return scene, on_edit
+
+
+def _use_egl() -> None:
+    """Offscreen EGL; PyOpenGL picks its platform at import, so this must run before OpenGL is imported."""
+    os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+    if "OpenGL" in sys.modules and os.environ.get("PYOPENGL_PLATFORM") != "egl":
+        raise CnnvisError("--screenshot needs PYOPENGL_PLATFORM=egl set before OpenGL is imported")
+    os.environ["PYOPENGL_PLATFORM"] = "egl"
+    import vispy
+
+    vispy.use(app="egl", gl="gl+")
+
+
+def run(argv=None, *, scene_for: Callable | None = None) -> int:
+    """Run cnnvis-gl with argv (without the program name). Raises CnnvisError on bad input."""
+    args = _parser().parse_args(argv)
+    if args.file and args.demo:
+        raise CnnvisError("give a FILE or --demo, not both")
+    if not args.file and not args.demo:
+        raise CnnvisError("give a FILE.cnnvis to open, or --demo")
+    if args.screenshot:
+        _use_egl()
+        scene, on_edit = _load(args, scene_for)
+        from vispy.io import write_png
+
+        from cnnvis.gl._viewer import Viewer
+
+        viewer = Viewer(scene, on_edit=on_edit, size=args.size)
+        out = Path(args.screenshot)
+        if out.parent and not out.parent.is_dir():
+            raise CnnvisError(f"{out.parent}: no such directory for the screenshot")
+        write_png(str(out), viewer.render(args.size))
+        print(f"cnnvis-gl: wrote {out} ({args.size[0]}x{args.size[1]})")
+        return 0
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("cnnvis-gl: no display to open a window on (DISPLAY is not set); for a picture run "
+              "`cnnvis-gl FILE --screenshot out.png [--size 1280x800]`", file=sys.stderr)
+        return 2
+    scene, on_edit = _load(args, scene_for)
+    import vispy
+
+    vispy.use(app="glfw", gl="gl+")
+    from vispy import app
+
+    from cnnvis.gl._viewer import Viewer
+
+    viewer = Viewer(scene, on_edit=on_edit, size=args.size, show=True, title=f"cnnvis-gl \u2013 {args.file or 'demo'}")
+    if args.dump:
+        _attach_dump(viewer, args.dump)
+    app.run()
+    return 0
+
+
+def _attach_dump(viewer, prefix: str) -> None:
+    """For scripted tests: write PREFIX.ready after the first frame; key P writes the view state (JSON)
+    and the frame (PNG), numbered."""
+    from vispy.io import write_png
+
+    count = [0]
+
+    def ready(event):
+        Path(prefix + ".ready").write_text("1")
+        viewer.canvas.events.draw.disconnect(ready)
+
+    def dump(event):
+        if (event.text or "").lower() != "p":
+            return
+        st, cam = viewer.state, viewer.camera
+        state = {"facet": st.facet, "cluster_facet": [[*k, v] for k, v in st.cluster_facet.items()],
+                 "edge_mode": st.edge_mode, "edge_threshold": st.edge_threshold,
+                 "selected_classes": sorted(st.selected_classes), "selected_bundles": list(st.selected_bundles),
+                 "center": cam.center.tolist(), "zoom": cam.zoom, "size": list(viewer.size),
+                 "edits": [repr(e) for e in viewer.edits]}
+        n = count[0]
+        count[0] += 1
+        write_png(f"{prefix}.{n}.png", viewer.render(viewer.size))
+        Path(f"{prefix}.{n}.json").write_text(json.dumps(state))
+
+    viewer.canvas.events.draw.connect(ready, position="last")
+    viewer.canvas.events.key_press.connect(dump)
+
+
+def main() -> None:
+    try:
+        sys.exit(run(sys.argv[1:]))
+    except CnnvisError as exc:
+        print(f"cnnvis-gl: {exc}", file=sys.stderr)
+        sys.exit(2)

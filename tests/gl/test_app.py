@@ -1,0 +1,173 @@
+"""The cnnvis-gl command: offscreen screenshots, the no-display message, errors, and a real glfw window
+under Xvfb driven with xdotool."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnvis.errors import CnnvisError
+from cnnvis.gl._scenefile import load_scene, save_scene
+from cnnvis.gl.app import run
+from tests.gl.conftest import plain_scene
+
+pytestmark = pytest.mark.gl
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_screenshot_renders_offscreen_through_the_scene_hook(tmp_path, capsys):
+    from vispy.io import read_png
+
+    asked = []
+
+    def scene_for(path):
+        asked.append(path)
+        return plain_scene()
+
+    out = tmp_path / "shot.png"
+    assert run(["--demo", "--screenshot", str(out), "--size", "320x200"], scene_for=scene_for) == 0
+    assert asked == [None]
+    img = read_png(str(out))
+    assert img.shape[:2] == (200, 320)
+    assert len(np.unique(img.reshape(-1, img.shape[-1]), axis=0)) > 50, "a picture, not a blank"
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_npz_scene_file_round_trips_and_opens(tmp_path):
+    s = plain_scene()
+    save_scene(s, tmp_path / "s.npz")
+    t = load_scene(tmp_path / "s.npz")
+    assert t.class_names == s.class_names and np.array_equal(t.rect_box, s.rect_box)
+    assert run([str(tmp_path / "s.npz"), "--screenshot", str(tmp_path / "a.png"), "--size", "200x160"]) == 0
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(CnnvisError, match="bad.npz"):
+        run([str(tmp_path / "bad.npz"), "--screenshot", str(tmp_path / "b.png")])
+
+
+def test_without_a_display_it_says_how_to_get_a_picture(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert run(["--demo"], scene_for=lambda p: plain_scene()) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--screenshot" in err
+
+
+@pytest.mark.parametrize("argv, match", [
+    ([], "FILE.cnnvis"),
+    (["x.cnnvis", "--demo"], "not both"),
+    (["missing.cnnvis", "--screenshot", "o.png"], "no such file"),
+])
+def test_bad_command_lines_raise_cnnvis_error(argv, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CnnvisError, match=match):
+        run(argv, scene_for=lambda p: plain_scene())
+
+
+def test_bad_size_is_a_usage_error():
+    with pytest.raises(SystemExit) as exc:
+        run(["--demo", "--screenshot", "o.png", "--size", "big"])
+    assert exc.value.code == 2
+
+
+# -------------------------------------------------------------------------- a real window under Xvfb --
+def _xdo(display, *args):
+    subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, timeout=20,
+                   capture_output=True)
+
+
+def _wait(path: Path, proc, seconds=60.0):
+    end = time.time() + seconds
+    while time.time() < end:
+        if path.exists() and path.stat().st_size:
+            time.sleep(0.2)
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"cnnvis-gl exited: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {path}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (Debian: xvfb xdotool)")
+def test_real_window_under_xvfb_reacts_to_mouse_and_keys(tmp_path):
+    from vispy.io import read_png
+
+    from cnnvis.gl._chart import chart_height
+    from cnnvis.gl._panel import panel_widgets, panel_width
+    from cnnvis.gl._state import ViewState
+
+    scene = plain_scene()
+    save_scene(scene, tmp_path / "scene.npz")
+    size = (640, 440)
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    app = None
+    try:
+        display = ":" + xvfb.stdout.readline().strip()
+        env = {k: v for k, v in os.environ.items() if k not in ("PYOPENGL_PLATFORM", "EGL_PLATFORM")}
+        env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
+        prefix = str(tmp_path / "dump")
+        app = subprocess.Popen([sys.executable, "-m", "cnnvis.gl", str(tmp_path / "scene.npz"), "--size",
+                                f"{size[0]}x{size[1]}", "--dump", prefix], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        _wait(Path(prefix + ".ready"), app)
+        out = subprocess.run(["xdotool", "search", "--sync", "--name", "cnnvis-gl"], env=env, text=True,
+                             capture_output=True, timeout=20).stdout.split()
+        win = out[0]
+
+        def dump(n):
+            _xdo(display, "key", "--window", win, "p")
+            _wait(Path(f"{prefix}.{n}.json"), app)
+            return json.loads(Path(f"{prefix}.{n}.json").read_text()), read_png(f"{prefix}.{n}.png")
+
+        state0, frame0 = dump(0)
+        # Click the panel's "Matrix" facet button where the panel lays it out.
+        button = next(w for w in panel_widgets(ViewState(), scene, size) if w.label == "Matrix")
+        x0, y0, x1, y1 = button.box
+        _xdo(display, "mousemove", "--window", win, str(int((x0 + x1) / 2)), str(int(size[1] - (y0 + y1) / 2)))
+        time.sleep(0.3)
+        _xdo(display, "click", "1")
+        time.sleep(0.3)
+        # Drag the view 80 px to the right with the left button (a pan).
+        for cmd in (["mousemove", "--window", win, "100", "150"], ["mousedown", "1"],
+                    ["mousemove", "--window", win, "140", "150"], ["mousemove", "--window", win, "180", "150"],
+                    ["mouseup", "1"]):
+            _xdo(display, *cmd)
+            time.sleep(0.25)
+        _xdo(display, "key", "--window", win, "g")   # gradient colour mode
+        time.sleep(0.3)
+        state1, frame1 = dump(1)
+        # Double-click the cluster at world (250, 225) in layer cluster 1: an animated zoom that lands
+        # with an ExpandColumn request; the two clicks of the pair leave the cluster's facet alone.
+        W, H = size
+        pw, ch = panel_width(size), chart_height(size)
+        cx, cy = state1["center"]
+        px = (250 - cx) * state1["zoom"] + (W - pw) / 2
+        py = (225 - cy) * state1["zoom"] + ch + (H - ch) / 2
+        _xdo(display, "mousemove", "--window", win, str(int(px)), str(int(H - py)))
+        time.sleep(0.3)
+        _xdo(display, "click", "--repeat", "2", "--delay", "60", "1")
+        time.sleep(1.5)
+        state2, frame2 = dump(2)
+    finally:
+        for proc in (app, xvfb):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    assert state0["facet"] == "features" and state1["facet"] == "matrix"
+    assert state1["edge_mode"] == "gradient"
+    assert state1["zoom"] == pytest.approx(state0["zoom"])
+    assert (state0["center"][0] - state1["center"][0]) * state0["zoom"] == pytest.approx(80, abs=2)
+    assert np.abs(frame1.astype(int) - frame0).sum(-1).mean() > 1, "the picture changed"
+    assert state2["center"][0] == pytest.approx(250) and state2["zoom"] > state1["zoom"], "on column 1"
+    assert state2["edits"] == ["ExpandColumn(column=1)"]
+    assert state2["cluster_facet"] == []

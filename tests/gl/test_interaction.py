@@ -1,0 +1,171 @@
+"""Every interaction as a Viewer method: hover, clicks on the panel and the view, drags, edits."""
+import numpy as np
+import pytest
+
+from cnnvis.gl import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
+from tests.gl.conftest import plain_scene, window_xy
+
+pytestmark = pytest.mark.gl
+
+
+def widget(v, label=None, action=None):
+    for w in v._widgets():
+        if (label is not None and w.label == label) or (action is not None and w.action == action):
+            return w
+    raise AssertionError(f"no widget {label or action}")
+
+
+def centre(w, v):
+    x0, y0, x1, y1 = w.box
+    return ((x0 + x1) / 2, v.size[1] - (y0 + y1) / 2)
+
+
+def test_hover_shows_a_tooltip_with_cluster_size_and_top_classes(make_viewer):
+    s = plain_scene()
+    v = make_viewer(s)
+    before = v.render()
+    x, y = window_xy(v, (50, 100))            # the green cluster, rect 3: 7 neurons, top class dog
+    lines = v.hover(x, y)
+    assert lines[0] == "conv1 \u00b7 neuron cluster 1"
+    assert "7 neurons" in lines[1]
+    assert lines[2].startswith("top classes: dog (1.00), cat (0.10)")
+    assert v.state.hover_rect == 3
+    after = v.render()
+    near = (slice(int(y) + 10, int(y) + 60), slice(int(x) + 10, min(int(x) + 150, v.size[0])))
+    assert np.abs(after[near].astype(int) - before[near]).sum() > 1000, "tooltip drawn by the cursor"
+    assert "bundle 0" in v.hover(*window_xy(v, (150, 150)))[0]
+    assert v.hover(*window_xy(v, (150, 290))) == ()
+
+
+def test_panel_buttons_drive_the_view_state(make_viewer):
+    v = make_viewer(plain_scene(), size=(560, 640))   # tall enough for the whole panel
+    v.render()
+    assert v.click(*centre(widget(v, "Matrix"), v)) == ("widget", ("facet", "matrix"))
+    assert v.state.facet == "matrix"
+    v.click(*centre(widget(v, "Gradient"), v))
+    assert v.state.edge_mode == "gradient"
+    v.click(*centre(widget(v, "dog"), v))
+    assert v.state.selected_classes == {1}
+    v.click(*centre(widget(v, "All"), v))
+    assert v.state.selected_classes == {0, 1}
+    v.click(*centre(widget(v, action=("series_step", 1)), v))
+    assert v.state.series == 1
+    v.click(*centre(widget(v, action=("snapshot", +1)), v))
+    assert v.state.snapshot == 0 and v.edits[-1] == SelectSnapshot(0)
+    slider = widget(v, action=("threshold",))
+    x0, y0, x1, y1 = slider.box
+    v.click(x0 + 8 + 0.75 * (x1 - x0 - 16), v.size[1] - (y0 + y1) / 2)
+    assert v.state.edge_threshold == pytest.approx(0.75)
+    v.drag(x0 + 8 + 0.75 * (x1 - x0 - 16), v.size[1] - (y0 + y1) / 2, x0, v.size[1] - (y0 + y1) / 2)
+    assert v.state.edge_threshold == 0.0
+    v.click(*centre(widget(v, action=("column", 1)), v))
+    assert v.camera.animating and v.state.focus_column == 1
+
+
+def test_clicking_a_cluster_cycles_its_facet_only(make_viewer):
+    v = make_viewer(plain_scene())
+    v.click(*window_xy(v, (50, 225)))         # rect 2
+    assert v.rect_facets().tolist() == [0, 0, 1, 0, 0, 0]
+    v.click(*window_xy(v, (50, 225)))
+    assert v.rect_facets()[2] == 2
+
+
+def test_two_selected_bundles_merge_through_on_edit_and_only_touched_buffers_upload(make_viewer):
+    s = plain_scene()
+    seen = []
+
+    def on_edit(edit):
+        seen.append(edit)
+        if isinstance(edit, MergeBundles):
+            bundle = np.where(s.curve_bundle == edit.b, edit.a, s.curve_bundle).astype(np.int32)
+            return s.replace(curve_bundle=bundle)
+        return None
+
+    v = make_viewer(s, on_edit=on_edit, size=(560, 640))
+    v.click(*window_xy(v, (150, 150)))
+    v.click(*window_xy(v, (150, 40)))
+    assert v.state.selected_bundles == (0, 1)
+    start = len(v.uploads)
+    with_sel = v.render()
+    v.click(*centre(widget(v, "Merge 0 + 1"), v))
+    assert seen == [MergeBundles(0, 1)] and v.edits[-1] == MergeBundles(0, 1)
+    assert v.uploads[start:] == ["curves"], "a merge re-uploads the curve buffer and nothing else"
+    assert v.state.selected_bundles == ()
+    assert not np.array_equal(with_sel, v.render())
+    with pytest.raises(ValueError, match="select two bundles"):
+        v.merge_bundles()
+    with pytest.raises(ValueError, match="no bundle 7"):
+        v.merge_bundles(0, 7)
+
+
+def test_view_changes_upload_only_the_small_state_buffers(make_viewer):
+    v = make_viewer(plain_scene())
+    progs = v.programs
+    for p in progs.values():
+        p.uploads.clear()
+    v.set_edge_mode("change")
+    v.set_edge_threshold(0.3)
+    v.render()
+    assert all(not p.uploads for p in progs.values()), "edge mode and filter are uniforms"
+    v.select_classes([0])
+    assert progs["rect"].uploads == ["state"] and progs["curve"].uploads == []
+    assert progs["patch"].uploads == ["state"] and progs["matrix"].uploads == ["state"]
+    assert v.set_scene(v.scene.replace(curve_values=v.scene.curve_values * 0.5)) == {"curves"}
+    assert v.set_scene(v.scene) == set()
+
+
+def test_dragging_a_patch_onto_a_cluster_of_its_layer_asks_to_move_the_neuron(make_viewer):
+    from cnnvis.gl import synthetic_scene
+
+    s = synthetic_scene(3, 3)
+    v = make_viewer(s, size=(640, 420))
+    p = 0
+    src = int(s.patch_rect[p])
+    dst = int(np.flatnonzero((s.rect_column == s.rect_column[src]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != src))[-1])
+    pb, db = s.patch_box[p], s.rect_box[dst]
+    edit = v.drag(*window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2)),
+                  *window_xy(v, ((db[0] + db[2]) / 2, db[1] + 2)))
+    assert edit == MoveNeuron(p, src, dst, int(s.rect_column[src]), int(s.rect_cluster[src]), int(s.rect_cluster[dst]))
+    other = int(np.flatnonzero((s.rect_column != s.rect_column[src]) & (s.rect_kind == 1))[0])
+    ob = s.rect_box[other]
+    assert v.drag(*window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2)),
+                  *window_xy(v, ((ob[0] + ob[2]) / 2, ob[1] + 2))) is None
+    with pytest.raises(ValueError, match="own layer cluster"):
+        v.move_neuron(p, other)
+
+
+def test_double_click_zooms_to_the_column_and_expands_it_on_landing(make_viewer):
+    v = make_viewer(plain_scene())
+    assert v.double_click(*window_xy(v, (250, 225))) == ("column", 1)
+    assert v.camera.animating and v.edits == []
+    while v.step(1 / 60):
+        pass
+    assert v.edits == [ExpandColumn(1)], "column 1 holds 2 layers: expanded when the camera lands"
+    v.double_click(*window_xy(v, (50, 225)))
+    while v.step(1 / 60):
+        pass
+    assert v.edits == [ExpandColumn(1)], "column 0 is a single layer: nothing to expand"
+
+
+def test_keys(make_viewer):
+    v = make_viewer(plain_scene())
+    assert v.key("2") and v.state.facet == "matrix"
+    assert v.key("g") and v.state.edge_mode == "gradient"
+    assert v.key("]") and v.state.edge_threshold == pytest.approx(0.05)
+    z = v.camera.zoom
+    assert v.key("=") and v.camera.zoom == pytest.approx(1.25 * z)
+    assert v.key("f") and v.camera.zoom == pytest.approx(z)
+    assert not v.key("q")
+
+
+def test_a_refused_edit_in_the_window_becomes_a_note_not_a_crash(make_viewer):
+    from cnnvis.errors import CnnvisError
+
+    def on_edit(edit):
+        raise CnnvisError("only bundles between the same two layer clusters can be merged")
+
+    v = make_viewer(plain_scene(), on_edit=on_edit)
+    assert v._guarded(v.merge_bundles, 0, 1) is None
+    assert v.state.tooltip == ("not done: only bundles between the same two layer clusters can be merged",)
+    with pytest.raises(CnnvisError):
+        v.merge_bundles(0, 1)    # scripts calling the method see the error itself
