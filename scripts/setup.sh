@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-# Mesa (EGL + llvmpipe) for offscreen rendering; Xvfb, xdotool and xwd for the real-window test.
-APT_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libopengl0 libglx-mesa0 xvfb xauth xdotool x11-apps"
+# Mesa (EGL + llvmpipe) for offscreen rendering; the X libraries of the glfw wheel; Xvfb and xdotool for the
+# real-window test.
+APT_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libopengl0 libglx-mesa0 libx11-6 libxrandr2 libxinerama1 libxcursor1 libxi6 xvfb xauth xdotool"
 # Real IDX files (Fashion-MNIST) for the loader test and for users who want a bigger data set than digits.
 APT_PACKAGES="$APT_PACKAGES dataset-fashion-mnist"
 missing=""

@@ -41,6 +41,19 @@ def test_demo_end_to_end_small_budget_and_cache_reuse(tmp_path):
     why = run(["info", "d.cnnvis", "--aggregation"], tmp_path, cache)
     assert why.returncode == 0, why.stderr
     assert "best silhouette" in why.stdout and "representative layer" in why.stdout
+    # the viewer draws the real analysis offscreen: clusters and curves leave many non-background pixels
+    env = dict(os.environ, PYTHONPATH=PKG_ROOT, EGL_PLATFORM="surfaceless", PYOPENGL_PLATFORM="egl")
+    gl = subprocess.run([sys.executable, "-c", "import sys; from cnnvis.cli import main_gl; sys.exit(main_gl())",
+                         "d.cnnvis", "--screenshot", "d.png", "--size", "640x400"], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=600)
+    assert gl.returncode == 0, gl.stderr
+    from vispy.io import read_png
+
+    img = read_png(str(tmp_path / "d.png"))
+    assert img.shape[:2] == (400, 640)
+    background = np.all(img[..., :3] == img[5, 5, :3], axis=-1)
+    assert 0.05 < 1 - background.mean() < 0.95
+    assert len(np.unique(img[..., :3].reshape(-1, 3), axis=0)) > 50  # patches, curves, text: not a flat fill
 
 
 MODEL_SRC = """

@@ -43,15 +43,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_scene_for(path):
-    try:
-        from cnnvis.pipeline import scene_for   # the lead's analysis -> aggregate -> layout step
-    except ImportError:
-        if path is None:
-            from cnnvis.gl._testscene import synthetic_scene
+    from cnnvis.pipeline import scene_for   # analysis -> aggregate -> layout; imported only when needed
 
-            print("cnnvis-gl: cnnvis.pipeline is not available; showing a synthetic demo scene", file=sys.stderr)
-            return synthetic_scene()
-        raise CnnvisError(f"{path}: opening analysis files needs cnnvis.pipeline, which is not installed")
     return scene_for(path)
 
 
