@@ -1,4 +1,6 @@
 """The Python face of cnnvis._core: validation, device choice, array interchange."""
 from cnnvis.compute._backend import cuda_available, cuda_status, is_cuda_array, resolve_device, to_numpy
+from cnnvis.compute._kmeans import KMeansResult, kmeans
 
 __all__ = ["cuda_available", "cuda_status", "is_cuda_array", "resolve_device", "to_numpy"]
+__all__ += ["KMeansResult", "kmeans"]
