@@ -1,8 +1,130 @@
-// Bindings for the per-class statistics kernel (owned by the stats work; see stats.hpp).
+// Bindings for the per-class statistics kernel (stats.hpp): conversion and dispatch only.
+//
+// _core.ClassMoments(K, C) holds the running state; update_cpu / update_cuda add one batch and return
+// (code, index, value) from StatsStatus (0 = ok; the Python wrapper turns the rest into DataError with a
+// message), leaving the state untouched on failure. Arrays arrive already shaped (N, C, S) by Python.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "stats.hpp"
 
 namespace py = pybind11;
 
 namespace cnnvis {
-void register_stats(py::module_& m) { (void)m; }
+namespace {
+
+using Labels = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// Running state plus a reusable batch buffer (no allocation per update).
+struct Accumulator {
+  ClassMoments state, batch;
+  Accumulator(int64_t k, int64_t c) : state(k, c), batch(k, c) {
+    if (k < 1 || c < 1) throw std::invalid_argument("ClassMoments: n_classes and n_channels must be >= 1");
+  }
+};
+
+py::tuple as_tuple(const StatsStatus& st) { return py::make_tuple(int(st.code), st.index, st.value); }
+
+void check_batch(const Accumulator& acc, const ActivationView& v, const Labels& labels) {
+  if (v.c != acc.state.n_channels)
+    throw std::invalid_argument("activations have " + std::to_string(v.c) + " channels, the accumulator " +
+                                std::to_string(acc.state.n_channels));
+  if (labels.ndim() != 1 || labels.shape(0) != v.n)
+    throw std::invalid_argument("labels must be 1-D with one entry per image");
+  if (v.s < 1) throw std::invalid_argument("activations have an empty spatial size");
+}
+
+ActivationView host_view(const py::array& x) {
+  if (x.ndim() != 3) throw std::invalid_argument("update_cpu expects an (N, C, S) array");
+  const auto isz = x.itemsize();
+  ActivationView v;
+  if (x.dtype().is(py::dtype::of<float>()))
+    v.dtype = DType::F32;
+  else if (x.dtype().is(py::dtype::of<double>()))
+    v.dtype = DType::F64;
+  else
+    throw std::invalid_argument("update_cpu expects float32 or float64");
+  v.data = x.data();
+  v.n = x.shape(0), v.c = x.shape(1), v.s = x.shape(2);
+  if (x.strides(0) % isz || x.strides(1) % isz || (v.s > 1 && x.strides(2) != isz))
+    throw std::invalid_argument("update_cpu expects a contiguous spatial axis and element-aligned strides");
+  v.stride_n = x.strides(0) / isz, v.stride_c = x.strides(1) / isz;
+  return v;
+}
+
+template <class Kernel>
+py::tuple run_batch(Accumulator& acc, const ActivationView& v, const Labels& labels, Kernel kernel) {
+  check_batch(acc, v, labels);
+  StatsStatus st;
+  {
+    py::gil_scoped_release nogil;
+    st = kernel(v, labels.data(), acc.batch);
+    if (st.code == StatsStatus::Ok) acc.state.merge(acc.batch);
+  }
+  return as_tuple(st);
+}
+
+py::tuple update_cpu(Accumulator& acc, const py::array& x, const Labels& labels) {
+  return run_batch(acc, host_view(x), labels, class_moments_cpu);
+}
+
+// x is described by its device pointer and element strides; `host_input` marks a C-contiguous host array.
+py::tuple update_cuda(Accumulator& acc, std::uintptr_t ptr, const std::string& dtype, int64_t n, int64_t c,
+                      int64_t s, int64_t stride_n, int64_t stride_c, const Labels& labels,
+                      std::uintptr_t stream, bool host_input) {
+#ifdef CNNVIS_WITH_CUDA
+  ActivationView v;
+  if (dtype != "f4" && dtype != "f8") throw std::invalid_argument("update_cuda expects dtype 'f4' or 'f8'");
+  v.dtype = dtype == "f4" ? DType::F32 : DType::F64;
+  v.data = reinterpret_cast<const void*>(ptr);
+  v.n = n, v.c = c, v.s = s, v.stride_n = stride_n, v.stride_c = stride_c;
+  return run_batch(acc, v, labels, [&](const ActivationView& view, const int64_t* lab, ClassMoments& out) {
+    return class_moments_cuda(view, lab, out, stream, host_input);
+  });
+#else
+  (void)acc, (void)ptr, (void)dtype, (void)n, (void)c, (void)s, (void)stride_n, (void)stride_c;
+  (void)labels, (void)stream, (void)host_input;
+  throw std::runtime_error("cnnvis._core was built without CUDA");
+#endif
+}
+
+template <class V>
+py::array_t<V> to_array(const std::vector<V>& v, int64_t rows, int64_t cols) {
+  py::array_t<V> a(cols ? std::vector<py::ssize_t>{rows, cols} : std::vector<py::ssize_t>{rows});
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+}  // namespace
+
+void register_stats(py::module_& m) {
+  py::class_<Accumulator>(m, "ClassMoments",
+                          "Running per-class moments of channel activations (see cnnvis.stats).")
+      .def(py::init<int64_t, int64_t>(), py::arg("n_classes"), py::arg("n_channels"))
+      .def_property_readonly("n_classes", [](const Accumulator& a) { return a.state.n_classes; })
+      .def_property_readonly("n_channels", [](const Accumulator& a) { return a.state.n_channels; })
+      .def("update_cpu", &update_cpu, py::arg("x"), py::arg("labels"),
+           "Add a host batch x (N, C, S) float32/float64, spatial axis contiguous; labels int64 (N,).\n"
+           "Returns (code, index, value): 0 ok, 1 bad label (position, value), 2 non-finite (image, channel).")
+      .def("update_cuda", &update_cuda, py::arg("ptr"), py::arg("dtype"), py::arg("n"), py::arg("c"),
+           py::arg("s"), py::arg("stride_n"), py::arg("stride_c"), py::arg("labels"), py::arg("stream") = 0,
+           py::arg("host_input") = false,
+           "Add a device batch given by pointer, 'f4'/'f8', shape and element strides (spatial axis\n"
+           "contiguous); labels int64 on the host. Same return value as update_cpu.")
+      .def("merge", [](Accumulator& a, const Accumulator& b) {
+        if (a.state.n_classes != b.state.n_classes || a.state.n_channels != b.state.n_channels)
+          throw std::invalid_argument("merge: shapes differ");
+        a.state.merge(b.state);
+      })
+      .def("state", [](const Accumulator& a) {
+        const auto& s = a.state;
+        return py::make_tuple(to_array(s.count, s.n_classes, 0), to_array(s.mean, s.n_classes, s.n_channels),
+                              to_array(s.m2, s.n_classes, s.n_channels), to_array(s.max, s.n_classes, s.n_channels),
+                              to_array(s.active, s.n_classes, s.n_channels));
+      }, "(count, mean, m2, max, active): copies of the raw running state.");
+}
+
 }  // namespace cnnvis

@@ -2,5 +2,5 @@
 from cnnvis.compute._backend import cuda_available, cuda_status, is_cuda_array, resolve_device, to_numpy
 from cnnvis.compute._kmeans import KMeansResult, kmeans
 
-__all__ = ["cuda_available", "cuda_status", "is_cuda_array", "resolve_device", "to_numpy"]
-__all__ += ["KMeansResult", "kmeans"]
+__all__ = ["KMeansResult", "cuda_available", "cuda_status", "is_cuda_array", "kmeans", "resolve_device",
+           "to_numpy"]
