@@ -1,0 +1,178 @@
+"""Benchmark: the fused per-class statistics kernel against the straightforward torch version and against
+the memory limit (one plain full reduction over the same bytes), side by side in one run, same threads.
+
+    python3 benchmarks/stats.py [--threads 2] [--repeats 7] [--cuda]
+
+Candidates per shape (K = 10 classes, random labels):
+  fused       cnnvis.stats.class_statistics (one read of every activation)
+  torch       a spatial mean pass and a spatial amax pass, then squares, > 0 and index_add_ on (N, C)
+  torch+argmax  the same with max/argmax (what a pipeline that also wants the position would run)
+  sum         tensor.sum(): one plain read of the same bytes, the memory-bound limit
+Times are medians of --repeats rounds after a warm-up, the candidates interleaved in each round, with
+the CPU caches evicted before every call (all candidates read x from memory).
+--cuda times the CUDA kernel against a device-to-device copy of the same bytes instead.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import sys
+import time
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=2, help="OpenMP and torch threads (default 2)")
+    p.add_argument("--repeats", type=int, default=15, help="timed rounds per candidate (default 15)")
+    p.add_argument("--cuda", action="store_true", help="time the CUDA kernel against a D2D copy")
+    return p.parse_args()
+
+
+ARGS = parse_args()
+# Before torch and cnnvis load their OpenMP runtimes, so both use the same thread count.
+os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+
+# Run from a checkout (dev build in cnnvis/) as well as from an installed wheel.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from cnnvis import _core  # noqa: E402
+from cnnvis.compute import cuda_available, cuda_status  # noqa: E402
+from cnnvis.stats import class_statistics  # noqa: E402
+
+warnings.filterwarnings("ignore", message="index_reduce")
+K = 10
+CPU_SHAPES = [(256, 256, 28, 28), (256, 512, 7, 7), (4096, 4096)]
+CUDA_SHAPES = [(2048, 256, 28, 28), (2048, 512, 14, 14), (65536, 4096)]
+
+
+def torch_stats(x, labels, n_classes, argmax=False):
+    """The straightforward version: two passes over x, then cheap work on the (N, C) results."""
+    rows = x.flatten(2) if x.dim() > 2 else x.unsqueeze(2)
+    r = rows.mean(dim=2)
+    m = rows.max(dim=2).values if argmax else rows.amax(dim=2)
+    r64, m64 = r.double(), m.double()
+    c = x.shape[1]
+    zeros = lambda: torch.zeros(n_classes, c, dtype=torch.float64, device=x.device)  # noqa: E731
+    count = torch.zeros(n_classes, dtype=torch.float64, device=x.device).index_add_(
+        0, labels, torch.ones_like(labels, dtype=torch.float64))
+    s1 = zeros().index_add_(0, labels, r64)
+    s2 = zeros().index_add_(0, labels, r64 * r64)
+    act = zeros().index_add_(0, labels, (m64 > 0).double())
+    mx = torch.full((n_classes, c), -float("inf"), dtype=torch.float64, device=x.device)
+    mx.index_reduce_(0, labels, m64, "amax")  # a beta API; its warning is filtered above
+    n = count[:, None]
+    mean = s1 / n
+    return count, mean, (s2 / n - mean * mean).clamp_min(0).sqrt(), mx, act / n
+
+
+def check_agree(fused, reference) -> None:
+    """The candidates compute the same thing (torch's float32 means differ in the last digits)."""
+    for name, ours, theirs in zip(("mean", "std", "max", "active"), fused[1:], reference[1:]):
+        np.testing.assert_allclose(ours, theirs.cpu().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None) -> dict:
+    """Median wall time (ms) of each candidate, interleaved round by round after one warm-up each;
+    `before` runs untimed ahead of every call."""
+    for fn in fns.values():
+        fn()
+    sync()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            before()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def evict_caches(scratch=np.ones(64 << 20 >> 3)) -> None:
+    """Read 64 MiB (twice the L3 here), so every candidate reads x from memory, not from what the
+    previous candidate left in the cache (matters for shapes that fit in L3). Reading, not writing:
+    dirty lines would be written back during the next timed call."""
+    scratch.sum()
+
+
+def cpu_table() -> list[str]:
+    torch.set_num_threads(ARGS.threads)
+    lines = ["| shape (float32) | MB | fused ms | torch ms | torch+argmax ms | sum ms | torch/fused | "
+             "fused/sum | fused GB/s |", "|---|---|---|---|---|---|---|---|---|"]
+    for shape in CPU_SHAPES:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(shape, generator=g)
+        labels = torch.randint(0, K, (shape[0],), generator=g)
+        labels_np = labels.numpy()
+        ms = median_ms({
+            "fused": lambda: class_statistics(x, labels_np, K),
+            "torch": lambda: torch_stats(x, labels, K),
+            "argmax": lambda: torch_stats(x, labels, K, argmax=True),
+            "sum": lambda: x.sum(),
+        }, ARGS.repeats, before=evict_caches)
+        fused = class_statistics(x, labels_np, K)
+        check_agree((fused.count, fused.mean, fused.std, fused.max, fused.active), torch_stats(x, labels, K))
+        mb = x.numel() * x.element_size() / 1e6
+        lines.append(f"| {shape} | {mb:.0f} | {ms['fused']:.2f} | {ms['torch']:.2f} | {ms['argmax']:.2f} | "
+                     f"{ms['sum']:.2f} | {ms['torch'] / ms['fused']:.2f}x | {ms['fused'] / ms['sum']:.2f}x | "
+                     f"{mb / ms['fused']:.1f} |")
+        del x
+    return lines
+
+
+def cuda_table() -> list[str]:
+    dev = torch.device("cuda")
+    lines = ["| shape (float32) | MB | fused ms | D2D copy ms | torch ms | fused GB/s (read) | "
+             "copy GB/s (read+write) | fused / copy bandwidth | torch/fused |", "|---|---|---|---|---|---|---|---|---|"]
+    for shape in CUDA_SHAPES:
+        g = torch.Generator(device=dev).manual_seed(0)
+        x = torch.randn(shape, generator=g, device=dev)
+        labels = torch.randint(0, K, (shape[0],), generator=g, device=dev)
+        labels_np = labels.cpu().numpy()  # the kernel groups images by class on the host
+        ms = median_ms({
+            "fused": lambda: class_statistics(x, labels_np, K),
+            "copy": lambda: x.clone(),
+            "torch": lambda: torch_stats(x, labels, K),
+        }, max(ARGS.repeats, 20), sync=torch.cuda.synchronize)
+        fused = class_statistics(x, labels_np, K)
+        check_agree((fused.count, fused.mean, fused.std, fused.max, fused.active), torch_stats(x, labels, K))
+        nbytes = x.numel() * x.element_size()
+        fused_bw = nbytes / ms["fused"] / 1e6
+        copy_bw = 2 * nbytes / ms["copy"] / 1e6
+        lines.append(f"| {shape} | {nbytes / 1e6:.0f} | {ms['fused']:.3f} | {ms['copy']:.3f} | {ms['torch']:.3f} | "
+                     f"{fused_bw:.0f} | {copy_bw:.0f} | {fused_bw / copy_bw:.0%} | "
+                     f"{ms['torch'] / ms['fused']:.2f}x |")
+        del x
+    return lines
+
+
+def main() -> int:
+    command = " ".join(["OMP_NUM_THREADS=" + str(ARGS.threads), "python3"] + [shlex.quote(a) for a in sys.argv])
+    load = os.getloadavg()[0]  # other work on the machine skews the times; say how much there was
+    if ARGS.cuda:
+        if not cuda_available():
+            print(f"--cuda: no usable CUDA device ({cuda_status()}); nothing to time.")
+            return 0
+        lines = cuda_table()
+        setting = f"device: {torch.cuda.get_device_name()}; {cuda_status()}"
+    else:
+        lines = cpu_table()
+        setting = (f"threads: OpenMP {_core.omp_max_threads()}, torch {torch.get_num_threads()}; "
+                   f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
+                   f"{load:.2f} on {os.cpu_count()} cores")
+    print(f"Per-class statistics, K={K} classes. Command: `{command}`")
+    print(setting)
+    print()
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
