@@ -33,7 +33,9 @@ if ! $PY -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 
-$PY -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" ninja "cmake>=3.24" 2>&1 | grep -v "^WARNING: Running pip as" || true
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+$PY -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" ninja "cmake>=3.24"
 # --no-build-isolation: reuse the build tools above and the incremental build folder build/{wheel_tag}.
-$PY -m pip install -q --no-build-isolation ".[test]" 2>&1 | grep -v "^WARNING: Running pip as" || true
-$PY -c "import cnnvis._core as c; print('setup: cnnvis installed;', c.cuda_status())" >&2
+echo "setup: building and installing cnnvis (compiled core)" >&2
+$PY -m pip install -q --no-build-isolation ".[test]"
+$PY -P -c "import cnnvis._core as c; print('setup: cnnvis installed;', c.cuda_status())" >&2

@@ -14,7 +14,7 @@ import pytest
 from cnnvis.errors import CnnvisError
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.gl.app import run
-from tests.gl.conftest import plain_scene
+from glhelpers import plain_scene
 
 pytestmark = pytest.mark.gl
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnnvis.gl import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
-from tests.gl.conftest import plain_scene, window_xy
+from glhelpers import plain_scene, window_xy
 
 pytestmark = pytest.mark.gl
 

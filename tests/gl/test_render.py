@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.gl.conftest import pixel, plain_scene
+from glhelpers import pixel, plain_scene
 
 pytestmark = pytest.mark.gl
 
