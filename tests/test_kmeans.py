@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
+import cnnvis
 from cnnvis.compute import KMeansResult, kmeans
 from cnnvis.errors import CnnvisError, DataError
 
@@ -80,7 +82,7 @@ def test_deterministic_for_a_random_state():
     assert a.inertia == b.inertia and a.n_iter == b.n_iter
 
 
-def test_same_result_on_one_and_two_threads():
+def test_same_result_on_one_and_two_threads(tmp_path):
     code = (
         "import numpy as np; from cnnvis.compute import kmeans; "
         "x = np.random.default_rng(2).random((20000, 3)); r = kmeans(x, 9, random_state=1); "
@@ -88,9 +90,10 @@ def test_same_result_on_one_and_two_threads():
     )
     out = []
     for threads in ("1", "2"):
-        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        # the same cnnvis as this test imports (source checkout or installed), whatever the cwd
+        env = dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=str(Path(cnnvis.__file__).parents[1]))
         out.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                  check=True).stdout)
+                                  check=True, cwd=tmp_path).stdout)
     assert out[0] == out[1]
 
 

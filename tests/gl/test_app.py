@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cnnvis
 from cnnvis.errors import CnnvisError
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.gl.app import run
 from glhelpers import plain_scene
 
 pytestmark = pytest.mark.gl
-REPO = Path(__file__).resolve().parents[2]
+# the cnnvis these tests import (source checkout or installed package), for the subprocess too
+PKG_ROOT = Path(cnnvis.__file__).resolve().parents[1]
 
 
 def test_screenshot_renders_offscreen_through_the_scene_hook(tmp_path, capsys):
@@ -111,10 +113,10 @@ def test_real_window_under_xvfb_reacts_to_mouse_and_keys(tmp_path):
     try:
         display = ":" + xvfb.stdout.readline().strip()
         env = {k: v for k, v in os.environ.items() if k not in ("PYOPENGL_PLATFORM", "EGL_PLATFORM")}
-        env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
+        env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join([str(PKG_ROOT), env.get("PYTHONPATH", "")]))
         prefix = str(tmp_path / "dump")
         app = subprocess.Popen([sys.executable, "-m", "cnnvis.gl", str(tmp_path / "scene.npz"), "--size",
-                                f"{size[0]}x{size[1]}", "--dump", prefix], env=env, stdout=subprocess.PIPE,
+                                f"{size[0]}x{size[1]}", "--dump", prefix], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         _wait(Path(prefix + ".ready"), app)
         out = subprocess.run(["xdotool", "search", "--sync", "--name", "cnnvis-gl"], env=env, text=True,
