@@ -20,6 +20,7 @@ namespace {
 // Below this many multiply-adds a loop runs on one thread: on shared cores a parallel region's barrier
 // costs more than it saves.
 constexpr int64_t kParallelWork = int64_t(1) << 22;
+constexpr int64_t kSmallWork = int64_t(1) << 17;  // n * d * k * restarts below which restarts run serially
 
 int64_t n_chunks(int64_t n) { return std::max<int64_t>(1, (n + kKMeansChunk - 1) / kKMeansChunk); }
 
@@ -510,7 +511,7 @@ class CpuKMeans final : public KMeansBackend {
   void chunked_columns(F&& add_row, double* out) {
     const int64_t nc = n_chunks(n_);
     std::vector<double> part(static_cast<size_t>(nc) * d_, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_ * d_ > kParallelWork)
     for (int64_t c = 0; c < nc; ++c) {
       const int64_t end = std::min(n_, (c + 1) * kKMeansChunk);
       for (int64_t i = c * kKMeansChunk; i < end; ++i) add_row(i, part.data() + c * d_);
@@ -541,7 +542,10 @@ KMeansOutput kmeans_cpu_impl(const T* x, int64_t n, int d, const KMeansOptions& 
   std::vector<KMeansOutput> outs(runs);
   // Restarts run side by side, each on one thread: coarse-grained work keeps shared cores busy without
   // barrier waits; a single run parallelises its own loops instead.
-  const bool across_runs = runs > 1 && omp_get_max_threads() > 1 && !omp_in_parallel();
+  // Tiny problems (a layer's few hundred neurons) stay on one thread: waking a team costs more than the
+  // work, and the aggregation calls k-means hundreds of times.
+  const bool across_runs = runs > 1 && omp_get_max_threads() > 1 && !omp_in_parallel() &&
+                           n * d * static_cast<int64_t>(opt.k) * runs > kSmallWork;
 #pragma omp parallel for schedule(dynamic, 1) if (across_runs)
   for (int r = 0; r < runs; ++r) {
     CpuKMeans<T> be(x, n, d);

@@ -15,16 +15,6 @@ from cnnvis.errors import CnnvisError
 from cnnvis.graph import Connection, Layer, NetworkGraph
 
 
-@pytest.fixture(scope="module")
-def net():
-    return synthetic_network([24, 24, 48, 40], n_clusters=4, seed=1)
-
-
-@pytest.fixture(scope="module")
-def agg(net):
-    return aggregate(net.analysis)
-
-
 # -- invariants ---------------------------------------------------------------------------------------
 def test_every_neuron_in_exactly_one_cluster(net, agg):
     for nc in agg.neurons:

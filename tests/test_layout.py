@@ -12,16 +12,6 @@ from cnnvis.layout._place import barycenter_order, count_crossings
 
 
 @pytest.fixture(scope="module")
-def net():
-    return synthetic_network([24, 24, 48, 40], n_clusters=4, seed=1)
-
-
-@pytest.fixture(scope="module")
-def agg(net):
-    return aggregate(net.analysis)
-
-
-@pytest.fixture(scope="module")
 def scene(net, agg):
     return build_scene(net.analysis, agg)
 
