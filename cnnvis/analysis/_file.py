@@ -56,6 +56,9 @@ def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     path = Path(path)
     if not path.is_file():
         raise AnalysisFileError(f"{path}: no such analysis file")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise AnalysisFileError(f"{path}: not a cnnvis analysis file")
     try:
         with zipfile.ZipFile(path, "r") as zf:
             names = zf.namelist()
