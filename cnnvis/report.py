@@ -12,7 +12,8 @@ def describe(a) -> str:
         f"model      {m.get('model', '?')}" + (f" ({m['demo_model']})" if "demo_model" in m else ""),
         f"data       {m.get('dataset', '?')}: {m.get('n_images', '?')} images of shape "
         f"{tuple(m.get('input_shape', ()))}, {a.n_classes} classes ({', '.join(a.class_names)})",
-        f"accuracy   {m.get('accuracy', float('nan')):.4f} on the analysed images",
+        f"accuracy   {m.get('accuracy', float('nan')):.4f} on the analysed images"
+        + (f" ({m['test_accuracy']:.4f} on the held-out test split)" if "test_accuracy" in m else ""),
         f"network    {len(a.graph.layers)} layers, {sum(l.n_neurons for l in a.graph.layers)} neurons, "
         f"{len(a.graph.connections)} connections ({len(a.graph.weighted_layers())} weighted layers)",
     ]
