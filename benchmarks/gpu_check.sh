@@ -26,7 +26,11 @@ run() {
     *) result="FAILED (exit $rc)" ;;
   esac
   if [ "$name" = pytest ]; then
-    result="$result: $(grep -E '(passed|failed|skipped|error)' "$LOG/pytest.out" | tail -1 | sed 's/=//g' | xargs)"
+    local summary
+    summary=$(grep -E '(passed|failed|skipped|error)' "$LOG/pytest.out" | tail -1 | sed 's/=//g' | xargs)
+    # on the GPU machine a skipped GPU test means CUDA was not usable: that is a failure, not a pass
+    if [ $rc -eq 0 ] && echo "$summary" | grep -q skipped; then rc=1; result="FAILED (GPU tests skipped)"; fi
+    result="$result: $summary"
   fi
   printf '| %s | `%s` | %s | %d |\n' "$name" "$*" "$result" "$secs" >>"$STEPS"
   return $rc

@@ -99,8 +99,15 @@ def _analyze(args) -> int:
     out = Path(args.output)
     if not out.parent.is_dir() and str(out.parent):
         raise DataError(f"{out}: output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder; give a file name such as {out / 'net.cnnvis'}")
     if args.limit is not None and args.limit < 1:
         raise DataError(f"--limit must be >= 1, got {args.limit}")
+    if args.epochs < 1:
+        raise DataError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.demo and (args.weights or args.snapshots or args.data):
+        raise DataError("--demo brings its own model, weights and data; drop --weights/--snapshots/--data "
+                        "or use --model")
     show = not args.no_progress
     import torch  # noqa: F401  (deferred: `cnnvis info` does not need it)
 

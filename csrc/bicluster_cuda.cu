@@ -300,8 +300,7 @@ int64_t pick_splits(int64_t tiles, int64_t reduce_len) {
 template <typename T>
 class CudaMatrix final : public MatrixBackend {
  public:
-  CudaMatrix(const T* a, int64_t m, int64_t n) : a_(a), w_(a), m_(m), n_(n) {
-    cuda_detail::use_device_of(a);
+  CudaMatrix(const T* a, int64_t m, int64_t n) : scope_(a), a_(a), w_(a), m_(m), n_(n) {
     std::vector<double> ones_m(m, 1.0), ones_n(n, 1.0), zm(m, 0.0), zn(n, 0.0);
     dr_.upload(ones_m.data(), m);
     dc_.upload(ones_n.data(), n);
@@ -520,6 +519,7 @@ class CudaMatrix final : public MatrixBackend {
     }
   }
 
+  cuda_detail::DeviceScope scope_;  // first: restores the caller's device after the buffers are freed
   const T* a_;
   const T* w_;
   int64_t m_, n_;

@@ -143,8 +143,7 @@ unsigned grid_for(int64_t count) { return static_cast<unsigned>(ceil_div(count, 
 template <typename T>
 class CudaKMeans final : public KMeansBackend {
  public:
-  CudaKMeans(const T* x, int64_t n, int d) : x_(x), n_(n), d_(d), nc_(ceil_div(n, kKMeansChunk)) {
-    cuda_detail::use_device_of(x);
+  CudaKMeans(const T* x, int64_t n, int d) : scope_(x), x_(x), n_(n), d_(d), nc_(ceil_div(n, kKMeansChunk)) {
     mind_.resize(n);
     labels_.resize(n);
     reset_labels();
@@ -251,6 +250,7 @@ class CudaKMeans final : public KMeansBackend {
     return out;
   }
 
+  cuda_detail::DeviceScope scope_;  // first: restores the caller's device after the buffers are freed
   const T* x_;
   int64_t n_;
   int d_;

@@ -32,6 +32,23 @@ inline void use_device_of(const void* ptr) {
   CNNVIS_CUDA_CHECK(cudaSetDevice(attr.device));
 }
 
+// Makes the device that owns ptr current for its owner's lifetime and gives the caller its device back
+// afterwards. Declare it as the owner's first member: members are destroyed in reverse order, so the
+// owner's device buffers are freed while their device is still current.
+class DeviceScope {
+ public:
+  explicit DeviceScope(const void* ptr) {
+    CNNVIS_CUDA_CHECK(cudaGetDevice(&prev_));
+    use_device_of(ptr);
+  }
+  ~DeviceScope() { cudaSetDevice(prev_); }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = 0;
+};
+
 template <typename T>
 class DevBuf {
  public:

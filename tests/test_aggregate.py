@@ -408,3 +408,13 @@ def test_branching_network_keeps_its_structure_and_concat_offsets():
             m = np.zeros((11, 5))
             m[6 + np.arange(5), np.arange(5)] = 1
             assert bs.positive[kd, ks] == pytest.approx(m[np.ix_(cat.labels == kd, b2.labels == ks)].mean())
+
+
+def test_cluster_count_search_with_a_tiny_sample_and_few_distinct_profiles(net):
+    from cnnvis.aggregate._neurons import choose_k
+
+    x = np.repeat(np.eye(3), 10, axis=0)  # 30 rows, 3 distinct profiles
+    k, ks, scores = choose_k(x, 2, 12, sample=16, random_state=0, device="cpu")
+    assert ks.max() <= 3 and k in (2, 3) and np.isfinite(scores).all()
+    k, ks, _ = choose_k(x, 20, 30, sample=16, random_state=0, device="cpu")  # k_min above the sample
+    assert list(ks) == [20] and k == 20

@@ -133,3 +133,14 @@ def test_info_on_a_corrupt_file_and_a_missing_output_folder(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("cnnvis: error: x.cnnvis: ") and "Traceback" not in r.stderr
     r = run(["analyze", "--demo", "-o", "no/dir/x.cnnvis"], tmp_path, tmp_path / "cache")
     assert r.returncode == 2 and "output folder no/dir does not exist" in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--demo", "--epochs", "0", "-o", "x.cnnvis"], "--epochs must be >= 1, got 0"),
+    (["--demo", "--data", "digits", "-o", "x.cnnvis"], "--demo brings its own model"),
+    (["--demo", "-o", "."], "is a folder"),
+])
+def test_demo_argument_errors(tmp_path, args, message):
+    r = run(["analyze", *args], tmp_path, tmp_path / "cache")
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.cnnvis").exists() and not (tmp_path / "cache").exists()

@@ -150,3 +150,33 @@ def test_unknown_layer_lookup_names_it():
         g.layer("nope")
     with pytest.raises(ValueError, match="does not feed"):
         g.connection(g.layers[0].name, "0")
+
+
+class _RepeatCat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 3, 1)
+        self.b = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        a = self.a(x)
+        return torch.cat([a, self.b(x), a], dim=-3).mean((2, 3))
+
+
+def test_concat_with_a_repeated_operand_and_negative_dim():
+    g = from_torch(_RepeatCat(), torch.zeros(1, 2, 4, 4))
+    cat = next(l for l in g.layers if l.kind == "concat")
+    assert cat.n_neurons == 8 and cat.inputs == ("a", "b")
+    ca, cb = g.connection(cat.name, "a"), g.connection(cat.name, "b")
+    np.testing.assert_array_equal(ca[:3], np.eye(3))
+    np.testing.assert_array_equal(ca[5:], np.eye(3))
+    np.testing.assert_array_equal(ca[3:5], 0)
+    np.testing.assert_array_equal(cb[3:5], np.eye(2))
+    # every concat neuron has exactly one source neuron
+    np.testing.assert_array_equal(ca.sum(1) + cb.sum(1), np.ones(8))
+
+
+def test_tracing_leaves_the_callers_model_alone():
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True))
+    from_torch(m, torch.zeros(1, 1, 5, 5))
+    assert m[1].inplace is True

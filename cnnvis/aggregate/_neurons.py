@@ -80,7 +80,12 @@ def choose_k(x: np.ndarray, k_min: int, k_max: int, *, sample: int, random_state
     n = x.shape[0]
     rng = np.random.default_rng(random_state)
     xs = x[np.sort(rng.choice(n, sample, replace=False))] if n > sample else x
-    ks = np.arange(k_min, min(k_max, xs.shape[0] - 1) + 1)
+    # k above the sample's distinct profiles would leave empty clusters; keep at least k_min as a candidate
+    hi = min(k_max, xs.shape[0] - 1, np.unique(xs, axis=0).shape[0])
+    if hi < k_min:  # the sample cannot score any allowed count: take the smallest one, unscored
+        k = min(k_min, n)
+        return k, np.array([k], np.int64), np.array([np.nan])
+    ks = np.arange(k_min, hi + 1)
     sq = (xs * xs).sum(1)
     d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * xs @ xs.T, 0))
     scores = np.empty(ks.size)

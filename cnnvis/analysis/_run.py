@@ -38,9 +38,8 @@ def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_nam
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
     classes = _importance_classes(importance_classes, data)
     dev = _torch_device(device)
-    model = model.cpu().eval()
-    traced = trace(model, torch.from_numpy(data.images[: min(2, len(data))]))
-    traced.module.to(dev)
+    traced = trace(model, torch.from_numpy(data.images[: min(2, len(data))]))  # traces a copy
+    traced.module.eval().to(dev)
     graph = traced.graph
     if not any(l.kind == "conv" for l in graph.layers):
         raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")

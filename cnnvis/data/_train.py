@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cnnvis.data._datasets import Dataset
-from cnnvis.data._models import DEMO_MODELS, build_model
+from cnnvis.data._models import build_model
+from cnnvis.errors import DataError
 from cnnvis.progress import progress
 
 __all__ = ["TrainResult", "train", "demo_model", "cache_dir"]
@@ -88,6 +89,8 @@ def cache_dir() -> Path:
 
 def demo_model(name: str, data: Dataset, *, epochs: int = 6, seed: int = 0, show_progress: bool = True):
     """Train (or reuse from the cache) a demo model on `data`; returns (model, TrainResult, test split)."""
+    if epochs < 1:
+        raise DataError(f"epochs must be >= 1, got {epochs}")
     train_set, test_set = data.split(0.2, seed=seed)
     shape = data.images.shape
     model = build_model(name, n_classes=data.n_classes, in_channels=shape[1], image_size=shape[2])

@@ -21,9 +21,12 @@ def save_scene(scene: Scene, path) -> None:
 
 def load_scene(path) -> Scene:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with z:
             kw = {f.name: z[f.name] for f in fields(Scene) if f.name in z.files}
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # np.load/zipfile raise many types on foreign or broken files
         raise CnnvisError(f"{path}: not a readable scene file ({exc})") from None
     for name in _TUPLES:
         if name in kw:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import operator
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ def from_torch(model: nn.Module, example_input: torch.Tensor) -> NetworkGraph:
 def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
     if not isinstance(model, nn.Module):
         raise ModelError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    gm = _symbolic_trace(model)
+    # A copy: tracing turns in-place activations off and the analysis may move the module to a GPU.
+    gm = _symbolic_trace(copy.deepcopy(model).cpu())
     was_training = gm.training
     gm.eval()
     try:
@@ -95,6 +97,9 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
         src_nodes = _layer_inputs(node, node_layer)
         if node.op != "placeholder" and not src_nodes:
             continue  # computed from constants only: not part of the data flow
+        parts = _concat_parts(node, node_layer) if kind == "concat" else None
+        if kind == "concat" and parts is None:
+            kind = "other"
         src_names = tuple(node_layer[s] for s in src_nodes)
         if kind == "flatten" and src_nodes and len(_tensor_shape(src_nodes[0]) or ()) > 2 and len(shape) == 2:
             in_shape = _tensor_shape(src_nodes[0])
@@ -111,7 +116,7 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
         node_layer[node] = name
         by_name = {l.name: l for l in layers}
         for pos, src in enumerate(src_nodes):
-            conns.append(_connect(layer, by_name[node_layer[src]], node, modules, src_nodes, pos))
+            conns.append(_connect(layer, by_name[node_layer[src]], node, modules, src_nodes, pos, parts))
     graph = NetworkGraph(layers=tuple(layers), connections=tuple(conns))
     return Traced(graph=graph, module=gm, nodes=nodes)
 
@@ -192,7 +197,27 @@ def _classify(node: fx.Node, modules: dict) -> tuple[str, str]:
 
 def _cat_dim(node: fx.Node) -> int:
     dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-    return dim if isinstance(dim, int) else -999
+    ndim = len(_tensor_shape(node) or ())
+    return dim % ndim if isinstance(dim, int) and ndim else -999
+
+
+def _concat_parts(node: fx.Node, node_layer: dict):
+    """[(source layer node, offset, width)] of a channel concat, one per operand in order (an operand may
+    repeat), or None when an operand does not come from exactly one layer."""
+    operands = node.args[0] if node.args else node.kwargs.get("tensors")
+    if not isinstance(operands, (list, tuple)):
+        return None
+    parts, offset = [], 0
+    for op in operands:
+        shape = _tensor_shape(op) if isinstance(op, fx.Node) else None
+        if shape is None or len(shape) < 2:
+            return None
+        src = [op] if op in node_layer else _layer_inputs(op, node_layer)
+        if len(src) != 1:
+            return None
+        parts.append((src[0], offset, int(shape[1])))
+        offset += int(shape[1])
+    return parts
 
 
 def _layer_inputs(node: fx.Node, node_layer: dict) -> list:
@@ -215,7 +240,8 @@ def _layer_inputs(node: fx.Node, node_layer: dict) -> list:
 
 
 # -- connections -------------------------------------------------------------------------------------------
-def _connect(dst: Layer, src: Layer, node: fx.Node, modules: dict, src_nodes: list, pos: int) -> Connection:
+def _connect(dst: Layer, src: Layer, node: fx.Node, modules: dict, src_nodes: list, pos: int,
+             parts=None) -> Connection:
     if dst.kind == "conv" and node.op == "call_module":
         w, m = _conv_matrices(modules[node.target], dst, src)
         return Connection(dst.name, src.name, "weight", w, m)
@@ -223,8 +249,14 @@ def _connect(dst: Layer, src: Layer, node: fx.Node, modules: dict, src_nodes: li
         w, m = _linear_matrices(modules[node.target], dst, src)
         return Connection(dst.name, src.name, "weight", w, m)
     if dst.kind == "concat":
-        offset = sum(int(_tensor_shape(s)[1]) for s in src_nodes[:pos])
-        return Connection(dst.name, src.name, "concat", offset=offset)
+        mine = [(off, n) for s, off, n in parts if s is src_nodes[pos]]
+        if len(mine) == 1:
+            return Connection(dst.name, src.name, "concat", offset=mine[0][0])
+        # the same source concatenated more than once: its neurons land in every one of its slices
+        sel = np.zeros((dst.n_neurons, src.n_neurons), np.float32)
+        for off, n in mine:
+            sel[off + np.arange(n), np.arange(n)] = 1.0
+        return Connection(dst.name, src.name, "weight", sel, sel.copy())
     if dst.n_neurons == src.n_neurons:
         return Connection(dst.name, src.name, "identity")
     # Unknown mapping between different neuron counts: every source neuron feeds every target equally.

@@ -173,3 +173,12 @@ def test_real_window_under_xvfb_reacts_to_mouse_and_keys(tmp_path):
     assert state2["center"][0] == pytest.approx(250) and state2["zoom"] > state1["zoom"], "on column 1"
     assert state2["edits"] == ["ExpandColumn(column=1)"]
     assert state2["cluster_facet"] == []
+
+
+def test_foreign_scene_files_are_one_clean_error(tmp_path):
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 broken")
+    for name in ("array.npz", "broken.npz"):
+        with pytest.raises(CnnvisError, match=f"{name}: not a readable scene file"):
+            load_scene(tmp_path / name)
