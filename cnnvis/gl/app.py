@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from cnnvis.errors import CnnvisError
+from cnnvis.gl._state import EDGE_MODES, FACETS
 
 __all__ = ["run", "main"]
 
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="open the embedded demo")
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen (EGL) to this PNG and exit")
     p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH", help="window/picture size")
+    p.add_argument("--facet", choices=FACETS, help="facet of every cluster (default features)")
+    p.add_argument("--edges", choices=EDGE_MODES, help="edge colour coding (default weight)")
+    p.add_argument("--threshold", type=float, metavar="S", help="hide edges weaker than S (0..1)")
+    p.add_argument("--classes", metavar="A,B", help="select classes: clusters not driven by them fade")
+    p.add_argument("--series", metavar="NAME", help="chart series (e.g. 'relative weight change')")
     p.add_argument("--dump", metavar="PREFIX", help=argparse.SUPPRESS)   # scripted tests: key P dumps
     return p
 
@@ -89,6 +95,7 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
         from cnnvis.gl._viewer import Viewer
 
         viewer = Viewer(scene, on_edit=on_edit, size=args.size)
+        _apply_view_options(viewer, args)
         out = Path(args.screenshot)
         if out.parent and not out.parent.is_dir():
             raise CnnvisError(f"{out.parent}: no such directory for the screenshot")
@@ -108,10 +115,35 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
     from cnnvis.gl._viewer import Viewer
 
     viewer = Viewer(scene, on_edit=on_edit, size=args.size, show=True, title=f"cnnvis-gl \u2013 {args.file or 'demo'}")
+    _apply_view_options(viewer, args)
     if args.dump:
         _attach_dump(viewer, args.dump)
     app.run()
     return 0
+
+
+def _apply_view_options(viewer, args) -> None:
+    """The command line's initial view: the same Viewer methods the panel calls."""
+    if args.facet:
+        viewer.set_facet(args.facet)
+    if args.edges:
+        viewer.set_edge_mode(args.edges)
+    if args.threshold is not None:
+        if not 0.0 <= args.threshold <= 1.0:
+            raise CnnvisError(f"--threshold must be in [0, 1], got {args.threshold}")
+        viewer.set_edge_threshold(args.threshold)
+    if args.classes:
+        names = viewer.scene.class_names
+        wanted = [c.strip() for c in args.classes.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in names]
+        if unknown:
+            raise CnnvisError(f"--classes: unknown class {unknown[0]!r} (classes: {', '.join(names)})")
+        viewer.select_classes(wanted)
+    if args.series:
+        if args.series not in viewer.scene.chart_names:
+            raise CnnvisError(f"--series: no chart series {args.series!r} "
+                              f"(series: {', '.join(viewer.scene.chart_names)})")
+        viewer.set_series(args.series)
 
 
 def _attach_dump(viewer, prefix: str) -> None:

@@ -182,3 +182,26 @@ def test_foreign_scene_files_are_one_clean_error(tmp_path):
     for name in ("array.npz", "broken.npz"):
         with pytest.raises(CnnvisError, match=f"{name}: not a readable scene file"):
             load_scene(tmp_path / name)
+
+
+def test_view_options_change_the_screenshot_and_bad_ones_are_named(tmp_path):
+    from vispy.io import read_png
+
+    s = plain_scene()
+    save_scene(s, tmp_path / "s.npz")
+
+    def shot(*extra):
+        out = tmp_path / f"shot{len(list(tmp_path.iterdir()))}.png"
+        assert run([str(tmp_path / "s.npz"), "--screenshot", str(out), "--size", "320x200", *extra]) == 0
+        return read_png(str(out))
+
+    base = shot()
+    assert not np.array_equal(base, shot("--facet", "matrix"))
+    assert not np.array_equal(base, shot("--edges", "gradient"))
+    assert not np.array_equal(base, shot("--threshold", "1.0"))
+    assert not np.array_equal(base, shot("--classes", s.class_names[0]))
+    for extra, match in ((["--classes", "zebra"], "unknown class 'zebra'"),
+                         (["--threshold", "2"], r"--threshold must be in \[0, 1\]"),
+                         (["--series", "nope"], "no chart series 'nope'")):
+        with pytest.raises(CnnvisError, match=match):
+            run([str(tmp_path / "s.npz"), "--screenshot", str(tmp_path / "x.png"), *extra])
