@@ -15,10 +15,10 @@ twice and its biclustering, which takes seconds, once.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-import time
+
+from _bench import best_time, pin_threads  # benchmarks/ is on sys.path when run as a script
 
 
 def _parse():
@@ -33,11 +33,7 @@ def _parse():
 
 
 ARGS = _parse()
-# Thread counts are fixed before numpy, scikit-learn or the core load their thread pools.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)
-# Run from a checkout (dev build in cnnvis/) as well as from an installed wheel.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pin_threads(ARGS.threads)  # before numpy, scikit-learn or the core load their thread pools
 
 import numpy as np  # noqa: E402
 from sklearn.cluster import SpectralBiclustering, SpectralCoclustering  # noqa: E402
@@ -59,21 +55,6 @@ def cocluster_sets(rows, cols, k):
 def checkerboard_sets(rows, cols, k):
     return (np.vstack([rows == a for a in range(k) for _ in range(k)]),
             np.vstack([cols == b for _ in range(k) for b in range(k)]))
-
-
-def best_time(fn, repeat, warmup=True, sync=None):
-    if warmup:
-        fn()
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        if sync:
-            sync()
-        t = time.perf_counter()
-        out = fn()
-        if sync:
-            sync()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def cpu_rows(shape, k, repeat):

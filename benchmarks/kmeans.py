@@ -10,10 +10,10 @@ Prints a markdown table (best of --repeat runs after a warm-up) and the exact co
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-import time
+
+from _bench import best_time, pin_threads  # benchmarks/ is on sys.path when run as a script
 
 
 def _parse():
@@ -26,9 +26,7 @@ def _parse():
 
 
 ARGS = _parse()
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pin_threads(ARGS.threads)  # before numpy, scikit-learn or the core load their thread pools
 
 import numpy as np  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
@@ -38,41 +36,32 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from cnnvis.compute import cuda_available, cuda_status, kmeans  # noqa: E402
 
 N_INIT = 4
-
-
-def best(fn, repeat, sync=None):
-    fn()
-    t_best, out = float("inf"), None
-    for _ in range(repeat):
-        if sync:
-            sync()
-        t = time.perf_counter()
-        out = fn()
-        if sync:
-            sync()
-        t_best = min(t_best, time.perf_counter() - t)
-    return t_best, out
+QUALITY_SEEDS = 8  # one seed compares two random draws; the mean over seeds compares the algorithms
 
 
 def main():
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     cases = [(20000, 8, 10), (5000, 64, 32)] if ARGS.quick else [(200000, 16, 16), (50000, 128, 64)]
-    rows = []
+    rows, quality = [], []
     for n, d, k in cases:
         x, _ = make_blobs(n_samples=n, n_features=d, centers=k, cluster_std=3.0, random_state=0)
         x = x.astype(np.float32)
         with threadpool_limits(ARGS.threads):
-            t_sk, ref = best(lambda: KMeans(k, n_init=N_INIT, random_state=0).fit(x), ARGS.repeat)
-        t_ours, res = best(lambda: kmeans(x, k, n_init=N_INIT, random_state=0), ARGS.repeat)
+            t_sk, ref = best_time(lambda: KMeans(k, n_init=N_INIT, random_state=0).fit(x), ARGS.repeat)
+        t_ours, res = best_time(lambda: kmeans(x, k, n_init=N_INIT, random_state=0), ARGS.repeat)
         rows.append((f"{n}x{d}, k={k}", "scikit-learn KMeans", t_sk, 1.0, ref.inertia_))
         rows.append((f"{n}x{d}, k={k}", "cnnvis kmeans (CPU)", t_ours, t_sk / t_ours, res.inertia))
         if ARGS.cuda and cuda_available():
             import torch
 
             xg = torch.as_tensor(x, device="cuda")
-            t_g, rg = best(lambda: kmeans(xg, k, n_init=N_INIT, random_state=0), ARGS.repeat,
+            t_g, rg = best_time(lambda: kmeans(xg, k, n_init=N_INIT, random_state=0), ARGS.repeat,
                            sync=torch.cuda.synchronize)
             rows.append((f"{n}x{d}, k={k}", "cnnvis kmeans (CUDA)", t_g, t_sk / t_g, rg.inertia))
+        with threadpool_limits(ARGS.threads):
+            sk = [KMeans(k, n_init=N_INIT, random_state=s).fit(x).inertia_ for s in range(QUALITY_SEEDS)]
+        ours = [kmeans(x, k, n_init=N_INIT, random_state=s).inertia for s in range(QUALITY_SEEDS)]
+        quality.append((f"{n}x{d}, k={k}", np.mean(sk), np.mean(ours), min(sk), min(ours)))
     print(f"threads: {ARGS.threads}; float32 blobs; n_init={N_INIT} for every candidate")
     if ARGS.cuda and not cuda_available():
         print(f"(CUDA not timed: {cuda_status()})")
@@ -82,6 +71,12 @@ def main():
     for data, name, t, ratio, inertia in rows:
         ref_inertia.setdefault(data, inertia)
         print(f"| {data} | {name} | {t * 1e3:.1f} | {ratio:.1f}x | {inertia:.6g} | {inertia / ref_inertia[data]:.4f} |")
+    print()
+    print(f"Inertia over random_state 0..{QUALITY_SEEDS - 1} (n_init={N_INIT} each):")
+    print("| data | scikit-learn mean | cnnvis mean | mean ratio | best ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for data, sk_mean, our_mean, sk_best, our_best in quality:
+        print(f"| {data} | {sk_mean:.6g} | {our_mean:.6g} | {our_mean / sk_mean:.4f} | {our_best / sk_best:.4f} |")
     print()
     print(f"command: `{command}`")
     return 0

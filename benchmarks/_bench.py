@@ -1,0 +1,31 @@
+"""Shared by the benchmark scripts: thread pinning before numeric imports, and best-of-N timing."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def pin_threads(n: int) -> None:
+    """Fix every thread pool to n before numpy, scikit-learn or the core start theirs, and make the
+    checkout importable (a dev build in cnnvis/) as well as an installed wheel."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def best_time(fn, repeat: int, *, warmup: bool = True, sync=None):
+    """(best wall time in s, last result) of `repeat` calls after an optional warm-up; the best of several
+    resists load from other processes on shared cores. `sync` waits for a device before and after."""
+    if warmup:
+        fn()
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        if sync:
+            sync()
+        t = time.perf_counter()
+        out = fn()
+        if sync:
+            sync()
+        best = min(best, time.perf_counter() - t)
+    return best, out
