@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--output", required=True, metavar="OUT.cnnvis")
     a.add_argument("--batch-size", type=int, default=128)
     a.add_argument("--top-k", type=int, default=9, help="learned-feature patches kept per neuron (default 9)")
+    a.add_argument("--patch-size", type=int, default=64,
+                   help="largest stored patch side in pixels; bigger receptive fields are scaled down (default 64)")
     a.add_argument("--classes", help="comma-separated classes the importance is computed over (default all)")
     a.add_argument("--limit", type=int, help="analyse only the first N images")
     a.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
@@ -145,7 +147,8 @@ def _analyze(args) -> int:
 
         data = data.subset(np.arange(min(args.limit, len(data))))
     analysis = analyze(model, data, snapshots=snapshots, batch_size=args.batch_size, top_k=args.top_k,
-                       importance_classes=classes, show_progress=show, meta=meta, device=args.device)
+                       importance_classes=classes, show_progress=show, meta=meta, device=args.device,
+                       max_patch=args.patch_size)
     analysis.save(out)
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(analysis.graph.layers)} layers, "
          f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "

@@ -282,3 +282,41 @@ def test_non_finite_activations_name_the_layer(small):
         m.conv2.weight[0, 0, 0, 0] = float("inf")
     with pytest.raises(DataError, match=r"layer 'conv2', images 0\.\.9: .*non-finite"):
         analyze(m, data, batch_size=10, show_progress=False)
+
+
+def test_large_receptive_fields_are_stored_scaled_down(small):
+    import torch.nn.functional as F
+
+    data, model, _, full = small
+    a = analyze(model, data, batch_size=10, top_k=4, max_patch=5, show_progress=False)
+    for name in ("conv1", "conv2", "fc1"):
+        big, f = full.features[name], a.features[name]
+        np.testing.assert_array_equal(f.image_index, big.image_index)
+        np.testing.assert_array_equal(f.boxes, big.boxes)
+        assert max(f.patches.shape[2:4]) <= 5
+        if big.patches.shape[2:4] == f.patches.shape[2:4]:
+            np.testing.assert_array_equal(f.patches, big.patches)  # small fields are kept as they are
+            continue
+        y0, x0, y1, x1 = f.boxes[0, 0]
+        crop = torch.from_numpy(data.images[f.image_index[0, 0]][None, :, y0:y1, x0:x1])
+        ref = F.interpolate(crop, size=f.patches.shape[2:4], mode="area")[0].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(f.patches[0, 0], np.round(ref * 255).astype(np.uint8))
+    assert full.features["fc1"].patches.shape[2:4] == (12, 12) and a.features["fc1"].patches.shape[2:4] == (5, 5)
+
+
+def test_random_byte_flips_and_cuts_never_escape_as_other_errors(small, tmp_path):
+    a = small[3]
+    a.save(tmp_path / "good.cnnvis")
+    raw = (tmp_path / "good.cnnvis").read_bytes()
+    rng = np.random.default_rng(0)
+    bad = tmp_path / "bad.cnnvis"
+    for pos in rng.integers(0, len(raw), 40):
+        b = bytearray(raw)
+        b[pos] ^= 0xFF
+        bad.write_bytes(bytes(b))
+        with pytest.raises(AnalysisFileError, match="bad.cnnvis"):  # the zip CRCs catch every flip
+            Analysis.load(bad)
+    for cut in (3, 50, len(raw) // 2, len(raw) - 1):
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(AnalysisFileError, match="bad.cnnvis"):
+            Analysis.load(bad)

@@ -20,7 +20,8 @@ class LearnedFeatures:
 
     patches (C, k, Ph, Pw, ch) uint8: the receptive field of each neuron's maximal position cropped from the
     input image (images are in 0..1, stored as 0..255; a field larger than the image gives the whole image,
-    one that reaches past the border is shifted inside). scores (C, k) float32: the spatial max of the
+    one that reaches past the border is shifted inside; crops longer than the analysis's max_patch are
+    scaled down by area averaging). scores (C, k) float32: the spatial max of the
     activation, descending; NaN where fewer than k images were seen. image_index (C, k) int64: index into
     the data set, -1 where unfilled. boxes (C, k, 4) int32: y0, x0, y1, x1 of the crop in input pixels.
     """

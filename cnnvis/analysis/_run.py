@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 
 import cnnvis
 from cnnvis.analysis._analysis import Analysis, Importance, LearnedFeatures
@@ -24,11 +25,13 @@ __all__ = ["analyze"]
 
 def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_names=None, batch_size: int = 128,
             top_k: int = 9, importance_classes=None, show_progress: bool = True, meta: dict | None = None,
-            device: str = "cpu") -> Analysis:
+            device: str = "cpu", max_patch: int = 64) -> Analysis:
     """Derived features of every neuron of `model` on `data` (one forward + backward pass per batch).
 
     snapshots: training checkpoints (paths or state dicts, oldest first) for the per-layer debugging values;
-    importance_classes: class ids the importance is computed over (default: all). device: where the model
+    importance_classes: class ids the importance is computed over (default: all). max_patch: learned-feature
+    crops larger than this many pixels a side are stored scaled down (deep layers of ImageNet-sized models
+    see the whole image; 9 full crops per neuron would not fit in memory). device: where the model
     runs ("cpu", "cuda", "auto"); on CUDA the activations stay on the GPU and the statistics kernel reads
     them there.
     """
@@ -36,6 +39,8 @@ def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_nam
         raise DataError(f"top_k must be >= 1, got {top_k}")
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    if max_patch < 1:
+        raise DataError(f"max_patch must be >= 1, got {max_patch}")
     classes = _importance_classes(importance_classes, data)
     dev = _torch_device(device)
     traced = trace(model, torch.from_numpy(data.images[: min(2, len(data))]))  # traces a copy
@@ -43,7 +48,7 @@ def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_nam
     graph = traced.graph
     if not any(l.kind == "conv" for l in graph.layers):
         raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
-    pass_ = _Pass(traced, data, top_k, classes, dev)
+    pass_ = _Pass(traced, data, top_k, classes, dev, max_patch)
     n_batches = (len(data) + batch_size - 1) // batch_size
     bar = progress(total=n_batches, desc="analysing", enabled=show_progress)
     for i in range(n_batches):
@@ -56,7 +61,7 @@ def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_nam
                                    show_progress=show_progress)
     info = dict(model=type(model).__name__, dataset=data.name, n_images=len(data),
                 input_shape=list(data.images.shape[1:]), accuracy=pass_.correct / len(data),
-                top_k=top_k, cnnvis_version=cnnvis.__version__,
+                top_k=top_k, max_patch=max_patch, cnnvis_version=cnnvis.__version__,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
     return Analysis(graph=graph, class_names=data.class_names, stats=pass_.statistics(),
@@ -119,8 +124,10 @@ class _Recorder(fx.Interpreter):
 
 
 class _Pass:
-    def __init__(self, traced: Traced, data: Dataset, top_k: int, classes: tuple[int, ...], device):
+    def __init__(self, traced: Traced, data: Dataset, top_k: int, classes: tuple[int, ...], device,
+                 max_patch: int):
         self.device = device
+        self.max_patch = max_patch
         self.graph: NetworkGraph = traced.graph
         self.gm = traced.module
         self.data = data
@@ -211,19 +218,34 @@ class _Pass:
                 continue
             t, field = self.top[layer.name], self.fields[layer.name]
             spatial = layer.spatial if field is not None else ()
-            probe = crop_box(field, (0,) * len(spatial), (H, W)) if field is not None else ((0, H), (0, W))
-            ph, pw = probe[0][1] - probe[0][0], probe[1][1] - probe[1][0]
             C, k = t.scores.shape
-            patches = np.zeros((C, k, ph, pw, images.shape[1]), np.uint8)
+            cs, js = np.nonzero(t.index >= 0)
             boxes = np.zeros((C, k, 4), np.int32)
-            filled = t.index >= 0
-            for c, j in zip(*np.nonzero(filled)):
+            for c, j in zip(cs, js):
                 p = np.unravel_index(int(t.pos[c, j]), spatial) if spatial else ()
                 (y0, y1), (x0, x1) = crop_box(field, p, (H, W)) if field is not None else ((0, H), (0, W))
-                crop = images[t.index[c, j], :, y0:y1, x0:x1]
-                patches[c, j, : y1 - y0, : x1 - x0] = np.round(crop.transpose(1, 2, 0) * 255).astype(np.uint8)
                 boxes[c, j] = (y0, x0, y1, x1)
-            scores = np.where(filled, t.scores, np.nan).astype(np.float32)
+            # every crop of a layer has the same size (fields are shifted inside the image, not clipped)
+            probe = crop_box(field, (0,) * len(spatial), (H, W)) if field is not None else ((0, H), (0, W))
+            ph, pw = probe[0][1] - probe[0][0], probe[1][1] - probe[1][0]
+            oh, ow = patch_shape(ph, pw, self.max_patch)
+            patches = np.zeros((C, k, oh, ow, images.shape[1]), np.uint8)
+            for start in range(0, len(cs), 512):  # chunks: wide layers with image-sized fields stay bounded
+                c, j = cs[start:start + 512], js[start:start + 512]
+                b = boxes[c, j]
+                crops = np.stack([images[i, :, y0:y1, x0:x1] for i, (y0, x0, y1, x1) in zip(t.index[c, j], b)])
+                if (oh, ow) != (ph, pw):
+                    crops = F.interpolate(torch.from_numpy(crops), size=(oh, ow), mode="area").numpy()
+                patches[c, j] = np.round(crops.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+            scores = np.where(t.index >= 0, t.scores, np.nan).astype(np.float32)
             out[layer.name] = LearnedFeatures(patches=patches, scores=scores, image_index=t.index.copy(),
                                               boxes=boxes)
         return out
+
+
+def patch_shape(ph: int, pw: int, max_side: int) -> tuple[int, int]:
+    """Stored patch size: the crop's, scaled down (area averaging) so its longer side is at most max_side."""
+    if max(ph, pw) <= max_side:
+        return ph, pw
+    s = max_side / max(ph, pw)
+    return max(1, round(ph * s)), max(1, round(pw * s))
