@@ -1,0 +1,73 @@
+"""The glue between the stages: an analysis -> aggregation -> Scene session, and the viewer's edit requests
+applied through it (the same objects the window sends)."""
+import numpy as np
+import pytest
+
+from cnnvis.analysis.synthetic import synthetic_network
+from cnnvis.errors import CnnvisError
+from cnnvis.gl._edits import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
+from cnnvis.layout import RECT_CLUSTER
+from cnnvis.layout._build import bundle_edges
+from cnnvis.pipeline import Session, scene_for
+
+
+@pytest.fixture()
+def session():
+    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
+    return Session(net.analysis)
+
+
+def test_move_neuron_request_moves_that_neuron(session):
+    s = session.scene
+    p = 0
+    rect = int(s.patch_rect[p])
+    col, src = int(s.rect_column[rect]), int(s.rect_cluster[rect])
+    dst_rect = int(np.flatnonzero((s.rect_kind == RECT_CLUSTER) & (s.rect_column == col) &
+                                  (s.rect_cluster != src) & (s.rect_cluster >= 0))[0])
+    dst = int(s.rect_cluster[dst_rect])
+    neuron = int(s.patch_neuron[p])
+    layer = session.aggregation.layer_clusters[col].representative
+    before = session.aggregation.neuron_clusters(layer).labels.copy()
+    new = session.on_edit(MoveNeuron(patch=p, src_rect=rect, dst_rect=dst_rect, column=col, src_cluster=src,
+                                     dst_cluster=dst))
+    after = session.aggregation.neuron_clusters(layer).labels
+    assert new is session.scene and new is not s
+    assert before[neuron] == src and after[neuron] == dst
+    np.testing.assert_array_equal(np.delete(after, neuron), np.delete(before, neuron))
+
+
+def test_merge_request_merges_two_bundles_of_one_set(session):
+    ids = bundle_edges(session.aggregation)[4]  # Scene.curve_bundle values -> (set, bundle)
+    first_set = [k for k, (si, _) in enumerate(ids) if si == 0]
+    bs = session.aggregation.bundles[0]
+    a, b = [k for k in first_set if bs.bundle_sign[ids[k][1]] > 0][:2]
+    n = bs.n_bundles
+    session.on_edit(MergeBundles(a, b))
+    assert session.aggregation.bundles[0].n_bundles == n - 1
+    other = next(k for k, (si, _) in enumerate(bundle_edges(session.aggregation)[4]) if si == 1)
+    with pytest.raises(CnnvisError, match="same two layer clusters"):
+        session.on_edit(MergeBundles(0, other))
+
+
+def test_expand_request_expands_and_a_second_one_collapses(session):
+    n = len(session.aggregation.layer_clusters)
+    members = session.aggregation.layer_clusters[0].layers
+    assert session.aggregation.layer_clusters[0].name == "conv1–conv2" and len(members) == 6
+    session.on_edit(ExpandColumn(0))  # one column per layer: conv, its batch norm, the ReLU's input and output
+    names = [lc.name for lc in session.aggregation.layer_clusters]
+    assert names[:6] == list(members) and len(names) == n - 1 + 6
+    assert len(session.scene.column_names) == n - 1 + 6
+    session.on_edit(ExpandColumn(0))
+    assert [lc.name for lc in session.aggregation.layer_clusters][0] == "conv1–conv2"
+    assert len(session.scene.column_names) == n
+
+
+def test_requests_that_change_nothing_return_none(session):
+    assert session.on_edit(SelectSnapshot(0)) is None
+
+
+def test_scene_for_opens_a_file(tmp_path):
+    net = synthetic_network([16, 16], n_clusters=2, seed=3)
+    net.analysis.save(tmp_path / "n.cnnvis")
+    scene, on_edit = scene_for(tmp_path / "n.cnnvis")
+    assert scene.validate() is scene and callable(on_edit)
