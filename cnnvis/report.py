@@ -28,7 +28,7 @@ def describe(a) -> str:
     lines.append("holds      " + ", ".join(holds))
     lines.append("")
     relu_in = set(a.relu_inputs())
-    rows = [("layer", "kind", "neurons", "shape", "inputs", "dead", "top class")]
+    rows = [("layer", "kind", "neurons", "shape", "inputs", "never fire", "most active class")]
     for l in a.graph.layers:
         s = a.stats.get(l.name)
         dead = top = ""

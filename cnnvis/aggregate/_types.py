@@ -116,7 +116,8 @@ class NeuronClusters:
         else:
             s = f"{k} clusters: bounded by the number of live neurons"
         if self.dead_cluster >= 0:
-            s += f"; {self.sizes[self.dead_cluster]} dead neurons (never active) in cluster {self.dead_cluster}"
+            nd = int(self.sizes[self.dead_cluster])
+            s += f"; {nd} dead neuron{'s' * (nd != 1)} (never active) in cluster {self.dead_cluster}"
         return s
 
 
@@ -166,9 +167,9 @@ class BundleSet:
             nb = int((self.bundle_sign == (1 if sign == "positive" else -1)).sum())
             if n.size:
                 tried = ", ".join(f"{a}: {b:.3f}" for a, b in zip(n, q))
-                parts.append(f"{nb} {sign} bundles (bipartite modularity by count: {tried})")
+                parts.append(f"{nb} {sign} bundle{'s' * (nb != 1)} (bipartite modularity by count: {tried})")
             else:
-                parts.append(f"{nb} {sign} bundles")
+                parts.append(f"{nb} {sign} bundle{'s' * (nb != 1)}")
         return f"{self.src} -> {self.dst}: " + "; ".join(parts) + f"; {int(self.bundle_weak.sum())} weak"
 
 
