@@ -208,3 +208,14 @@ def test_resnet_scene_is_valid():
 def test_bad_layout_parameters(net, agg, kw, pattern):
     with pytest.raises(CnnvisError, match=pattern):
         build_scene(net.analysis, agg, **kw)
+
+
+def test_unit_log_keeps_order_zero_and_one_and_spreads_heavy_tails():
+    from cnnvis.layout._build import unit_log
+
+    v = np.array([0.0, 1e-4, 1e-3, 1e-3, 1e-2, 1.0])
+    u = unit_log(v)
+    assert u[0] == 0 and u[-1] == 1 and np.all(np.diff(u) >= 0)
+    assert u[2] > 0.1  # the median is visible, not ~0.001 as on a linear scale
+    np.testing.assert_allclose(u[2], np.log(2) / np.log1p(1.0 / 1e-3))
+    np.testing.assert_array_equal(unit_log(np.zeros(3)), np.zeros(3))

@@ -191,8 +191,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         s_col, s_k, d_col, d_k = edges[sel].T
         grad[sel] = bs.gradient[d_k, s_k]
         change[sel] = bs.change[d_k, s_k]
-    grad = grad / grad.max() if E and grad.max() > 0 else grad
-    change = change / change.max() if E and change.max() > 0 else change
+    grad, change = unit_log(grad), unit_log(change)
     cvals = np.stack([esign * np.clip(erel, 0, 1), grad, change], 1) if E else np.zeros((0, 3))
     ccol = np.where((esign > 0)[:, None], POSITIVE[None, :], NEGATIVE[None, :]) if E else np.zeros((0, 4))
 
@@ -230,6 +229,18 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         curve_color=ccol.astype(np.float32), patch_neuron=np.asarray(pneuron, np.int32),
         crossings_before=int(cross_before), crossings_after=int(cross_after),
     ).validate()
+
+
+def unit_log(v: np.ndarray) -> np.ndarray:
+    """Non-negative magnitudes to 0..1 on a log scale relative to their median positive value (0 stays 0,
+    the largest becomes 1). Gradients and weight changes span orders of magnitude across layers (on the demo
+    the median curve is 0.3% of the largest): a linear scale would paint nearly every curve as zero."""
+    pos = v[v > 0]
+    if not pos.size:
+        return v
+    ref = float(np.median(pos))
+    top = np.log1p(pos.max() / ref)
+    return np.log1p(v / ref) / top if top > 0 else (v > 0).astype(v.dtype)
 
 
 def _spread(rect: np.ndarray, rbox: np.ndarray, key: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ class Scene:
     Curves, E rows (bundled connections, one cubic Bezier each):
       curve_ctrl (E, 4, 2) float32 control points; curve_width (E,) float32 in pixels;
       curve_bundle (E,) int32 bundle id; curve_values (E, 3) float32, columns CURVE_VALUE_MODES: signed
-      weight strength in -1..1, gradient magnitude in 0..1, relative change in 0..1.
+      weight strength in -1..1, gradient magnitude and relative change in 0..1 (log scale relative to their
+      median, see cnnvis.layout._build.unit_log: both span orders of magnitude across layers).
     Learned-feature patches, P rows, textured from one atlas:
       atlas (H, W, 4) uint8 RGBA; patch_box (P, 4) float32 world box; patch_uv (P, 4) float32 u0, v0, u1, v1
       in 0..1 of the atlas; patch_rect (P,) int32 owning rectangle.
