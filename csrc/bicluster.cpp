@@ -1,4 +1,5 @@
 #include "bicluster.hpp"
+#include "simd.hpp"
 
 #include <omp.h>
 
@@ -21,36 +22,11 @@ namespace cnnvis {
 
 namespace {
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CNNVIS_X86_DISPATCH 1
-#define CNNVIS_TARGET_AVX2 __attribute__((target("avx2,fma")))
-bool cpu_has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-#else
-#define CNNVIS_TARGET_AVX2
-bool cpu_has_avx2() { return false; }
-#endif
+using simd::cpu_has_avx2;
+using simd::Vec;
 
 constexpr int64_t kColBlock = 1024;  // columns summed in T before adding into double
 constexpr int64_t kFlushRows = 64;   // rows of A^T w summed in T before adding into double
-
-// GCC/Clang vector types: the accumulators stay in registers whatever the target (two SSE registers
-// per 32-byte vector on the baseline, one AVX register with AVX2). Loads through the under-aligned
-// typedef are unaligned loads.
-template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32), aligned(4)));
-  static constexpr int lanes = 8;
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32), aligned(8)));
-  static constexpr int lanes = 4;
-};
 
 // y (R×lp, double) += a (R rows of length n, stride n) · xs (n×lp, T) on the NV·lanes columns from c0:
 // accumulated in T over column blocks of kColBlock, in double across blocks.

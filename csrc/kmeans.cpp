@@ -1,4 +1,5 @@
 #include "kmeans.hpp"
+#include "simd.hpp"
 
 #include <omp.h>
 
@@ -194,37 +195,16 @@ KMeansOutput kmeans_run(KMeansBackend& be, const KMeansOptions& opt) {
 
 namespace {
 
+using simd::cpu_has_avx2;
+using simd::Vec;
+
 // Dot products of a tile of R points with all centers (x · C^T, C^T stored D × kp), register-tiled
 // with GCC vector types and compiled for AVX2+FMA and the baseline (picked at run time, as the
 // bicluster kernels). Used where D is large enough for the products to dominate.
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CNNVIS_KM_AVX2 __attribute__((target("avx2,fma")))
-bool km_has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-#else
-#define CNNVIS_KM_AVX2
-bool km_has_avx2() { return false; }
-#endif
-
-template <typename T>
-struct KVec;
-template <>
-struct KVec<float> {
-  typedef float type __attribute__((vector_size(32), aligned(4)));
-  static constexpr int lanes = 8;
-};
-template <>
-struct KVec<double> {
-  typedef double type __attribute__((vector_size(32), aligned(8)));
-  static constexpr int lanes = 4;
-};
-
 template <typename T, int R, int NV>
 [[gnu::always_inline]] inline void dots_chunk(const T* x, int d, const T* ct, int kp, int c0, T* out) {
-  using V = typename KVec<T>::type;
-  constexpr int L = KVec<T>::lanes;
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
   V acc[R][NV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V{};
@@ -242,13 +222,13 @@ template <typename T, int R, int NV>
 
 template <typename T, int R>
 [[gnu::always_inline]] inline void dots_body(const T* x, int d, const T* ct, int kp, T* out) {
-  constexpr int L = KVec<T>::lanes;
+  constexpr int L = Vec<T>::lanes;
   int c0 = 0;
   for (; c0 + 2 * L <= kp; c0 += 2 * L) dots_chunk<T, R, 2>(x, d, ct, kp, c0, out);
   if (c0 < kp) dots_chunk<T, R, 1>(x, d, ct, kp, c0, out);
 }
 template <typename T, int R>
-CNNVIS_KM_AVX2 void dots_avx2(const T* x, int d, const T* ct, int kp, T* out) {
+CNNVIS_TARGET_AVX2 void dots_avx2(const T* x, int d, const T* ct, int kp, T* out) {
   dots_body<T, R>(x, d, ct, kp, out);
 }
 template <typename T, int R>
@@ -259,7 +239,7 @@ template <typename T>
 using DotsFn = void (*)(const T*, int, const T*, int, T*);
 template <typename T>
 DotsFn<T> pick_dots(int rows) {
-  const bool v = km_has_avx2();
+  const bool v = cpu_has_avx2();
   switch (rows) {
     case 4: return v ? dots_avx2<T, 4> : dots_base<T, 4>;
     case 3: return v ? dots_avx2<T, 3> : dots_base<T, 3>;
@@ -329,7 +309,7 @@ class CpuKMeans final : public KMeansBackend {
     // Many features: |x|² − 2 x·c + |c|² through the dot-product kernel (as scikit-learn's
     // euclidean_distances); the candidates' potentials only rank them.
     const bool blocked = d_ >= kDotMinFeatures;
-    const int tp = (t + KVec<T>::lanes - 1) / KVec<T>::lanes * KVec<T>::lanes;
+    const int tp = (t + Vec<T>::lanes - 1) / Vec<T>::lanes * Vec<T>::lanes;
     std::vector<T> ctt(blocked ? static_cast<size_t>(d_) * tp : 0, T(0));
     std::vector<double> cc(t, 0.0);
     if (blocked) {
@@ -385,7 +365,7 @@ class CpuKMeans final : public KMeansBackend {
     // Many features: argmin of |c|² − 2 x·c with the blocked dot-product kernel (in T, as scikit-learn),
     // then the exact distance to the chosen center in double for mind and the inertia.
     const bool blocked = d_ >= kDotMinFeatures;
-    const int kpt = (k + KVec<T>::lanes - 1) / KVec<T>::lanes * KVec<T>::lanes;
+    const int kpt = (k + Vec<T>::lanes - 1) / Vec<T>::lanes * Vec<T>::lanes;
     std::vector<T> ctt(blocked ? static_cast<size_t>(d_) * kpt : 0, T(0));
     std::vector<double> cc(k, 0.0);
     if (blocked)
