@@ -1,6 +1,11 @@
-"""Errors that cnnvis raises on bad input. The commands print them as one line and exit with code 2."""
+"""Errors that cnnvis raises on bad input, and the one way every command reports them: one line on stderr,
+exit code 2, no traceback (`guard`)."""
+from __future__ import annotations
 
-__all__ = ["CnnvisError", "DataError", "ModelError", "AnalysisFileError", "DeviceError"]
+import os
+import sys
+
+__all__ = ["CnnvisError", "DataError", "ModelError", "AnalysisFileError", "DeviceError", "guard"]
 
 
 class CnnvisError(ValueError):
@@ -21,3 +26,22 @@ class AnalysisFileError(CnnvisError):
 
 class DeviceError(CnnvisError):
     """device="cuda" was asked for where CUDA is not usable."""
+
+
+def guard(fn, argv, prog: str) -> int:
+    """Run `fn(argv)` as the command `prog`: bad input becomes one line on stderr and exit code 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(fn(argv) or 0)
+    except CnnvisError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"{prog}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `cnnvis info FILE | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

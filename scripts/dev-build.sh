@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Incremental developer build: compiles cnnvis/_core*.so into the source tree, so `python -m pytest`
-# and `python -m cnnvis.cli` run straight from the checkout. Usage:
+# and `python -m cnnvis` run straight from the checkout. Usage:
 #   scripts/dev-build.sh [build-dir]        (default build/dev; CNNVIS_CUDA=OFF to skip nvcc,
 #                                             CUDA_ARCHS="90" to compile one architecture only)
 set -euo pipefail

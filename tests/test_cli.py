@@ -17,7 +17,7 @@ PKG_ROOT = str(Path(cnnvis.__file__).resolve().parents[1])
 
 def run(args, cwd, cache):
     env = dict(os.environ, PYTHONPATH=PKG_ROOT, CNNVIS_CACHE=str(cache), CNNVIS_PROGRESS="0")
-    return subprocess.run([sys.executable, "-c", "import sys; from cnnvis.cli import main; sys.exit(main())", *args],
+    return subprocess.run([sys.executable, "-c", "import sys; from cnnvis.app import main; sys.exit(main())", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -43,7 +43,7 @@ def test_demo_end_to_end_small_budget_and_cache_reuse(tmp_path):
     assert "best silhouette" in why.stdout and "representative layer" in why.stdout
     # the viewer draws the real analysis offscreen: clusters and curves leave many non-background pixels
     env = dict(os.environ, PYTHONPATH=PKG_ROOT, EGL_PLATFORM="surfaceless", PYOPENGL_PLATFORM="egl")
-    gl = subprocess.run([sys.executable, "-c", "import sys; from cnnvis.cli import main_gl; sys.exit(main_gl())",
+    gl = subprocess.run([sys.executable, "-c", "import sys; from cnnvis.app import main_gl; sys.exit(main_gl())",
                          "d.cnnvis", "--screenshot", "d.png", "--size", "640x400"], cwd=tmp_path, env=env,
                         capture_output=True, text=True, timeout=600)
     assert gl.returncode == 0, gl.stderr

@@ -1,4 +1,6 @@
-"""python -m cnnvis.gl ... (the same as cnnvis-gl)."""
+"""python -m cnnvis.gl SCENE.npz ...: the viewer on a saved Scene (analysis files: the cnnvis-gl command)."""
+import sys
+
 from cnnvis.gl.app import main
 
-main()
+sys.exit(main())

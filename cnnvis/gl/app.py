@@ -4,9 +4,10 @@
     cnnvis-gl --demo                      the embedded demo
     cnnvis-gl FILE --screenshot out.png [--size 1280x800]   render offscreen and exit
 
-Turning a .cnnvis file into a Scene is the pipeline's job: `run(argv, scene_for=...)` takes it as a hook
-(`scene_for(path)`, path None for the demo, returning a Scene or (Scene, on_edit)). A `.npz` FILE is read
-as a saved Scene directly (`cnnvis.gl._scenefile.save_scene`).
+Turning a .cnnvis file into a Scene is the application's job (`cnnvis.app`): `run(argv, scene_for=...)`
+takes it as a hook (`scene_for(path)`, path None for the demo, returning a Scene or (Scene, on_edit)). A `.npz`
+FILE is read as a saved Scene directly (`cnnvis.gl._scenefile.save_scene`); that is all `python -m cnnvis.gl`
+opens without the application.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from cnnvis.errors import CnnvisError
+from cnnvis.errors import CnnvisError, guard
 from cnnvis.gl._state import EDGE_MODES, FACETS
 
 __all__ = ["run", "main"]
@@ -48,10 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_scene_for(path):
-    from cnnvis.pipeline import scene_for   # analysis -> aggregate -> layout; imported only when needed
-
-    return scene_for(path)
+def _no_hook(path):
+    raise CnnvisError(f"{path or '--demo'}: the viewer alone opens saved scenes (.npz); "
+                      "open analysis files with the `cnnvis-gl` command")
 
 
 def _load(args, scene_for: Callable | None):
@@ -62,7 +62,7 @@ def _load(args, scene_for: Callable | None):
         return load_scene(args.file), None
     if args.file and not Path(args.file).is_file():
         raise CnnvisError(f"{args.file}: no such file")
-    got = (scene_for or _default_scene_for)(args.file)
+    got = (scene_for or _no_hook)(args.file)
     scene, on_edit = got if isinstance(got, tuple) else (got, None)
     if not isinstance(scene, Scene):
         raise CnnvisError(f"scene_for returned {type(scene).__name__}, not a Scene")
@@ -175,9 +175,6 @@ def _attach_dump(viewer, prefix: str) -> None:
     viewer.canvas.events.key_press.connect(dump)
 
 
-def main() -> None:
-    try:
-        sys.exit(run(sys.argv[1:]))
-    except CnnvisError as exc:
-        print(f"cnnvis-gl: {exc}", file=sys.stderr)
-        sys.exit(2)
+def main(argv=None, *, scene_for: Callable | None = None) -> int:
+    """`cnnvis-gl` with the errors reported as every cnnvis command reports them."""
+    return guard(lambda a: run(a, scene_for=scene_for), argv, "cnnvis-gl")

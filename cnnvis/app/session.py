@@ -1,17 +1,15 @@
 """Analysis file -> Aggregation -> Scene, and the viewer's edit requests applied as pure functions.
 
-This is the glue between the stages (DESIGN.md's data flow); `cnnvis-gl` takes `scene_for` as its hook so
+This is the glue between the stages (docs/architecture.md); `cnnvis-gl` takes `scene_for` as its hook so
 the viewer itself never sees an Analysis.
 """
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 from cnnvis.errors import CnnvisError
 
-__all__ = ["Session", "scene_for", "demo_analysis_path"]
+__all__ = ["Session", "scene_for"]
 
 
 class Session:
@@ -61,29 +59,10 @@ class Session:
         return self.scene
 
 
-def demo_analysis_path() -> Path:
-    """The demo's analysis file, built on first use (as `cnnvis analyze --demo` would)."""
-    from cnnvis.data._train import cache_dir
-
-    path = cache_dir() / "demo.cnnvis"
-    if not path.is_file():
-        from cnnvis.analysis._run import analyze
-        from cnnvis.cli import DEMO_DEFAULT
-        from cnnvis.data import load_digits
-        from cnnvis.data._train import demo_model
-
-        print("cnnvis-gl: building the demo analysis (once; cached)", file=sys.stderr)
-        data = load_digits()
-        model, result, _ = demo_model(DEMO_DEFAULT, data)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        analyze(model, data, snapshots=list(result.snapshots),
-                meta={"demo_model": DEMO_DEFAULT, "test_accuracy": result.test_accuracy[-1]}).save(path)
-    return path
-
-
 def scene_for(path):
     """The viewer's hook: a .cnnvis path (None for the demo) -> (Scene, on_edit)."""
     from cnnvis.analysis import Analysis
+    from cnnvis.app.demo import demo_analysis_path
 
     analysis = Analysis.load(demo_analysis_path() if path is None else os.fspath(path))
     session = Session(analysis)

@@ -8,7 +8,7 @@ from cnnvis.errors import CnnvisError
 from cnnvis.gl._edits import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
 from cnnvis.layout import RECT_CLUSTER
 from cnnvis.layout._build import bundle_edges
-from cnnvis.pipeline import Session, scene_for
+from cnnvis.app.session import Session, scene_for
 
 
 @pytest.fixture()

@@ -1,4 +1,5 @@
-"""The `cnnvis` and `cnnvis-gl` commands. Bad input: one line on stderr, exit code 2, no traceback."""
+"""The `cnnvis` and `cnnvis-gl` commands. Bad input: one line on stderr, exit code 2, no traceback
+(`cnnvis.errors.guard`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,43 +8,21 @@ import os
 import sys
 from pathlib import Path
 
-from cnnvis.errors import CnnvisError, DataError, ModelError
+from cnnvis.app.demo import DEMO_DEFAULT
+from cnnvis.errors import DataError, ModelError, guard
 
 __all__ = ["main", "main_gl"]
 
-DEMO_DEFAULT = "basecnn-x0.25"
-
 
 def main(argv=None) -> int:
-    return _guard(_main, argv, "cnnvis")
+    return guard(_main, argv, "cnnvis")
 
 
 def main_gl(argv=None) -> int:
-    def run(args):
-        from cnnvis.gl.app import run as run_gl
-        from cnnvis.pipeline import scene_for
+    from cnnvis.app.session import scene_for
+    from cnnvis.gl.app import main as gl_main
 
-        return run_gl(args, scene_for=scene_for)
-
-    return _guard(run, argv, "cnnvis-gl")
-
-
-def _guard(fn, argv, prog) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return int(fn(argv) or 0)
-    except CnnvisError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"{prog}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `cnnvis info FILE | head`: the reader left; not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return gl_main(argv, scene_for=scene_for)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +63,7 @@ def _main(argv) -> int:
     args = _parser().parse_args(argv)
     if args.command == "info":
         from cnnvis.analysis import Analysis
-        from cnnvis.report import describe
+        from cnnvis.app.report import describe
 
         analysis = Analysis.load(args.file)
         print(describe(analysis))
@@ -180,7 +159,3 @@ def _load_model(spec: str):
 def _say(msg: str, show: bool) -> None:
     if show:
         print(msg, file=sys.stderr)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
