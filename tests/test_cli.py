@@ -144,3 +144,15 @@ def test_demo_argument_errors(tmp_path, args, message):
     r = run(["analyze", *args], tmp_path, tmp_path / "cache")
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.cnnvis").exists() and not (tmp_path / "cache").exists()
+
+
+def test_viewer_on_a_foreign_file_says_what_it_is_not(tmp_path, capsys):
+    from cnnvis.app import main_gl
+
+    np.savez(tmp_path / "weights.npz", a=np.zeros(3))
+    (tmp_path / "notes.cnnvis").write_text("my notes, not an analysis")
+    for name, says in (("weights.npz", "not a cnnvis scene file"), ("notes.cnnvis", "not a cnnvis analysis file")):
+        rc = main_gl([str(tmp_path / name), "--screenshot", str(tmp_path / "o.png")])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1 and says in err and name in err, err
+        assert not (tmp_path / "o.png").exists()

@@ -1,7 +1,7 @@
 """A Scene saved as .npz (no pickle): for scripted use of `cnnvis-gl scene.npz` and for tests."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 import numpy as np
 
@@ -28,6 +28,11 @@ def load_scene(path) -> Scene:
             kw = {f.name: z[f.name] for f in fields(Scene) if f.name in z.files}
     except Exception as exc:  # np.load/zipfile raise many types on foreign or broken files
         raise CnnvisError(f"{path}: not a readable scene file ({exc})") from None
+    required = [f.name for f in fields(Scene) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in kw]
+    if missing:
+        raise CnnvisError(f"{path}: not a cnnvis scene file (no array named {', '.join(missing[:3])}"
+                          f"{', ...' if len(missing) > 3 else ''}); analysis files are .cnnvis")
     for name in _TUPLES:
         if name in kw:
             kw[name] = tuple(str(s) for s in kw[name])
