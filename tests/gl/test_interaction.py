@@ -9,7 +9,7 @@ pytestmark = pytest.mark.gl
 
 
 def widget(v, label=None, action=None):
-    for w in v._widgets():
+    for w in v.widgets():
         if (label is not None and w.label == label) or (action is not None and w.action == action):
             return w
     raise AssertionError(f"no widget {label or action}")
@@ -115,7 +115,7 @@ def test_view_changes_upload_only_the_small_state_buffers(make_viewer):
 
 
 def test_dragging_a_patch_onto_a_cluster_of_its_layer_asks_to_move_the_neuron(make_viewer):
-    from cnnvis.gl import synthetic_scene
+    from cnnvis.gl._testscene import synthetic_scene
 
     s = synthetic_scene(3, 3)
     v = make_viewer(s, size=(640, 420))
@@ -165,7 +165,7 @@ def test_a_refused_edit_in_the_window_becomes_a_note_not_a_crash(make_viewer):
         raise CnnvisError("only bundles between the same two layer clusters can be merged")
 
     v = make_viewer(plain_scene(), on_edit=on_edit)
-    assert v._guarded(v.merge_bundles, 0, 1) is None
+    assert v.guarded(v.merge_bundles, 0, 1) is None
     assert v.state.tooltip == ("not done: only bundles between the same two layer clusters can be merged",)
     with pytest.raises(CnnvisError):
         v.merge_bundles(0, 1)    # scripts calling the method see the error itself
