@@ -127,7 +127,7 @@ def main(argv=None):
         return _naive_child(args.naive_child, args.size)
     from vispy import gloo
 
-    from cnnvis.gl import sized_scene, synthetic_scene
+    from cnnvis.testing.scenes import sized_scene, synthetic_scene
 
     rows = []
     # A demo-sized scene (the digits CNN: ~8 layer clusters, ~6 neuron clusters each) at 1280x800.

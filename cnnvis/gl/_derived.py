@@ -7,7 +7,7 @@ import numpy as np
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER
 
-__all__ = ["CLASS_SELECT_MIN", "FADED", "rect_facets", "rect_opacity", "visible_curves"]
+__all__ = ["CLASS_SELECT_MIN", "FADED", "rect_facets", "rect_opacity", "visible_curves", "content_box"]
 
 CLASS_SELECT_MIN = 0.5    # a cluster stays opaque when its activation on a selected class reaches this
 FADED = 0.15              # opacity of the clusters the class selection de-emphasises
@@ -38,3 +38,14 @@ def visible_curves(scene, state: ViewState) -> np.ndarray:
     m = EDGE_MODES.index(state.edge_mode)
     strength = np.abs(v[:, 0]) if m == 0 else v[:, m]
     return strength >= state.edge_threshold
+
+
+def content_box(scene) -> np.ndarray:
+    """World box of the rectangles and the labels (what Fit view shows); the bounds without rectangles."""
+    s = scene
+    if s.n_rects:
+        b = np.r_[s.rect_box[:, :2].min(0), s.rect_box[:, 2:].max(0)]
+        if len(s.label_text):
+            b[3] = max(b[3], float((s.label_pos[:, 1] + s.label_size).max()))
+        return b
+    return s.bounds.astype(np.float64)

@@ -55,17 +55,6 @@ def _same(a, b) -> bool:
     return tuple(a) == tuple(b) if isinstance(a, (tuple, list)) else a == b
 
 
-def content_box(scene: Scene) -> np.ndarray:
-    """World box of the rectangles and the labels (what Fit view shows); the bounds without rectangles."""
-    s = scene
-    if s.n_rects:
-        b = np.r_[s.rect_box[:, :2].min(0), s.rect_box[:, 2:].max(0)]
-        if len(s.label_text):
-            b[3] = max(b[3], float((s.label_pos[:, 1] + s.label_size).max()))
-        return b
-    return s.bounds.astype(np.float64)
-
-
 class _UiLayer:
     """Screen-space rects + text of an overlay batch."""
 

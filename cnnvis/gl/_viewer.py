@@ -14,10 +14,10 @@ from vispy import app
 from cnnvis.gl import _controller as ctl
 from cnnvis.gl._camera import Camera
 from cnnvis.gl._chart import chart_height
-from cnnvis.gl._derived import rect_facets, rect_opacity, visible_curves
+from cnnvis.gl._derived import content_box, rect_facets, rect_opacity, visible_curves
 from cnnvis.gl._events import WindowEvents
 from cnnvis.gl._panel import panel_widgets, panel_width
-from cnnvis.gl._renderer import Renderer, content_box
+from cnnvis.gl._renderer import Renderer
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
 from cnnvis.layout._edits import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot

@@ -115,7 +115,7 @@ def test_view_changes_upload_only_the_small_state_buffers(make_viewer):
 
 
 def test_dragging_a_patch_onto_a_cluster_of_its_layer_asks_to_move_the_neuron(make_viewer):
-    from cnnvis.gl._testscene import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     s = synthetic_scene(3, 3)
     v = make_viewer(s, size=(640, 420))
@@ -125,7 +125,9 @@ def test_dragging_a_patch_onto_a_cluster_of_its_layer_asks_to_move_the_neuron(ma
     pb, db = s.patch_box[p], s.rect_box[dst]
     edit = v.drag(*window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2)),
                   *window_xy(v, ((db[0] + db[2]) / 2, db[1] + 2)))
-    assert edit == MoveNeuron(p, src, dst, int(s.rect_column[src]), int(s.rect_cluster[src]), int(s.rect_cluster[dst]))
+    col = int(s.rect_column[src])
+    assert edit == MoveNeuron(p, src, dst, col, int(s.rect_cluster[src]), int(s.rect_cluster[dst]),
+                              int(s.patch_neuron[p]), s.column_layer[col])
     other = int(np.flatnonzero((s.rect_column != s.rect_column[src]) & (s.rect_kind == 1))[0])
     ob = s.rect_box[other]
     assert v.drag(*window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2)),
@@ -169,3 +171,23 @@ def test_a_refused_edit_in_the_window_becomes_a_note_not_a_crash(make_viewer):
     assert v.state.tooltip == ("not done: only bundles between the same two layer clusters can be merged",)
     with pytest.raises(CnnvisError):
         v.merge_bundles(0, 1)    # scripts calling the method see the error itself
+
+
+def test_edits_carry_the_scene_ids_the_session_maps_them_by(make_viewer):
+    from cnnvis.testing.scenes import synthetic_scene
+
+    s = synthetic_scene(3, 3)
+    v = make_viewer(s, size=(640, 420))
+    a, b = (int(k) for k in np.unique(s.curve_bundle)[:2])
+    edit = v.merge_bundles(a, b)
+    assert edit == MergeBundles(a, b, tuple(int(x) for x in s.bundle_id[a]), tuple(int(x) for x in s.bundle_id[b]))
+    assert edit.a_id[:2] == (0, 1), "the first bundles run from column 0 to column 1"
+    p = 3
+    src = int(s.patch_rect[p])
+    dst = int(np.flatnonzero((s.rect_column == s.rect_column[src]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != src))[0])
+    edit = v.move_neuron(p, dst)
+    assert (edit.layer, edit.neuron) == (s.column_layer[s.rect_column[src]], int(s.patch_neuron[p]))
+    assert (edit.column, edit.src_cluster, edit.dst_cluster) == (
+        int(s.rect_column[src]), int(s.rect_cluster[src]), int(s.rect_cluster[dst]))
+    plain = make_viewer(plain_scene())   # a Scene without id tables: the ids stay empty
+    assert plain.merge_bundles(0, 1) == MergeBundles(0, 1) and plain.edits[-1].a_id == ()

@@ -80,7 +80,7 @@ def test_edge_threshold_hides_weak_curves_only(make_viewer):
 
 
 def test_facet_switch_changes_pixels_inside_the_cluster_only(make_viewer):
-    from cnnvis.gl._testscene import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     s = synthetic_scene(3, 2)
     v = make_viewer(s)

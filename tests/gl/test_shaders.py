@@ -42,7 +42,7 @@ def test_loader_finds_the_checkout_shaders():
 
 def test_every_program_compiles_links_and_draws(make_viewer):
     """GLSL compiles at the first draw, and VisPy raises there with the compiler's message."""
-    from cnnvis.gl._testscene import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     v = make_viewer(synthetic_scene(3, 2))
     image = v.render((96, 64))
@@ -54,7 +54,7 @@ def test_every_program_compiles_links_and_draws(make_viewer):
 
 def test_a_broken_shader_raises_at_draw(make_viewer, monkeypatch):
     from cnnvis.gl import _programs
-    from cnnvis.gl._testscene import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     v = make_viewer(synthetic_scene(2, 1))
     vert, frag = shader_source("rect")
