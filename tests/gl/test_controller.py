@@ -71,7 +71,8 @@ def test_events_become_actions():
     hit, actions = ctl.click(s, st, _pick(s, st, cam, (150, 150)), 0.0)
     assert actions == [("select_bundle", 0)]
     assert ctl.click(s, st, ("none", -1), 0.0)[1] == []
-    assert ctl.click(s, st.replace(selected_bundles=(0, 1)), ("none", -1), 0.0)[1] == [("state", {"selected_bundles": ()})]
+    cleared = ctl.click(s, st.replace(selected_bundles=(0, 1)), ("none", -1), 0.0)[1]
+    assert cleared == [("state", {"selected_bundles": ()})]
     assert ctl.double_click(s, ("rect", 4)) == (("column", 1), [("zoom_to_column", 1, {"expand": True})])
     assert ctl.double_click(s, ("rect", 2)) == (("column", 0), [("zoom_to_column", 0, {"expand": False})])
     assert ctl.drag(s, ("rect", 2), ("rect", 3), (5.0, -7.0), 0.0) == [("pan", 5.0, -7.0)]

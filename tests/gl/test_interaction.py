@@ -184,7 +184,8 @@ def test_edits_carry_the_scene_ids_the_session_maps_them_by(make_viewer):
     assert edit.a_id[:2] == (0, 1), "the first bundles run from column 0 to column 1"
     p = 3
     src = int(s.patch_rect[p])
-    dst = int(np.flatnonzero((s.rect_column == s.rect_column[src]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != src))[0])
+    mates = (s.rect_column == s.rect_column[src]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != src)
+    dst = int(np.flatnonzero(mates)[0])
     edit = v.move_neuron(p, dst)
     assert (edit.layer, edit.neuron) == (s.column_layer[s.rect_column[src]], int(s.patch_neuron[p]))
     assert (edit.column, edit.src_cluster, edit.dst_cluster) == (
