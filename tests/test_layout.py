@@ -286,3 +286,22 @@ def test_shelf_pack_places_boxes_in_order_without_overlap_within_the_limit(gap):
             assert x[row][-1] + w[row][-1] + gap + w[order[b]] > 100.0, "a new shelf only when it would not fit"
     x, y, total = shelf_pack([5.0, 120.0], [5.0, 5.0], 100.0)
     assert total == np.inf and np.isnan(x[1])
+
+
+def test_a_merge_addressed_by_scene_bundle_ids_is_the_aggregation_merge(net, agg, scene):
+    """What the session does with MergeBundles(a, b, a_id, b_id): no layout private needed."""
+    from cnnvis.aggregate import merge_bundles
+
+    pairs = {}
+    for k, (sc, dc, b) in enumerate(scene.bundle_id):
+        pairs.setdefault((int(sc), int(dc)), []).append((k, int(b)))
+    (sc, dc), ks = next((p, ks) for p, ks in pairs.items()
+                        if len(ks) >= 2 and len({agg.bundle_set(*p).bundle_sign[b] for _, b in ks[:2]}) == 1)
+    (ka, ba), (kb, bb) = ks[:2]
+    merged = merge_bundles(agg, sc, dc, ba, bb)
+    _, _, _, _, ids = bundle_edges(agg)
+    si = ids[ka][0]
+    assert ids[kb][0] == si and (ids[ka][1], ids[kb][1]) == (ba, bb)
+    want = merge_bundles(agg, agg.bundles[si].src, agg.bundles[si].dst, ids[ka][1], ids[kb][1])
+    assert merged.bundle_set(sc, dc).n_bundles == want.bundle_set(sc, dc).n_bundles == agg.bundles[si].n_bundles - 1
+    assert np.array_equal(merged.bundle_set(sc, dc).bundle_src, want.bundle_set(sc, dc).bundle_src)
