@@ -126,46 +126,30 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
 
     # -- learned-feature patches ---------------------------------------------------------------------
     pbox, prect, pneuron, pimgs = [], [], [], []
-    for c, nc in enumerate(agg.neurons):
+    for nc, k, r in _drawn_clusters(agg, rect_of):
         feats = analysis.features.get(nc.layer)
-        if feats is None:
+        reps = nc.representatives[k]
+        reps = reps[reps >= 0]
+        if feats is None or reps.size == 0:
             continue
-        for k in range(nc.n_clusters):
-            r = rect_of.get((c, k))
-            if r is None:
+        sides = np.sqrt(0.25 + nc.importance[reps])  # patch area grows with the neuron's importance
+        boxes = pack_squares(sides, _inset(rbox[r].astype(np.float64), 4.0), gap=1.0)
+        for n, b in zip(reps, boxes):
+            if b[2] - b[0] <= 0:
                 continue
-            reps = nc.representatives[k]
-            reps = reps[reps >= 0]
-            if reps.size == 0:
-                continue
-            x0, y0, x1, y1 = rbox[r].astype(np.float64)
-            inset = min(4.0, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
-            sides = np.sqrt(0.25 + nc.importance[reps])  # patch area grows with the neuron's importance
-            boxes = pack_squares(sides, (x0 + inset, y0 + inset, x1 - inset, y1 - inset), gap=1.0)
-            for n, b in zip(reps, boxes):
-                if b[2] - b[0] <= 0:
-                    continue
-                pbox.append(b)
-                prect.append(r)
-                pneuron.append(int(n))
-                pimgs.append(feats.patches[n, 0])
+            pbox.append(b)
+            prect.append(r)
+            pneuron.append(int(n))
+            pimgs.append(feats.patches[n, 0])
     atlas, puv = patch_atlas(pimgs)
 
     # -- activation matrices ---------------------------------------------------------------------------
     mblocks, mbox, mrect = [], [], []
-    for c, nc in enumerate(agg.neurons):
-        ordered = nc.order
-        lab = nc.labels[ordered]
-        for k in range(nc.n_clusters):
-            r = rect_of.get((c, k))
-            if r is None:
-                continue
-            rows = ordered[lab == k]
-            mblocks.append(unit_max(nc.profiles[rows][:, cls_order].astype(np.float32)).astype(np.float32))
-            x0, y0, x1, y1 = rbox[r]
-            inset = min(3.0, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
-            mbox.append((x0 + inset, y0 + inset, x1 - inset, y1 - inset))
-            mrect.append(r)
+    for nc, k, r in _drawn_clusters(agg, rect_of):
+        rows = nc.order[nc.labels[nc.order] == k]
+        mblocks.append(unit_max(nc.profiles[rows][:, cls_order].astype(np.float32)).astype(np.float32))
+        mbox.append(_inset(rbox[r], 3.0))
+        mrect.append(r)
     matlas, muv = matrix_atlas(mblocks)
 
     # -- curves ----------------------------------------------------------------------------------------
@@ -223,6 +207,22 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         column_layer=tuple(lc.representative for lc in agg.layer_clusters),
         bundle_id=_bundle_ids(agg, bundle_ids), chart_legend=CHART_SERIES,
     ).validate()
+
+
+def _drawn_clusters(agg, rect_of):
+    """(NeuronClusters, cluster id, rect row) of every cluster drawn, column by column."""
+    for c, nc in enumerate(agg.neurons):
+        for k in range(nc.n_clusters):
+            r = rect_of.get((c, k))
+            if r is not None:
+                yield nc, k, r
+
+
+def _inset(box, most: float) -> tuple:
+    """The box shrunk on every side by `most`, or by a tenth of its width or height if smaller."""
+    x0, y0, x1, y1 = box
+    d = min(most, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
+    return (x0 + d, y0 + d, x1 - d, y1 - d)
 
 
 def unit_max(x: np.ndarray) -> np.ndarray:
