@@ -192,3 +192,59 @@ def test_edits_carry_the_scene_ids_the_session_maps_them_by(make_viewer):
         int(s.rect_column[src]), int(s.rect_cluster[src]), int(s.rect_cluster[dst]))
     plain = make_viewer(plain_scene())   # a Scene without id tables: the ids stay empty
     assert plain.merge_bundles(0, 1) == MergeBundles(0, 1) and plain.edits[-1].a_id == ()
+
+
+def test_window_events_drive_the_viewer_through_its_public_methods_only(make_viewer):
+    """Synthetic mouse events through the window-event handlers: a press-release cycles a facet, the pair's
+    double-click undoes that and zooms, a patch drag asks to move the neuron; and the handlers' module
+    touches no private attribute of the viewer."""
+    import ast
+    import inspect
+    from types import SimpleNamespace
+
+    from cnnvis.gl import _events
+    from cnnvis.testing.scenes import synthetic_scene
+
+    tree = ast.parse(inspect.getsource(_events))
+    private = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+               and n.value.id in ("v", "viewer") and n.attr.startswith("_")]
+    assert private == []
+
+    s = synthetic_scene(3, 3)
+    v = make_viewer(s, size=(640, 420))
+    ev = v.events
+
+    def mouse(kind, x, y, dragging=False):
+        e = SimpleNamespace(button=1, pos=(x, y), is_dragging=dragging)
+        {"press": ev._on_press, "move": ev._on_move, "release": ev._on_release, "double": ev._on_double_click}[kind](e)
+
+    r = int(np.flatnonzero(s.rect_kind == 1)[0])
+    b = s.rect_box[r]
+    inside = [p for p in range(s.n_patches) if s.patch_rect[p] == r]
+    xy = window_xy(v, (b[0] + 1.5, b[1] + 1.5))          # a corner of the cluster, off its patches
+    assert v.pick(*xy) == ("rect", r)
+    mouse("press", *xy)
+    mouse("release", *xy)
+    assert v.rect_facets()[r] == 1, "a click switched the cluster to its next facet"
+    mouse("press", *xy)
+    mouse("double", *xy)
+    mouse("release", *xy)
+    assert v.rect_facets()[r] == 0 and v.camera.animating, "the double-click undid it and zooms"
+    while v.step(1 / 60):
+        pass
+    v.set_facet("features")
+    v.fit()
+    p = inside[0]
+    pb = s.patch_box[p]
+    mates = (s.rect_column == s.rect_column[r]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != r)
+    dst = int(np.flatnonzero(mates)[-1])
+    db = s.rect_box[dst]
+    start = window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2))
+    end = window_xy(v, ((db[0] + db[2]) / 2, db[1] + 2))
+    n = len(v.edits)
+    mouse("press", *start)
+    mouse("move", *end, dragging=True)
+    assert v.state.drag_ghost == (end[0], v.size[1] - end[1])
+    mouse("release", *end)
+    assert v.state.drag_ghost == () and v.edits[n:] == [v.edits[-1]] and isinstance(v.edits[-1], MoveNeuron)
+    assert (v.edits[-1].patch, v.edits[-1].dst_rect) == (p, dst)
