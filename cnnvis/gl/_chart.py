@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnvis.gl._programs import CURVE_STATIC
+from cnnvis.gl._instances import CURVE_STATIC
 from cnnvis.gl._ui import THEME, UiBatch
 
 __all__ = ["chart_height", "chart_range", "chart_lines", "chart_transform", "draw_chart"]

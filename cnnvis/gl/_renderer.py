@@ -13,8 +13,8 @@ from cnnvis.gl._chart import chart_lines, chart_region, chart_transform
 from cnnvis.gl._derived import rect_facets, rect_opacity
 from cnnvis.gl._overlay import Overlay, overlay_key
 from cnnvis.gl._panel import panel_width
-from cnnvis.gl._programs import (CURVE_SEGMENTS, CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC,
-                                 InstancedProgram, _ribbon, make_programs)
+from cnnvis.gl._instances import CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC
+from cnnvis.gl._programs import CURVE_SEGMENTS, InstancedProgram, _ribbon, make_programs
 from cnnvis.gl._state import EDGE_MODES, ViewState
 from cnnvis.gl._text import glyph_atlas, layout_text
 from cnnvis.gl._textures import fit_atlas

@@ -109,3 +109,10 @@ def test_importing_cnnvis_gl_loads_neither_torch_nor_the_analysis():
             "'cnnvis.aggregate', 'cnnvis.compute', 'cnnvis.pipeline', 'cnnvis.testing'))); print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_controller_and_the_overlay_load_no_gl():
+    code = ("import sys, cnnvis.gl._controller, cnnvis.gl._overlay; "
+            "print(sorted(m for m in sys.modules if m.startswith(('vispy.gloo', 'OpenGL'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
