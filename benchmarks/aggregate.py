@@ -31,7 +31,7 @@ from cnnvis.aggregate._bundles import bundle_sets_from  # noqa: E402
 from cnnvis.aggregate._layers import cluster_layers  # noqa: E402
 from cnnvis.aggregate._neurons import cluster_neurons  # noqa: E402
 from cnnvis.aggregate._reorder import class_order, neuron_order  # noqa: E402
-from cnnvis.analysis.synthetic import synthetic_network  # noqa: E402
+from cnnvis.testing.synthetic import synthetic_network  # noqa: E402
 from cnnvis.layout import build_scene  # noqa: E402
 
 STAGES = ("layer clustering", "neuron clustering", "reordering", "bundling", "layout", "total")

@@ -58,6 +58,33 @@ def time_instanced(scene, size, frames):
     return statistics.median(times), setup, frames
 
 
+def time_uploads(scene, size, repeats=3):
+    """Median seconds of Viewer.set_scene for a Scene with every array new (a fresh layout), for one whose
+    curves alone changed (what a bundle merge gives), and of a view-state change (a class selection)."""
+    from cnnvis.gl import Viewer
+
+    v = Viewer(scene, size=size)
+    # every group's arrays differ (set_scene compares values, not identities)
+    fresh = scene.replace(
+        rect_box=scene.rect_box + 1, rect_class_activation=scene.rect_class_activation * 0.5,
+        curve_ctrl=scene.curve_ctrl + 1, patch_box=scene.patch_box + 1, patch_rect=scene.patch_rect[::-1].copy(),
+        matrix_box=scene.matrix_box + 1, matrix_rect=scene.matrix_rect[::-1].copy(), atlas=255 - scene.atlas,
+        matrix_atlas=1 - scene.matrix_atlas, label_pos=scene.label_pos + 1, chart_values=scene.chart_values * 2)
+    merged = scene.replace(curve_values=scene.curve_values * 0.5)
+    out = []
+    for make in (lambda: v.set_scene(fresh), lambda: v.set_scene(merged), lambda: v.select_classes([0])):
+        times = []
+        for _ in range(repeats):
+            v.set_scene(scene)
+            v.select_classes(())
+            t = time.perf_counter()
+            make()
+            times.append(time.perf_counter() - t)
+        out.append(statistics.median(times))
+    v.canvas.close()
+    return out
+
+
 def _naive_canvas(scene, size, rects, curves):
     from vispy import scene as vscene
 
@@ -96,7 +123,7 @@ def time_naive(count, size, frames, batch):
 
 
 def _naive_child(spec: str, size) -> None:
-    from cnnvis.gl import sized_scene
+    from cnnvis.testing.scenes import sized_scene
 
     count, k, n, frames = (int(v) for v in spec.split(","))
     scene = sized_scene(count)
@@ -122,13 +149,19 @@ def main(argv=None):
     p.add_argument("--frames", type=int, default=5, help="timed frames, instanced")
     p.add_argument("--naive-batch", type=int, default=2000, help="most objects per naive process (memory)")
     p.add_argument("--naive-child", help=argparse.SUPPRESS)
+    p.add_argument("--uploads-only", action="store_true", help="only the upload table (seconds)")
     args = p.parse_args(argv)
     if args.naive_child:
         return _naive_child(args.naive_child, args.size)
     from vispy import gloo
 
-    from cnnvis.gl import sized_scene, synthetic_scene
+    from cnnvis.testing.scenes import sized_scene, synthetic_scene
 
+    upload_rows = [(count, time_uploads(sized_scene(count), args.size)) for count in
+                   (int(c) for c in args.counts.split(","))]
+    if args.uploads_only:
+        _print_uploads(upload_rows, argv if argv is not None else sys.argv[1:])
+        return None
     rows = []
     # A demo-sized scene (the digits CNN: ~8 layer clusters, ~6 neuron clusters each) at 1280x800.
     demo = synthetic_scene(8, 6, n_curves=300, patches_per_cluster=9)
@@ -159,6 +192,18 @@ def main(argv=None):
             batches = f" ({nb} batches)" if nb > 1 else ""
             print(f"| {name} | {size} | {ms * 1e3:.1f} | {nms * 1e3:.0f}{batches} | {nms / ms:.0f}x | {setup:.2f} | "
                   f"{nsetup:.1f} | {n}/{nn} |")
+    _print_uploads(upload_rows, None)
+
+
+def _print_uploads(rows, argv) -> None:
+    if argv is not None:
+        print(f"`python3 benchmarks/render.py {' '.join(argv)}`")
+    print("\nset_scene re-uploads only the buffer groups whose arrays changed: median ms (3 runs).\n")
+    print("| rects + curves | every array new ms | curves changed ms | ratio | class selection ms | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for count, (full, curves, view) in rows:
+        print(f"| {count} + {count} | {full * 1e3:.1f} | {curves * 1e3:.1f} | {full / curves:.1f}x | "
+              f"{view * 1e3:.1f} | {full / view:.1f}x |")
 
 
 if __name__ == "__main__":

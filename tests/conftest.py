@@ -2,7 +2,7 @@
 import pytest
 
 from cnnvis.aggregate import aggregate
-from cnnvis.analysis.synthetic import synthetic_network
+from cnnvis.testing.synthetic import synthetic_network
 
 
 @pytest.fixture(scope="module")

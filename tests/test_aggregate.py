@@ -10,7 +10,7 @@ from cnnvis.aggregate._bundles import bicluster_bundles, bipartite_modularity
 from cnnvis.aggregate._layers import cluster_layers, layer_blocks, layer_units
 from cnnvis.aggregate._neurons import normalise_profiles, select_representatives, silhouette
 from cnnvis.aggregate._reorder import arrangement_cost, class_order, spectral_order
-from cnnvis.analysis.synthetic import synthetic_network
+from cnnvis.testing.synthetic import synthetic_network
 from cnnvis.errors import CnnvisError
 from cnnvis.graph import Connection, Layer, NetworkGraph
 

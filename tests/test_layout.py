@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 
 from cnnvis.aggregate import aggregate, expand_layer_cluster
-from cnnvis.analysis.synthetic import synthetic_network
 from cnnvis.errors import CnnvisError
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, build_scene
+from cnnvis.layout._build import CHART_SERIES, bundle_edges, unit_max
 from cnnvis.layout._curves import bundle_curves
-from cnnvis.layout._pack import pack_squares
+from cnnvis.layout._pack import pack_squares, shelf_pack
 from cnnvis.layout._place import barycenter_order, count_crossings
+from cnnvis.testing.synthetic import synthetic_network
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +220,88 @@ def test_unit_log_keeps_order_zero_and_one_and_spreads_heavy_tails():
     assert u[2] > 0.1  # the median is visible, not ~0.001 as on a linear scale
     np.testing.assert_allclose(u[2], np.log(2) / np.log1p(1.0 / 1e-3))
     np.testing.assert_array_equal(unit_log(np.zeros(3)), np.zeros(3))
+
+
+def test_scene_ids_name_what_each_curve_and_patch_stands_for(net, agg, scene):
+    """The edit protocol's ids: bundle_id[k] is (src column, dst column, bundle index in that pair's
+    BundleSet), the same bundle as bundle_edges' flat list; column_layer gives each column's
+    representative, whose neuron indices patch_neuron holds."""
+    edges, ebid, _, esign, ids = bundle_edges(agg)
+    assert scene.bundle_id.shape == (len(ids), 3) and scene.bundle_id.dtype == np.int32
+    names = [lc.name for lc in agg.layer_clusters]
+    for k, (si, b) in enumerate(ids):
+        bs = agg.bundles[si]
+        assert tuple(scene.bundle_id[k]) == (names.index(bs.src), names.index(bs.dst), b)
+    for e in range(scene.n_curves):
+        sc, dc, b = scene.bundle_id[scene.curve_bundle[e]]
+        assert (edges[e, 0], edges[e, 2]) == (sc, dc)
+        bs = next(x for x in agg.bundles if (x.src, x.dst) == (names[sc], names[dc]))
+        assert bs.bundle_sign[b] == esign[e]
+        assert bs.bundle_dst[b][edges[e, 3]] and bs.bundle_src[b][edges[e, 1]]
+    assert scene.column_layer == tuple(lc.representative for lc in agg.layer_clusters)
+    for p in range(scene.n_patches):
+        c = scene.rect_column[scene.patch_rect[p]]
+        assert scene.patch_neuron[p] < net.analysis.stats[scene.column_layer[c]].mean.shape[1]
+
+
+def test_the_chart_legend_is_its_own_field_and_no_label_sits_in_the_chart(scene):
+    assert scene.chart_legend == CHART_SERIES == scene.chart_names
+    assert (scene.label_pos[:, 1] > scene.chart_box[3]).all(), "labels are the view's; the chart has its legend"
+
+
+def test_displayed_activations_are_scaled_once_to_unit_max(net, agg, scene):
+    rng = np.random.default_rng(3)
+    x = rng.random((7, 5)) * (rng.random((7, 1)) > 0.3)
+    want = np.array([r / r.max() if r.max() > 0 else np.zeros_like(r) for r in x])
+    assert np.allclose(unit_max(x), want, atol=0, rtol=1e-15)
+    clusters = scene.rect_kind == RECT_CLUSTER
+    a = scene.rect_class_activation[clusters]
+    assert a.min() >= 0 and np.allclose(a.max(1)[a.max(1) > 0], 1.0)
+    with pytest.raises(ValueError, match="rect_class_activation: values outside 0..1"):
+        scene.replace(rect_class_activation=scene.rect_class_activation * 2).validate()
+    with pytest.raises(ValueError, match="matrix_atlas: values outside 0..1"):
+        scene.replace(matrix_atlas=scene.matrix_atlas - 0.5).validate()
+
+
+@pytest.mark.parametrize("gap", [0.0, 1.0, 2.5])
+def test_shelf_pack_places_boxes_in_order_without_overlap_within_the_limit(gap):
+    rng = np.random.default_rng(int(gap * 10))
+    w, h = rng.integers(1, 40, 57).astype(float), rng.integers(1, 30, 57).astype(float)
+    order = np.argsort(-h, kind="stable")
+    x, y, total = shelf_pack(w, h, 100.0, gap, order)
+    boxes = np.stack([x, y, x + w, y + h], 1)
+    ov = _overlap(boxes, boxes)
+    np.fill_diagonal(ov, 0)
+    assert ov.max() == 0 and (boxes[:, 2] <= 100.0).all() and boxes[:, 0].min() == 0
+    assert total == pytest.approx((y + h).max())
+    # in order: along a shelf x grows, and each new shelf starts at x 0 below the last one (gap apart)
+    xs, ys = x[order], y[order]
+    new = np.flatnonzero(np.diff(ys) != 0) + 1
+    assert (xs[new] == 0).all() and (np.diff(ys) >= 0).all()
+    for a, b in zip(np.r_[0, new], np.r_[new, len(order)]):
+        row = order[a:b]
+        assert np.allclose(x[row][1:], (x[row] + w[row] + gap)[:-1]), "boxes gap apart along a shelf"
+        if b < len(order):
+            assert ys[b] == pytest.approx(ys[a] + h[row].max() + gap)
+            assert x[row][-1] + w[row][-1] + gap + w[order[b]] > 100.0, "a new shelf only when it would not fit"
+    x, y, total = shelf_pack([5.0, 120.0], [5.0, 5.0], 100.0)
+    assert total == np.inf and np.isnan(x[1])
+
+
+def test_a_merge_addressed_by_scene_bundle_ids_is_the_aggregation_merge(net, agg, scene):
+    """What the session does with MergeBundles(a, b, a_id, b_id): no layout private needed."""
+    from cnnvis.aggregate import merge_bundles
+
+    pairs = {}
+    for k, (sc, dc, b) in enumerate(scene.bundle_id):
+        pairs.setdefault((int(sc), int(dc)), []).append((k, int(b)))
+    (sc, dc), ks = next((p, ks) for p, ks in pairs.items()
+                        if len(ks) >= 2 and len({agg.bundle_set(*p).bundle_sign[b] for _, b in ks[:2]}) == 1)
+    (ka, ba), (kb, bb) = ks[:2]
+    merged = merge_bundles(agg, sc, dc, ba, bb)
+    _, _, _, _, ids = bundle_edges(agg)
+    si = ids[ka][0]
+    assert ids[kb][0] == si and (ids[ka][1], ids[kb][1]) == (ba, bb)
+    want = merge_bundles(agg, agg.bundles[si].src, agg.bundles[si].dst, ids[ka][1], ids[kb][1])
+    assert merged.bundle_set(sc, dc).n_bundles == want.bundle_set(sc, dc).n_bundles == agg.bundles[si].n_bundles - 1
+    assert np.array_equal(merged.bundle_set(sc, dc).bundle_src, want.bundle_set(sc, dc).bundle_src)

@@ -3,7 +3,7 @@ applied through it (the same objects the window sends)."""
 import numpy as np
 import pytest
 
-from cnnvis.analysis.synthetic import synthetic_network
+from cnnvis.testing.synthetic import synthetic_network
 from cnnvis.errors import CnnvisError
 from cnnvis.gl._edits import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
 from cnnvis.layout import RECT_CLUSTER

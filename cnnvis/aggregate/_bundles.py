@@ -22,7 +22,7 @@ _MIN_GAIN = 0.01
 __all__ = ["propagate", "cluster_matrices", "bipartite_modularity", "bicluster_bundles", "bundle_sets_from"]
 
 
-def _edge_mats(graph, conn, mode, history):
+def _edge_mats(conn, mode, history):
     """(signed, absolute) matrices of a weighted connection for `mode` ("weight" or a history field)."""
     if mode == "weight":
         w = conn.weight
@@ -58,7 +58,7 @@ def propagate(graph, src: str, init: np.ndarray, stops: set, *, mode: str = "wei
                 continue
             s, d, lg = state[c.src]
             if c.mode == "weight":
-                w, a = _edge_mats(graph, c, mode, history)
+                w, a = _edge_mats(c, mode, history)
                 if w is None:
                     continue
                 # in the matrices' own dtype (float32): casting a 4096 x 4096 matrix to float64 would

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnvis.gl._programs import CURVE_STATIC
+from cnnvis.gl._instances import CURVE_STATIC
 from cnnvis.gl._ui import THEME, UiBatch
 
 __all__ = ["chart_height", "chart_range", "chart_lines", "chart_transform", "draw_chart"]
@@ -94,7 +94,8 @@ def draw_chart(scene, state, camera, size, panel_w: float, batch: UiBatch, over:
                 over.rect((px - 3.5, py - 3.5, px + 3.5, py + 3.5), (1, 1, 1, 1), LINE, radius=3.5,
                            border_width=1.6)
     snap_name = f"  \u00b7  {scene.chart_snapshots[snap]}" if len(scene.chart_snapshots) else ""
-    over.text(f"{scene.chart_names[series]}{snap_name}", 12, y1 - 17, 12.5, THEME["text"])
+    legend = scene.chart_legend if len(scene.chart_legend) else scene.chart_names
+    over.text(f"{legend[series]}{snap_name}", 12, y1 - 17, 12.5, THEME["text"])
     over.text("grey: other snapshots", x1 - 10, y1 - 17, 10.5, THEME["muted"], align="right")
     over.text(_fmt(hi), 4, oy + sy - 12, 9.5, THEME["muted"])
     over.text(_fmt(lo), 4, oy + 3, 9.5, THEME["muted"])

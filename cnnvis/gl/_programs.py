@@ -6,18 +6,12 @@ from __future__ import annotations
 import numpy as np
 from vispy import gloo
 
+from cnnvis.gl._instances import CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC
 from cnnvis.gl._shaders import shader_source
 
 __all__ = ["RECT_STATIC", "RECT_STATE", "CURVE_STATIC", "QUAD_STATIC", "QUAD_STATE", "CURVE_SEGMENTS",
            "InstancedProgram", "make_programs"]
 
-f4 = np.float32
-RECT_STATIC = np.dtype([("a_box", f4, 4), ("a_fill", f4, 4), ("a_border", f4, 4), ("a_info", f4, 4)])
-RECT_STATE = np.dtype([("a_state", f4, 4)])
-CURVE_STATIC = np.dtype([("a_p01", f4, 4), ("a_p23", f4, 4), ("a_width", f4), ("a_values", f4, 3),
-                         ("a_bundle", f4), ("a_color", f4, 4)])
-QUAD_STATIC = np.dtype([("a_box", f4, 4), ("a_uv", f4, 4)])
-QUAD_STATE = np.dtype([("a_alpha", f4)])
 CURVE_SEGMENTS = 32
 
 _QUAD = np.array([(0, 0), (1, 0), (0, 1), (1, 1)], np.float32)   # triangle strip corners

@@ -15,6 +15,7 @@ from cnnvis.errors import CnnvisError
 __all__ = ["shader_dir", "load_shader", "shader_source", "PROGRAM_NAMES"]
 
 PROGRAM_NAMES = ("rect", "curve", "patch", "matrix", "text")
+_VERTEX = {"patch": "quad", "matrix": "quad"}   # programs that share a vertex shader (textured quads)
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.MULTILINE)
 
 
@@ -49,4 +50,4 @@ def _expand(name: str, seen: set) -> str:
 
 def shader_source(program: str) -> tuple[str, str]:
     """(vertex, fragment) source of one visual, e.g. shader_source("curve")."""
-    return load_shader(f"{program}.vert"), load_shader(f"{program}.frag")
+    return load_shader(f"{_VERTEX.get(program, program)}.vert"), load_shader(f"{program}.frag")

@@ -1,18 +1,47 @@
-"""The view state: everything the user changes without changing the Scene. Pure data."""
+"""The view state: everything the user changes without changing the Scene. Frozen data: a change makes a
+new ViewState (`state.replace(...)`), so the renderer tells what changed by comparing two of them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-__all__ = ["ViewState", "FACETS", "EDGE_MODES"]
+__all__ = ["ViewState", "FacetMap", "FACETS", "EDGE_MODES"]
 
 FACETS = ("features", "matrix", "importance")   # facets of a neuron cluster (paper, sec. 4.1)
 EDGE_MODES = ("weight", "gradient", "change")   # = cnnvis.layout.CURVE_VALUE_MODES, curve colour coding
 
 
-@dataclass
+class FacetMap(Mapping):
+    """An immutable, hashable (column, cluster id) -> facet mapping; `with_(key, facet)` makes a new one."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, items=()):
+        self._d = dict(items)
+
+    def __getitem__(self, key):
+        return self._d[key]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._d.items()))
+
+    def __repr__(self) -> str:
+        return f"FacetMap({self._d!r})"
+
+    def with_(self, key, facet) -> "FacetMap":
+        return FacetMap({**self._d, key: facet})
+
+
+@dataclass(frozen=True)
 class ViewState:
     facet: str = "features"                       # facet of every cluster without its own
-    cluster_facet: dict = field(default_factory=dict)   # (column, cluster id) -> facet, survives rebuilds
+    cluster_facet: FacetMap = FacetMap()          # (column, cluster id) -> facet, survives rebuilds
     edge_mode: str = "weight"
     edge_threshold: float = 0.0                   # curves weaker than this (in the current mode) hidden
     selected_classes: frozenset = frozenset()     # empty: no class selection, all opaque
@@ -25,3 +54,10 @@ class ViewState:
     tooltip: tuple = ()                           # lines of the tooltip, empty when none
     tooltip_at: tuple = (0.0, 0.0)                # canvas pixels (origin bottom-left)
     drag_ghost: tuple = ()                        # (x, y) of a neuron being dragged, canvas pixels
+
+    def __post_init__(self):
+        if not isinstance(self.cluster_facet, FacetMap):
+            object.__setattr__(self, "cluster_facet", FacetMap(self.cluster_facet))
+
+    def replace(self, **changes) -> "ViewState":
+        return replace(self, **changes)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnvis.layout._pack import shelf_pack
+
 __all__ = ["GlyphAtlas", "glyph_atlas", "layout_text", "text_width", "GLYPH_DTYPE"]
 
 GLYPH_DTYPE = np.dtype([("a_anchor", np.float32, 2), ("a_quad", np.float32, 4), ("a_uv", np.float32, 4),
@@ -53,14 +55,11 @@ def glyph_atlas() -> GlyphAtlas:
         renderer.render_to_texture(data, tile, (0, 0), (w, h))
         tiles.append((ch, tile[..., 0], g))
     # Shelf packing, rows of 512 px.
-    width, x, y, row_h, places = 512, 0, 0, 0, []
-    for ch, tile, g in tiles:
-        h, w = tile.shape
-        if x + w + 1 > width:
-            x, y, row_h = 0, y + row_h + 1, 0
-        places.append((x, y))
-        x, row_h = x + w + 1, max(row_h, h)
-    height = y + row_h + 1
+    # Shelves 512 texels wide, glyphs and shelves 1 texel apart (also after the last of each).
+    width = 512
+    xs, ys, total = shelf_pack([t.shape[1] for _, t, _ in tiles], [t.shape[0] for _, t, _ in tiles], width - 1, 1)
+    places = list(zip(xs.astype(int), ys.astype(int)))
+    height = int(total) + 1
     image = np.zeros((height, width), np.uint8)
     quad, uv, advance = {}, {}, {}
     for (ch, tile, g), (x, y) in zip(tiles, places):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnvis.gl._programs import RECT_STATE, RECT_STATIC
+from cnnvis.gl._instances import RECT_STATE, RECT_STATIC
 from cnnvis.gl._text import layout_text, text_width
 
 __all__ = ["UiBatch", "THEME"]

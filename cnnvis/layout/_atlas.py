@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnvis.layout._pack import shelf_pack
+
 __all__ = ["patch_atlas", "matrix_atlas"]
 
 
@@ -45,18 +47,11 @@ def matrix_atlas(blocks: list[np.ndarray], *, max_height: int = 4096, pad: int =
     if n == 0:
         return np.zeros((1, 1), np.float32), np.zeros((0, 4), np.float32)
     height = max(max_height, max(b.shape[0] for b in blocks))
-    place, x, y, strip_w, W = [], 0, 0, 0, 0
-    for b in blocks:
-        h, w = b.shape
-        if y > 0 and y + h > height:
-            x += strip_w + pad
-            y = strip_w = 0
-        place.append((x, y))
-        y += h + pad
-        strip_w = max(strip_w, w)
-        W = max(W, x + w)
-    H = min(height, max(py + b.shape[0] for (px, py), b in zip(place, blocks)))
-    H = max(H, max(py + b.shape[0] for (px, py), b in zip(place, blocks)))
+    # Strips are shelves turned on their side: blocks stack downward, a new strip to the right.
+    ys, xs, W = shelf_pack([b.shape[0] for b in blocks], [b.shape[1] for b in blocks], height, pad)
+    place = list(zip(xs.astype(int), ys.astype(int)))
+    H = max(py + b.shape[0] for (px, py), b in zip(place, blocks))
+    W = int(W)
     atlas = np.zeros((H, W), np.float32)
     uv = np.empty((n, 4), np.float32)
     for i, ((px, py), b) in enumerate(zip(place, blocks)):

@@ -93,8 +93,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         rclu.append(-1)
         rsize.append(len(lc.layers))
         rimp.append(1.0)
-        prof_mean = nc.profiles.mean(0) if nc.profiles.size else np.zeros(K)
-        ract.append(prof_mean / prof_mean.max() if prof_mean.max() > 0 else prof_mean)
+        ract.append(unit_max(nc.profiles.mean(0) if nc.profiles.size else np.zeros(K)))
         shown = [k for k in orders[c] if nc.sizes[k] > 0]
         imp = nc.cluster_importance[shown] if len(shown) else np.zeros(0)
         if len(shown) and imp.sum() <= 0:
@@ -121,55 +120,36 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
             rclu.append(int(k))
             rsize.append(int(nc.sizes[k]))
             rimp.append(imp[j] / top_imp)
-            cen = nc.centers[k]
-            ract.append(cen / cen.max() if cen.max() > 0 else cen)
+            ract.append(unit_max(nc.centers[k]))
     rbox = np.asarray(rbox, np.float32)
     ract = np.asarray(ract, np.float32)[:, cls_order] if len(ract) else np.zeros((0, K), np.float32)
 
     # -- learned-feature patches ---------------------------------------------------------------------
     pbox, prect, pneuron, pimgs = [], [], [], []
-    for c, nc in enumerate(agg.neurons):
+    for nc, k, r in _drawn_clusters(agg, rect_of):
         feats = analysis.features.get(nc.layer)
-        if feats is None:
+        reps = nc.representatives[k]
+        reps = reps[reps >= 0]
+        if feats is None or reps.size == 0:
             continue
-        for k in range(nc.n_clusters):
-            r = rect_of.get((c, k))
-            if r is None:
+        sides = np.sqrt(0.25 + nc.importance[reps])  # patch area grows with the neuron's importance
+        boxes = pack_squares(sides, _inset(rbox[r].astype(np.float64), 4.0), gap=1.0)
+        for n, b in zip(reps, boxes):
+            if b[2] - b[0] <= 0:
                 continue
-            reps = nc.representatives[k]
-            reps = reps[reps >= 0]
-            if reps.size == 0:
-                continue
-            x0, y0, x1, y1 = rbox[r].astype(np.float64)
-            inset = min(4.0, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
-            sides = np.sqrt(0.25 + nc.importance[reps])  # patch area grows with the neuron's importance
-            boxes = pack_squares(sides, (x0 + inset, y0 + inset, x1 - inset, y1 - inset), gap=1.0)
-            for n, b in zip(reps, boxes):
-                if b[2] - b[0] <= 0:
-                    continue
-                pbox.append(b)
-                prect.append(r)
-                pneuron.append(int(n))
-                pimgs.append(feats.patches[n, 0])
+            pbox.append(b)
+            prect.append(r)
+            pneuron.append(int(n))
+            pimgs.append(feats.patches[n, 0])
     atlas, puv = patch_atlas(pimgs)
 
     # -- activation matrices ---------------------------------------------------------------------------
     mblocks, mbox, mrect = [], [], []
-    for c, nc in enumerate(agg.neurons):
-        ordered = nc.order
-        lab = nc.labels[ordered]
-        for k in range(nc.n_clusters):
-            r = rect_of.get((c, k))
-            if r is None:
-                continue
-            rows = ordered[lab == k]
-            m = nc.profiles[rows][:, cls_order].astype(np.float32)
-            mx = m.max(1, keepdims=True)
-            mblocks.append(np.where(mx > 0, m / np.where(mx > 0, mx, 1), 0).astype(np.float32))
-            x0, y0, x1, y1 = rbox[r]
-            inset = min(3.0, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
-            mbox.append((x0 + inset, y0 + inset, x1 - inset, y1 - inset))
-            mrect.append(r)
+    for nc, k, r in _drawn_clusters(agg, rect_of):
+        rows = nc.order[nc.labels[nc.order] == k]
+        mblocks.append(unit_max(nc.profiles[rows][:, cls_order].astype(np.float32)).astype(np.float32))
+        mbox.append(_inset(rbox[r], 3.0))
+        mrect.append(r)
     matlas, muv = matrix_atlas(mblocks)
 
     # -- curves ----------------------------------------------------------------------------------------
@@ -204,10 +184,6 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         texts += [lc.name, f"{lc.representative} \u00b7 {agg.neurons[c].labels.size} neurons"]
         pos += [(c * (W + G), H + 26.0), (c * (W + G), H + 8.0)]
         size += [15.0, 11.0]
-    for s, name in enumerate(CHART_SERIES):
-        texts.append(name)
-        pos.append((chart_box[0], chart_box[1] - 16.0 - 14.0 * s))
-        size.append(11.0)
     allx = np.concatenate([rbox[:, [0, 2]].ravel(), chart_box[[0, 2]]])
     ally = np.concatenate([rbox[:, [1, 3]].ravel(), chart_box[[1, 3]], [H + 44.0, chart_box[1] - 60.0]])
     bounds = np.array([allx.min() - 20, ally.min(), allx.max() + 20, ally.max()], np.float32)
@@ -228,7 +204,40 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         column_names=tuple(lc.name for lc in agg.layer_clusters),
         curve_color=ccol.astype(np.float32), patch_neuron=np.asarray(pneuron, np.int32),
         crossings_before=int(cross_before), crossings_after=int(cross_after),
+        column_layer=tuple(lc.representative for lc in agg.layer_clusters),
+        bundle_id=_bundle_ids(agg, bundle_ids), chart_legend=CHART_SERIES,
     ).validate()
+
+
+def _drawn_clusters(agg, rect_of):
+    """(NeuronClusters, cluster id, rect row) of every cluster drawn, column by column."""
+    for c, nc in enumerate(agg.neurons):
+        for k in range(nc.n_clusters):
+            r = rect_of.get((c, k))
+            if r is not None:
+                yield nc, k, r
+
+
+def _inset(box, most: float) -> tuple:
+    """The box shrunk on every side by `most`, or by a tenth of its width or height if smaller."""
+    x0, y0, x1, y1 = box
+    d = min(most, 0.1 * (x1 - x0), 0.1 * (y1 - y0))
+    return (x0 + d, y0 + d, x1 - d, y1 - d)
+
+
+def unit_max(x: np.ndarray) -> np.ndarray:
+    """Per-class activations for display: each row (the last axis) over its largest value, so 1 is the
+    row's strongest class (rows with no positive value become 0). The aggregation's profiles are unit
+    length (for clustering); this is the one place their displayed scale is set."""
+    mx = x.max(-1, keepdims=True)
+    return np.where(mx > 0, x / np.where(mx > 0, mx, 1), 0)
+
+
+def _bundle_ids(agg, ids) -> np.ndarray:
+    """Scene.bundle_id: (src column, dst column, bundle index) per drawn bundle of bundle_edges."""
+    col = {c.name: i for i, c in enumerate(agg.layer_clusters)}
+    rows = [(col[agg.bundles[si].src], col[agg.bundles[si].dst], b) for si, b in ids]
+    return np.asarray(rows, np.int32).reshape(-1, 3)
 
 
 def unit_log(v: np.ndarray) -> np.ndarray:

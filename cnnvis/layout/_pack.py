@@ -10,25 +10,28 @@ import numpy as np
 __all__ = ["shelf_pack", "pack_squares"]
 
 
-def shelf_pack(sides: np.ndarray, width: float, gap: float):
-    """Place squares (sides (n,), sorted or not) on shelves of the given width.
+def shelf_pack(widths, heights, limit: float, gap: float = 0.0, order=None):
+    """The one shelf packer (layout's squares, texture atlases, the glyph atlas): boxes placed left to
+    right in `order` (default: as given) on shelves at most `limit` wide, a box starting a new shelf when
+    it would cross the limit; boxes and shelves `gap` apart.
 
-    Returns (x0 (n,), y0 (n,) measured downward from the top, total height); x0 is NaN for a square wider
-    than the box.
+    Returns (x0 (n,), y0 (n,) measured downward from the top, total height); a box wider than the limit
+    makes the total inf (it and the boxes after it keep x0 NaN).
     """
-    order = np.argsort(-sides, kind="stable")
-    x0, y0 = np.full(sides.size, np.nan), np.zeros(sides.size)
+    widths, heights = np.asarray(widths), np.asarray(heights)
+    order = range(widths.size) if order is None else order
+    x0, y0 = np.full(widths.size, np.nan), np.zeros(widths.size)
     x = y = shelf = 0.0
     for i in order:
-        s = sides[i]
-        if s > width:
+        w = widths[i]
+        if w > limit:
             return x0, y0, np.inf
-        if x > 0 and x + s > width:
+        if x > 0 and x + w > limit:
             y += shelf + gap
             x = shelf = 0.0
         x0[i], y0[i] = x, y
-        x += s + gap
-        shelf = max(shelf, s)
+        x += w + gap
+        shelf = max(shelf, heights[i])
     return x0, y0, y + shelf
 
 
@@ -46,10 +49,10 @@ def pack_squares(sizes, box, *, gap: float = 2.0, iters: int = 24) -> np.ndarray
     lo, hi = 0.0, min(w, h) / sizes.max()
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
-        _, _, tot = shelf_pack(sizes * mid, w, gap)
+        _, _, tot = _square_shelves(sizes * mid, w, gap)
         lo, hi = (mid, hi) if tot <= h else (lo, mid)
     sides = sizes * lo
-    x, ytop, tot = shelf_pack(sides, w, gap)
+    x, ytop, tot = _square_shelves(sides, w, gap)
     used_w = np.nanmax(x + sides) if n else 0.0
     ox, oy = bx0 + 0.5 * (w - used_w), by1 - 0.5 * (h - tot)
     out = np.empty((n, 4))
@@ -58,3 +61,7 @@ def pack_squares(sizes, box, *, gap: float = 2.0, iters: int = 24) -> np.ndarray
     out[:, 3] = oy - ytop
     out[:, 1] = out[:, 3] - sides
     return out
+
+
+def _square_shelves(sides: np.ndarray, width: float, gap: float):
+    return shelf_pack(sides, sides, width, gap, np.argsort(-sides, kind="stable"))

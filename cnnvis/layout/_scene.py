@@ -53,6 +53,16 @@ class Scene:
       patch_neuron (P,) int32 the neuron (index in its column's representative layer) a patch shows;
       crossings_before, crossings_after int: bundle-curve crossings with clusters in id order and after
       the layout's crossing reduction.
+    Ids for the edit protocol (cnnvis.layout._edits; empty when not given):
+      column_layer (number of columns,) str: each column's representative layer, whose neuron indices
+      patch_neuron gives (a neuron is (column_layer[column], patch_neuron[patch]));
+      bundle_id (B, 3) int32, row k for curve_bundle value k: (src column, dst column, index of the bundle
+      in the BundleSet of that column pair).
+    chart_legend (S,) str: the chart's caption per series (chart_names are the series' identifiers, which
+      --series and set_series take); empty: the chart shows chart_names.
+
+    Value ranges are set once, by the layout: rect_class_activation, matrix_atlas and curve_values in
+    their documented ranges (validate() checks them); the viewer and the shaders use them as given.
     """
 
     bounds: np.ndarray
@@ -92,6 +102,9 @@ class Scene:
     patch_neuron: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
     crossings_before: int = -1
     crossings_after: int = -1
+    column_layer: tuple = ()
+    bundle_id: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int32))
+    chart_legend: tuple = ()
 
     @property
     def n_rects(self) -> int:
@@ -125,6 +138,9 @@ class Scene:
             v = getattr(self, name)
             if getattr(v, "shape", (None,))[0] != 0:  # optional: empty, or one row per curve / patch
                 want[name] = ((rows,) + tail, np.float32 if name == "curve_color" else np.int32)
+        if len(self.bundle_id):
+            want["bundle_id"] = ((max(len(self.bundle_id), int(self.curve_bundle.max(initial=-1)) + 1), 3),
+                                 np.int32)
         bad = []
         for name, (shape, dtype) in want.items():
             v = getattr(self, name)
@@ -135,6 +151,13 @@ class Scene:
             bad.append(f"atlas: want (H, W, 4) uint8, got {self.atlas.shape} {self.atlas.dtype}")
         if self.matrix_atlas.ndim != 2 or self.matrix_atlas.dtype != np.float32:
             bad.append(f"matrix_atlas: want (H, W) float32, got {self.matrix_atlas.shape} {self.matrix_atlas.dtype}")
+        for name, n in (("column_layer", len(self.column_names)), ("chart_legend", len(self.chart_names))):
+            if len(getattr(self, name)) not in (0, n):
+                bad.append(f"{name}: want {n} names (or none), got {len(getattr(self, name))}")
+        for name in ("rect_class_activation", "matrix_atlas"):
+            v = getattr(self, name)
+            if isinstance(v, np.ndarray) and v.size and not (v.min() >= 0.0 and v.max() <= 1.0):
+                bad.append(f"{name}: values outside 0..1 (min {v.min()}, max {v.max()})")
         if bad:
             raise ValueError("Scene arrays disagree:\n  " + "\n  ".join(bad))
         return self

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.gl
 
 
 def widget(v, label=None, action=None):
-    for w in v._widgets():
+    for w in v.widgets():
         if (label is not None and w.label == label) or (action is not None and w.action == action):
             return w
     raise AssertionError(f"no widget {label or action}")
@@ -115,7 +115,7 @@ def test_view_changes_upload_only_the_small_state_buffers(make_viewer):
 
 
 def test_dragging_a_patch_onto_a_cluster_of_its_layer_asks_to_move_the_neuron(make_viewer):
-    from cnnvis.gl import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     s = synthetic_scene(3, 3)
     v = make_viewer(s, size=(640, 420))
@@ -125,7 +125,9 @@ def test_dragging_a_patch_onto_a_cluster_of_its_layer_asks_to_move_the_neuron(ma
     pb, db = s.patch_box[p], s.rect_box[dst]
     edit = v.drag(*window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2)),
                   *window_xy(v, ((db[0] + db[2]) / 2, db[1] + 2)))
-    assert edit == MoveNeuron(p, src, dst, int(s.rect_column[src]), int(s.rect_cluster[src]), int(s.rect_cluster[dst]))
+    col = int(s.rect_column[src])
+    assert edit == MoveNeuron(p, src, dst, col, int(s.rect_cluster[src]), int(s.rect_cluster[dst]),
+                              int(s.patch_neuron[p]), s.column_layer[col])
     other = int(np.flatnonzero((s.rect_column != s.rect_column[src]) & (s.rect_kind == 1))[0])
     ob = s.rect_box[other]
     assert v.drag(*window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2)),
@@ -165,7 +167,84 @@ def test_a_refused_edit_in_the_window_becomes_a_note_not_a_crash(make_viewer):
         raise CnnvisError("only bundles between the same two layer clusters can be merged")
 
     v = make_viewer(plain_scene(), on_edit=on_edit)
-    assert v._guarded(v.merge_bundles, 0, 1) is None
+    assert v.guarded(v.merge_bundles, 0, 1) is None
     assert v.state.tooltip == ("not done: only bundles between the same two layer clusters can be merged",)
     with pytest.raises(CnnvisError):
         v.merge_bundles(0, 1)    # scripts calling the method see the error itself
+
+
+def test_edits_carry_the_scene_ids_the_session_maps_them_by(make_viewer):
+    from cnnvis.testing.scenes import synthetic_scene
+
+    s = synthetic_scene(3, 3)
+    v = make_viewer(s, size=(640, 420))
+    a, b = (int(k) for k in np.unique(s.curve_bundle)[:2])
+    edit = v.merge_bundles(a, b)
+    assert edit == MergeBundles(a, b, tuple(int(x) for x in s.bundle_id[a]), tuple(int(x) for x in s.bundle_id[b]))
+    assert edit.a_id[:2] == (0, 1), "the first bundles run from column 0 to column 1"
+    p = 3
+    src = int(s.patch_rect[p])
+    mates = (s.rect_column == s.rect_column[src]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != src)
+    dst = int(np.flatnonzero(mates)[0])
+    edit = v.move_neuron(p, dst)
+    assert (edit.layer, edit.neuron) == (s.column_layer[s.rect_column[src]], int(s.patch_neuron[p]))
+    assert (edit.column, edit.src_cluster, edit.dst_cluster) == (
+        int(s.rect_column[src]), int(s.rect_cluster[src]), int(s.rect_cluster[dst]))
+    plain = make_viewer(plain_scene())   # a Scene without id tables: the ids stay empty
+    assert plain.merge_bundles(0, 1) == MergeBundles(0, 1) and plain.edits[-1].a_id == ()
+
+
+def test_window_events_drive_the_viewer_through_its_public_methods_only(make_viewer):
+    """Synthetic mouse events through the window-event handlers: a press-release cycles a facet, the pair's
+    double-click undoes that and zooms, a patch drag asks to move the neuron; and the handlers' module
+    touches no private attribute of the viewer."""
+    import ast
+    import inspect
+    from types import SimpleNamespace
+
+    from cnnvis.gl import _events
+    from cnnvis.testing.scenes import synthetic_scene
+
+    tree = ast.parse(inspect.getsource(_events))
+    private = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+               and n.value.id in ("v", "viewer") and n.attr.startswith("_")]
+    assert private == []
+
+    s = synthetic_scene(3, 3)
+    v = make_viewer(s, size=(640, 420))
+    ev = v.events
+
+    def mouse(kind, x, y, dragging=False):
+        e = SimpleNamespace(button=1, pos=(x, y), is_dragging=dragging)
+        {"press": ev._on_press, "move": ev._on_move, "release": ev._on_release, "double": ev._on_double_click}[kind](e)
+
+    r = int(np.flatnonzero(s.rect_kind == 1)[0])
+    b = s.rect_box[r]
+    inside = [p for p in range(s.n_patches) if s.patch_rect[p] == r]
+    xy = window_xy(v, (b[0] + 1.5, b[1] + 1.5))          # a corner of the cluster, off its patches
+    assert v.pick(*xy) == ("rect", r)
+    mouse("press", *xy)
+    mouse("release", *xy)
+    assert v.rect_facets()[r] == 1, "a click switched the cluster to its next facet"
+    mouse("press", *xy)
+    mouse("double", *xy)
+    mouse("release", *xy)
+    assert v.rect_facets()[r] == 0 and v.camera.animating, "the double-click undid it and zooms"
+    while v.step(1 / 60):
+        pass
+    v.set_facet("features")
+    v.fit()
+    p = inside[0]
+    pb = s.patch_box[p]
+    mates = (s.rect_column == s.rect_column[r]) & (s.rect_kind == 1) & (np.arange(s.n_rects) != r)
+    dst = int(np.flatnonzero(mates)[-1])
+    db = s.rect_box[dst]
+    start = window_xy(v, ((pb[0] + pb[2]) / 2, (pb[1] + pb[3]) / 2))
+    end = window_xy(v, ((db[0] + db[2]) / 2, db[1] + 2))
+    n = len(v.edits)
+    mouse("press", *start)
+    mouse("move", *end, dragging=True)
+    assert v.state.drag_ghost == (end[0], v.size[1] - end[1])
+    mouse("release", *end)
+    assert v.state.drag_ghost == () and v.edits[n:] == [v.edits[-1]] and isinstance(v.edits[-1], MoveNeuron)
+    assert (v.edits[-1].patch, v.edits[-1].dst_rect) == (p, dst)

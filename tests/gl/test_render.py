@@ -4,6 +4,8 @@ import pytest
 
 from glhelpers import pixel, plain_scene
 
+from cnnvis.gl._chart import chart_height
+
 pytestmark = pytest.mark.gl
 
 BACKGROUND = np.array([251, 251, 252])
@@ -78,7 +80,7 @@ def test_edge_threshold_hides_weak_curves_only(make_viewer):
 
 
 def test_facet_switch_changes_pixels_inside_the_cluster_only(make_viewer):
-    from cnnvis.gl import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     s = synthetic_scene(3, 2)
     v = make_viewer(s)
@@ -207,7 +209,7 @@ def test_a_scene_with_only_rectangles_renders(make_viewer):
 
 
 def test_an_atlas_taller_than_the_texture_limit_is_repacked(make_viewer):
-    from cnnvis.gl._atlas import fit_atlas
+    from cnnvis.gl._textures import fit_atlas
 
     rng = np.random.default_rng(0)
     atlas = rng.random((40, 3)).astype(np.float32)
@@ -228,20 +230,16 @@ def test_an_atlas_taller_than_the_texture_limit_is_repacked(make_viewer):
     want = a.render()
     b = make_viewer(m)
     b.set_facet("matrix")
-    b._max_texture = 4
+    b.renderer.max_texture = 4
     b.set_scene(m.replace(matrix_atlas=blocks * 0.5))
     assert "matrix_atlas" in b.set_scene(m)
-    assert b._matrix_tex.shape[:2] == (4, 4)
+    assert b.renderer.matrix_tex.shape[:2] == (4, 4)
     assert np.array_equal(want, b.render())
 
 
-def test_labels_show_by_level_of_detail_and_the_layout_chart_legend_is_left_to_the_chart_strip(make_viewer):
-    f32 = np.float32
+def test_labels_show_by_level_of_detail(make_viewer):
     s = plain_scene()
-    s = s.replace(label_text=s.label_text + ("legend",), label_pos=np.array([[0, 360], [200, 360], [0, -60]], f32),
-                  label_size=np.r_[s.label_size, 14].astype(f32))
-    v = make_viewer(s)
-    assert v._scene_labels().tolist() == [0, 1], "the label inside chart_box is the layout's chart legend"
+    v = make_viewer(s.replace(label_pos=np.array([[0, 360], [200, 360]], np.float32)))
 
     def ink_near(world):
         img = v.render()
@@ -254,3 +252,17 @@ def test_labels_show_by_level_of_detail_and_the_layout_chart_legend_is_left_to_t
     v.camera.zoom_about(0.2 / v.camera.zoom, v.camera.to_pixel((0, 360)))
     assert v.camera.zoom * 14 < 4.5
     assert ink_near((0, 360)) == 0, "too small at this zoom: culled"
+
+
+def test_the_chart_strip_is_captioned_with_the_scene_chart_legend(make_viewer):
+    """The chart's legend is Scene.chart_legend (the layout no longer writes it into the labels for the
+    viewer to strip); without one the strip shows the series name."""
+    s = plain_scene()
+    plain = make_viewer(s).render()
+    v = make_viewer(s.replace(chart_legend=("mean gradient of the layer cluster", "change")))
+    legend = v.render()
+    H = v.size[1]
+    strip = slice(H - int(chart_height(v.size)), H - int(chart_height(v.size)) + 24)
+    assert np.abs(legend[strip].astype(int) - plain[strip]).sum() > 1000, "the caption changed"
+    rest = slice(0, H - int(chart_height(v.size)))
+    assert np.array_equal(legend[rest], plain[rest]), "and nothing above the chart strip"

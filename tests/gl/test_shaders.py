@@ -42,18 +42,19 @@ def test_loader_finds_the_checkout_shaders():
 
 def test_every_program_compiles_links_and_draws(make_viewer):
     """GLSL compiles at the first draw, and VisPy raises there with the compiler's message."""
-    from cnnvis.gl import synthetic_scene
+    from cnnvis.testing.scenes import synthetic_scene
 
     v = make_viewer(synthetic_scene(3, 2))
     image = v.render((96, 64))
     assert image.shape == (64, 96, 4)
     for name in PROGRAM_NAMES:
         assert v.programs[name].count > 0, f"{name} drew nothing, so it was not compiled"
-    assert v._chart.count > 0 and v._ui_over.text.count > 0
+    assert v.renderer.chart.count > 0 and v.renderer.ui_over.text.count > 0
 
 
 def test_a_broken_shader_raises_at_draw(make_viewer, monkeypatch):
-    from cnnvis.gl import _programs, synthetic_scene
+    from cnnvis.gl import _programs
+    from cnnvis.testing.scenes import synthetic_scene
 
     v = make_viewer(synthetic_scene(2, 1))
     vert, frag = shader_source("rect")

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnvis.gl import FACETS, ViewState, sized_scene, synthetic_scene
+from cnnvis.gl import FACETS, ViewState
+from cnnvis.testing.scenes import sized_scene, synthetic_scene
 from cnnvis.gl._camera import Camera, ease_in_out
 from cnnvis.gl._panel import hit_widget, panel_widgets, panel_width, slider_value
 from cnnvis.gl._text import layout_text, text_width

@@ -1,16 +1,34 @@
-"""A synthetic Scene for tests, benchmarks and screenshots, shaped like what the layout produces.
+"""Scenes for tests, benchmarks and screenshots.
 
-Columns of neuron clusters left to right, Bezier bundles between neighbouring columns, a patch atlas of
-oriented stripes (learned-feature look-alikes), per-cluster activation matrices, a three-series chart.
-Deterministic for a given seed. Knows nothing of torch or of the real pipeline.
+`layout_scene`: a Scene made by the real stages (a synthetic analysis, `cnnvis.aggregate`,
+`cnnvis.layout.build_scene`). `synthetic_scene` / `sized_scene`: Scenes of any size (benchmarks want
+10^5 rectangles), with parametric geometry (columns of neuron clusters left to right, curves between
+neighbouring columns, patches of oriented stripes, activation matrices, a three-series chart) but every
+array that the layout makes with a named function made by that function (atlases, curve colours, the
+display scale of activations, chart series) and every id field filled as the layout fills it;
+tests/gl/test_scenes.py checks both fill the same fields, so the two cannot drift apart.
+Deterministic for a given seed; nothing of torch.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
+from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene, build_scene
+from cnnvis.layout._atlas import matrix_atlas as pack_matrix_atlas
+from cnnvis.layout._atlas import patch_atlas
+from cnnvis.layout._build import CHART_SERIES, unit_max
+from cnnvis.layout._palette import NEGATIVE, POSITIVE
 
-__all__ = ["synthetic_scene", "sized_scene"]
+__all__ = ["layout_scene", "synthetic_scene", "sized_scene"]
+
+
+def layout_scene(widths=(12, 12, 16), *, n_clusters: int = 2, seed: int = 0, **layout_options) -> Scene:
+    """The Scene the stages make of a small synthetic network (conv widths `widths`, then fc)."""
+    from cnnvis.aggregate import aggregate
+    from cnnvis.testing.synthetic import synthetic_network
+
+    analysis = synthetic_network(list(widths), n_clusters=n_clusters, seed=seed).analysis
+    return build_scene(analysis, aggregate(analysis), **layout_options)
 
 COLUMN_W, COLUMN_GAP, PATCH_PX = 150.0, 110.0, 12
 _LAYER_NAMES = ("input", "conv1", "pool1", "conv2", "pool2", "conv3", "fc1", "fc2", "output")
@@ -47,7 +65,7 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
     border = np.where((kind == RECT_COLUMN)[:, None], [0.84, 0.86, 0.89, 1.0], [0.58, 0.63, 0.70, 1.0])
     act = rng.random((R, K)) ** 4
     act[np.arange(R), rng.integers(0, K, R)] = 0.7 + 0.3 * rng.random(R)   # one strong class per cluster
-    act /= act.max(axis=1, keepdims=True)
+    act = unit_max(act)
     act[kind == RECT_COLUMN] = 1.0
     importance = np.where(kind == RECT_CLUSTER, rng.random(R), 1.0)
 
@@ -67,25 +85,28 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
     dx = (p3[:, 0] - p0[:, 0])[:, None] * np.array([0.5, 0.0])
     curve_ctrl = np.stack([p0, p0 + dx, p3 - dx, p3], 1).astype(np.float32)
     weight = np.clip(rng.normal(0.0, 0.45, n_curves), -1, 1)
-    values = np.stack([weight, rng.random(n_curves) ** 2, rng.random(n_curves) ** 1.5], 1)
     width = (1.0 + 4.0 * np.abs(weight)).astype(np.float32)
-    bundle = (src * 7 + dst) % max(1, n_curves // 3)
+    # Bundles within a column pair, as the layout has them: bundle_id[k] = (src column, dst column, index).
+    per_pair = max(1, n_curves // 3 // max(1, C - 1))
+    pair = np.asarray(cols)[src] if len(src) else np.zeros(0, int)
+    index = (src * 7 + dst) % per_pair
+    bundle = pair * per_pair + index
+    n_b = (int(bundle.max()) + 1) if n_curves else 0
+    bundle_id = np.stack([np.arange(n_b) // per_pair, np.arange(n_b) // per_pair + 1, np.arange(n_b) % per_pair], 1)
+    color = np.where((weight >= 0)[:, None], POSITIVE[None, :], NEGATIVE[None, :])
 
     # Patches: a square grid in each cluster's inset box; atlas of oriented stripes.
     P_side = int(np.ceil(np.sqrt(patches_per_cluster)))
     n_tiles = max(1, min(len(clusters) * patches_per_cluster, 4096))
-    per_row = int(np.ceil(np.sqrt(n_tiles)))
-    atlas = np.zeros((per_row * PATCH_PX, per_row * PATCH_PX, 4), np.uint8)
     yy, xx = np.mgrid[0:PATCH_PX, 0:PATCH_PX] / PATCH_PX
+    tiles = []
     for t in range(n_tiles):
         ang, freq, hue = rng.random() * np.pi, 1.5 + 3 * rng.random(), rng.random(3)
         wave = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (xx * np.cos(ang) + yy * np.sin(ang)))
-        rgb = (0.25 + 0.75 * wave[..., None] * (0.4 + 0.6 * hue)) * 255
-        r0, c0 = divmod(t, per_row)
-        atlas[r0 * PATCH_PX:(r0 + 1) * PATCH_PX, c0 * PATCH_PX:(c0 + 1) * PATCH_PX, :3] = rgb
-        atlas[r0 * PATCH_PX:(r0 + 1) * PATCH_PX, c0 * PATCH_PX:(c0 + 1) * PATCH_PX, 3] = 255
+        tiles.append(((0.25 + 0.75 * wave[..., None] * (0.4 + 0.6 * hue)) * 255).astype(np.uint8))
+    atlas, tile_uv = patch_atlas(tiles)
     inner = _inset(rect_box[clusters], 6.0)
-    pb, puv, prect = [], [], []
+    pb, puv, prect, pneuron = [], [], [], []
     for i, r in enumerate(clusters):
         x0, y0_, x1, y1_ = inner[i]
         cell = min((x1 - x0), (y1_ - y0_) * P_side) / P_side
@@ -94,21 +115,20 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
             if (gy + 1) * cell > (y1_ - y0_) + 1e-3:
                 break
             t = (i * patches_per_cluster + p) % n_tiles
-            r0, c0 = divmod(t, per_row)
             pb.append((x0 + gx * cell + 1, y1_ - (gy + 1) * cell + 1, x0 + (gx + 1) * cell - 1, y1_ - gy * cell - 1))
-            puv.append((c0 / per_row, r0 / per_row, (c0 + 1) / per_row, (r0 + 1) / per_row))
+            puv.append(tile_uv[t])
             prect.append(r)
+            pneuron.append(int(ids[r]) * neurons_per_cluster + p)   # neuron index in its column's layer
 
     # Matrices: one neurons x classes block per cluster, stacked in a float atlas.
     n_m = len(clusters)
     rows = neurons_per_cluster
-    matrix_atlas = (rng.random((max(1, n_m) * rows, K)) ** 2).astype(np.float32)
+    values = (rng.random((max(1, n_m) * rows, K)) ** 2).astype(np.float32)
     hot = act[clusters].argmax(1) if n_m else np.zeros(0, int)
     for i in range(n_m):
-        matrix_atlas[i * rows:(i + 1) * rows, hot[i]] = 0.6 + 0.4 * rng.random(rows)
-    Hm = matrix_atlas.shape[0]
-    matrix_uv = np.stack([np.zeros(n_m), np.arange(n_m) * rows / Hm, np.ones(n_m),
-                          (np.arange(n_m) + 1) * rows / Hm], 1)
+        values[i * rows:(i + 1) * rows, hot[i]] = 0.6 + 0.4 * rng.random(rows)
+    values = unit_max(values)   # row-wise: the same as per block
+    matrix_atlas, matrix_uv = pack_matrix_atlas([values[i * rows:(i + 1) * rows] for i in range(n_m)])
 
     names = tuple(_LAYER_NAMES[c] if C <= len(_LAYER_NAMES) else f"layer{c}" for c in range(C))
     centres = (col_x0 + COLUMN_W / 2).astype(np.float32)
@@ -128,17 +148,19 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
         rect_size=np.asarray(sizes, np.int32), rect_importance=importance.astype(np.float32),
         rect_class_activation=act.astype(np.float32),
         curve_ctrl=curve_ctrl, curve_width=width, curve_bundle=bundle.astype(np.int32),
-        curve_values=values.astype(np.float32),
+        curve_values=np.stack([weight, rng.random(n_curves) ** 2, rng.random(n_curves) ** 1.5], 1).astype(np.float32),
+        curve_color=color.astype(np.float32).reshape(-1, 4), bundle_id=bundle_id.astype(np.int32).reshape(-1, 3),
         atlas=atlas, patch_box=np.asarray(pb, np.float32).reshape(-1, 4),
         patch_uv=np.asarray(puv, np.float32).reshape(-1, 4), patch_rect=np.asarray(prect, np.int32),
+        patch_neuron=np.asarray(pneuron, np.int32),
         matrix_atlas=matrix_atlas, matrix_box=inner.astype(np.float32).reshape(-1, 4),
         matrix_uv=matrix_uv.astype(np.float32).reshape(-1, 4), matrix_rect=clusters.astype(np.int32),
-        chart_names=("average gradient", "relative weight change", "dead neurons"),
+        chart_names=CHART_SERIES, chart_legend=CHART_SERIES,
         chart_snapshots=tuple(f"epoch {5 * (t + 1)}" for t in range(T)),
         chart_values=chart_values, chart_x=centres,
         chart_box=np.array([0, -240, x1, -40], np.float32),
         label_text=label_text, label_pos=label_pos, label_size=np.full(C, 15, np.float32),
-        class_names=tuple(str(k) for k in range(K)), column_names=names,
+        class_names=tuple(str(k) for k in range(K)), column_names=names, column_layer=names,
     ).validate()
 
 

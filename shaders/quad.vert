@@ -1,10 +1,11 @@
-// patch.vert: instanced textured quads for learned-feature patches, all from one RGBA atlas.
+// quad.vert: instanced textured quads, one atlas per program: learned-feature patches (patch.frag, RGBA
+// atlas) and activation matrices (matrix.frag, float atlas of neurons x classes).
 //
 // Per vertex:   a_corner vec2  quad corner in {0,1}^2
 // Per instance: a_box    vec4  x0, y0, x1, y1 world box
 //               a_uv     vec4  u0, v0, u1, v1 in the atlas; v grows downward (numpy row order), so the
 //                              box top shows row v0
-//               a_alpha  float opacity; 0 hides the patch (other facet)   [dynamic buffer]
+//               a_alpha  float opacity; 0 hides the quad (other facet)   [dynamic buffer]
 // Uniforms:     u_transform vec4, u_resolution vec2 (see common.glsl)
 #include "common.glsl"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnvis.layout._pack import shelf_pack
+
 __all__ = ["fit_atlas"]
 
 
@@ -24,16 +26,10 @@ def fit_atlas(atlas: np.ndarray, uv: np.ndarray, max_size: int) -> tuple:
     h = np.maximum(keys[:, 3] - keys[:, 1], 1)
     if w.max() > max_size or h.max() > max_size:
         raise ValueError(f"an atlas image of {w.max()}x{h.max()} exceeds the texture limit {max_size}")
-    # Shelf packing in order of height: few shelves, little waste.
-    order = np.argsort(-h, kind="stable")
-    pos = np.zeros((len(keys), 2), np.int64)
-    x = y = shelf = 0
-    for i in order:
-        if x + w[i] > max_size:
-            x, y, shelf = 0, y + shelf, 0
-        pos[i] = x, y
-        x, shelf = x + w[i], max(shelf, h[i])
-    H2, W2 = y + shelf, int(min(max_size, (pos[:, 0] + w).max()))
+    # Shelves in order of height: few shelves, little waste.
+    x, y, H2 = shelf_pack(w, h, max_size, order=np.argsort(-h, kind="stable"))
+    pos = np.stack([x, y], 1).astype(np.int64)
+    H2, W2 = int(H2), int(min(max_size, (pos[:, 0] + w).max()))
     if H2 > max_size:
         raise ValueError(f"the atlas needs {W2}x{H2} texels, more than the texture limit {max_size}")
     out = np.zeros((H2, W2) + atlas.shape[2:], atlas.dtype)

@@ -1,0 +1,250 @@
+"""The controller: what is under the mouse, and what a hover, click, double-click, drag or key means, as
+pure functions of (Scene, ViewState, camera, window size) returning actions. No GL: tests drive it with
+synthetic events.
+
+An action is a tuple (name, *args): name is one of ACTIONS, a public Viewer method called with args, or
+"state" with a dict of ViewState fields to replace. Window points are pixels with the origin at the top
+left (as mouse events give them); canvas points have it at the bottom left (as GL has it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnvis.gl._chart import chart_height
+from cnnvis.gl._derived import rect_facets, visible_curves
+from cnnvis.gl._panel import hit_widget, panel_width, slider_value
+from cnnvis.gl._state import FACETS, ViewState
+from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
+
+__all__ = ["ACTIONS", "CurveIndex", "canvas_xy", "pick", "hover", "click", "double_click", "drag", "key",
+           "widget_actions", "column_rect", "column_name"]
+
+ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", "set_edge_mode",
+                     "set_edge_threshold", "select_classes", "toggle_class", "set_series", "set_snapshot",
+                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron"})
+_CURVE_SAMPLES = 17       # points per curve for picking on the CPU
+
+
+def canvas_xy(size, x: float, y: float) -> tuple:
+    return (float(x), float(size[1] - y))
+
+
+class CurveIndex:
+    """Sampled curve polylines and bounding boxes of one Scene, for picking; built on first use."""
+
+    def __init__(self, scene):
+        self.scene = scene
+        self._samples = None
+
+    def nearest(self, state: ViewState, wx: float, wy: float, zoom: float) -> int:
+        """The visible curve nearest the world point within a few pixels of its width, or -1."""
+        s = self.scene
+        if not s.n_curves:
+            return -1
+        if self._samples is None:
+            t = np.linspace(0, 1, _CURVE_SAMPLES)[:, None]
+            basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3], 1)[..., 0]
+            self._samples = np.einsum("tk,ekd->etd", basis, s.curve_ctrl.astype(np.float64))
+            self._bbox = np.r_["1", s.curve_ctrl.min(1), s.curve_ctrl.max(1)]
+        tol = (np.maximum(s.curve_width / 2, 2.0) + 3.0) / zoom
+        bb = self._bbox
+        cand = np.flatnonzero((bb[:, 0] - tol <= wx) & (wx <= bb[:, 2] + tol) & (bb[:, 1] - tol <= wy)
+                              & (wy <= bb[:, 3] + tol) & visible_curves(s, state))
+        if not len(cand):
+            return -1
+        pts = self._samples[cand]
+        a, b = pts[:, :-1], pts[:, 1:]
+        ab = b - a
+        u = np.clip(((wx - a[..., 0]) * ab[..., 0] + (wy - a[..., 1]) * ab[..., 1])
+                    / np.maximum((ab ** 2).sum(-1), 1e-12), 0, 1)
+        d = np.hypot(a[..., 0] + u * ab[..., 0] - wx, a[..., 1] + u * ab[..., 1] - wy).min(1)
+        ok = d <= tol[cand]
+        if not ok.any():
+            return -1
+        return int(cand[np.flatnonzero(ok)[np.argmin(d[ok])]])
+
+
+def _in_view(camera, cx: float, cy: float) -> bool:
+    x, y, w, h = camera.region
+    return x <= cx <= x + w and y <= cy <= y + h
+
+
+def pick(scene, state: ViewState, camera, size, widgets, curves: CurveIndex, x: float, y: float) -> tuple:
+    """What is under the window point: ("widget", Widget), ("patch", i), ("rect", i), ("curve", i),
+    ("chart", column or -1) or ("none", -1)."""
+    cx, cy = canvas_xy(size, x, y)
+    w = hit_widget(widgets, cx, cy)
+    if w is not None:
+        return ("widget", w)
+    if cx >= size[0] - panel_width(size):
+        return ("none", -1)
+    s = scene
+    if not _in_view(camera, cx, cy):
+        if cy < chart_height(size) and len(s.chart_x):
+            px = s.chart_x * camera.zoom + camera.transform()[2]
+            i = int(np.argmin(np.abs(px - cx)))
+            return ("chart", i if abs(px[i] - cx) < 40 else -1)
+        return ("none", -1)
+    wx, wy = camera.to_world((cx, cy))
+    if s.n_patches:
+        b = s.patch_box
+        inside = (b[:, 0] <= wx) & (wx <= b[:, 2]) & (b[:, 1] <= wy) & (wy <= b[:, 3])
+        if inside.any():
+            facet = rect_facets(s, state)
+            for i in np.flatnonzero(inside):
+                if facet[s.patch_rect[i]] == 0:
+                    return ("patch", int(i))
+    b = s.rect_box
+    inside = (b[:, 0] <= wx) & (wx <= b[:, 2]) & (b[:, 1] <= wy) & (wy <= b[:, 3])
+    clusters = np.flatnonzero(inside & (s.rect_kind == RECT_CLUSTER))
+    if len(clusters):
+        area = (b[clusters, 2] - b[clusters, 0]) * (b[clusters, 3] - b[clusters, 1])
+        return ("rect", int(clusters[np.argmin(area)]))
+    e = curves.nearest(state, wx, wy, camera.zoom)
+    if e >= 0:
+        return ("curve", e)
+    columns = np.flatnonzero(inside)
+    if len(columns):
+        return ("rect", int(columns[0]))
+    return ("none", -1)
+
+
+def column_rect(scene, c: int) -> int:
+    s = scene
+    m = np.flatnonzero((s.rect_kind == RECT_COLUMN) & (s.rect_column == c))
+    return int(m[0]) if len(m) else int(np.flatnonzero(s.rect_column == c)[0])
+
+
+def column_name(scene, c: int) -> str:
+    names = scene.column_names
+    return str(names[c]) if 0 <= c < len(names) else f"column {c}"
+
+
+def _cluster_name(scene, r: int) -> str:
+    return f"{column_name(scene, int(scene.rect_column[r]))} \u00b7 neuron cluster {int(scene.rect_cluster[r])}"
+
+
+def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
+    """The ViewState fields a hover over `picked` sets (tooltip lines at canvas point `at`, highlights)."""
+    kind, i = picked
+    s, st = scene, state
+    lines: tuple = ()
+    rect, bundle = -1, -1
+    if kind == "patch":
+        r = int(s.patch_rect[i])
+        lines = (f"neuron (patch {i}) of {_cluster_name(s, r)}", "drag it onto another cluster to move it")
+        rect = r
+    elif kind == "rect" and s.rect_kind[i] == RECT_CLUSTER:
+        rect = i
+        act = s.rect_class_activation[i]
+        top = np.argsort(-act)[:3] if act.size else []
+        lines = (_cluster_name(s, i),
+                 f"{int(s.rect_size[i])} neurons \u00b7 importance {float(s.rect_importance[i]):.2f}",
+                 "top classes: " + ", ".join(f"{s.class_names[k]} ({act[k]:.2f})" for k in top),
+                 f"facet: {FACETS[int(rect_facets(s, st)[i])]} (click for the next)")
+    elif kind == "rect":
+        c = int(s.rect_column[i])
+        n = int(((s.rect_column == c) & (s.rect_kind == RECT_CLUSTER)).sum())
+        lines = (f"layer cluster {column_name(s, c)}",
+                 f"{int(s.rect_size[i])} layers \u00b7 {n} neuron clusters", "double-click to zoom in and expand")
+    elif kind == "curve":
+        v = s.curve_values[i]
+        bundle = int(s.curve_bundle[i])
+        lines = (f"bundle {bundle}", f"weight {v[0]:+.2f} \u00b7 gradient {v[1]:.2f} \u00b7 change {v[2]:.2f}",
+                 "click to select (two to merge)")
+    elif kind == "chart" and i >= 0 and len(s.chart_names):
+        ser = st.series % len(s.chart_names)
+        val = s.chart_values[ser, st.snapshot % max(1, len(s.chart_snapshots)), i]
+        lines = (f"{column_name(s, i)}: {s.chart_names[ser]} = "
+                 + ("n/a" if not np.isfinite(val) else f"{float(val):.3g}"),)
+    return dict(tooltip=lines, tooltip_at=at, hover_bundle=bundle, hover_rect=rect)
+
+
+def click(scene, state: ViewState, picked: tuple, cx: float) -> tuple:
+    """A left click on `picked` at canvas x `cx`: (what was hit, index or action), [actions]."""
+    kind, i = picked
+    if kind == "widget":
+        return ("widget", i.action), widget_actions(scene, state, i.action, cx, i)
+    if kind == "patch":
+        kind, i = "rect", int(scene.patch_rect[i])
+    if kind == "rect" and scene.rect_kind[i] == RECT_CLUSTER:
+        return (kind, i), [("cycle_facet", i)]
+    if kind == "curve":
+        return (kind, i), [("select_bundle", int(scene.curve_bundle[i]))]
+    if kind == "none" and state.selected_bundles:
+        return (kind, i), [("state", {"selected_bundles": ()})]
+    return (kind, i), []
+
+
+def double_click(scene, picked: tuple) -> tuple:
+    """Zoom to the layer cluster under the point, expanding it as it fills the view: (hit, [actions])."""
+    kind, i = picked
+    if kind == "patch":
+        kind, i = "rect", int(scene.patch_rect[i])
+    if kind in ("rect", "chart") and i >= 0:
+        c = int(scene.rect_column[i]) if kind == "rect" else i
+        expand = bool(scene.rect_size[column_rect(scene, c)] > 1)
+        return ("column", c), [("zoom_to_column", c, {"expand": expand})]
+    return (kind, i), []
+
+
+def drag(scene, start: tuple, end: tuple, delta: tuple, cx1: float) -> list:
+    """A left drag from the pick `start` to the pick `end` (window delta (dx, dy), canvas x `cx1` of the
+    end): moves a neuron (from a patch onto a cluster of its layer cluster), the edge slider, or pans."""
+    kind, i = start
+    s = scene
+    if kind == "patch":
+        k2, j = end
+        if k2 == "patch":
+            k2, j = "rect", int(s.patch_rect[j])
+        if k2 == "rect" and s.rect_kind[j] == RECT_CLUSTER and j != s.patch_rect[i] \
+                and s.rect_column[j] == s.rect_column[s.patch_rect[i]]:
+            return [("move_neuron", i, j)]
+        return []
+    if kind == "widget" and i.action == ("threshold",):
+        return [("set_edge_threshold", round(slider_value(i, cx1), 2))]
+    return [("pan", *delta)]
+
+
+def key(state: ViewState, name: str) -> list | None:
+    """The actions of a keyboard shortcut, or None for a key that means nothing."""
+    t = state.edge_threshold
+    actions = {"f": [("fit",)], "1": [("set_facet", "features")], "2": [("set_facet", "matrix")],
+               "3": [("set_facet", "importance")], "w": [("set_edge_mode", "weight")],
+               "g": [("set_edge_mode", "gradient")], "c": [("set_edge_mode", "change")],
+               "]": [("set_edge_threshold", min(1.0, round(t + 0.05, 2)))],
+               "[": [("set_edge_threshold", max(0.0, round(t - 0.05, 2)))],
+               "=": [("zoom", 1.25)], "+": [("zoom", 1.25)], "-": [("zoom", 0.8)],
+               "m": [("merge_bundles",)] if len(state.selected_bundles) == 2 else []}
+    return actions.get(name.lower() if len(name) == 1 else name)
+
+
+def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=None) -> list:
+    """The actions of a panel widget's `action` clicked at canvas x `cx`."""
+    kind = action[0]
+    n_series, n_snaps = max(1, len(scene.chart_names)), max(1, len(scene.chart_snapshots))
+    if kind == "facet":
+        return [("set_facet", action[1])]
+    if kind == "edge_mode":
+        return [("set_edge_mode", action[1])]
+    if kind == "threshold":
+        return [("set_edge_threshold", round(slider_value(widget, cx), 2))]
+    if kind == "class":
+        return [("toggle_class", action[1])]
+    if kind == "classes":
+        return [("select_classes", range(len(scene.class_names)) if action[1] == "all" else ())]
+    if kind == "series":
+        return [("set_series", action[1])]
+    if kind == "series_step":
+        return [("set_series", (state.series + action[1]) % n_series)]
+    if kind == "snapshot":
+        return [("set_snapshot", state.snapshot % n_snaps + action[1])]
+    if kind == "column":
+        return [("zoom_to_column", action[1])]
+    if kind == "expand" and state.focus_column >= 0:
+        return [("expand_column", state.focus_column)]
+    if kind == "fit":
+        return [("state", {"focus_column": -1}), ("fit",)]
+    if kind == "merge":
+        return [("merge_bundles",)]
+    return []

@@ -1,0 +1,263 @@
+"""The renderer: GPU side of the view. One instanced program per primitive type (rect, curve, patch,
+matrix, text) plus the chart's lines and the overlay's two layers; `set_scene` re-uploads only the
+buffers whose Scene arrays changed, `set_state` only the small per-instance state buffers a view change
+touches; `draw` issues one draw call per program, in the order scene, chart, overlay.
+
+Needs a current GL context (the Viewer's canvas)."""
+from __future__ import annotations
+
+import numpy as np
+from vispy import gloo
+
+from cnnvis.gl._chart import chart_lines, chart_region, chart_transform
+from cnnvis.gl._derived import rect_facets, rect_opacity
+from cnnvis.gl._overlay import Overlay, overlay_key
+from cnnvis.gl._panel import panel_width
+from cnnvis.gl._instances import CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC
+from cnnvis.gl._programs import CURVE_SEGMENTS, InstancedProgram, _ribbon, make_programs
+from cnnvis.gl._state import EDGE_MODES, ViewState
+from cnnvis.gl._text import glyph_atlas, layout_text
+from cnnvis.gl._textures import fit_atlas
+from cnnvis.gl._ui import THEME, UiBatch
+from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
+
+__all__ = ["Renderer", "GROUPS"]
+
+LABEL_MIN_PX = 4.5        # a label shows once its size at the current zoom reaches this (level of detail)
+_CORNERS = np.array([(0, 0), (1, 0), (0, 1), (1, 1)], np.float32)
+
+# Which Scene fields feed which GPU buffer: set_scene re-uploads a buffer only when one of them changed.
+GROUPS = {
+    "rects": ("rect_box", "rect_fill", "rect_border", "rect_kind", "rect_importance"),
+    "rect_state": ("rect_box", "rect_class_activation", "rect_column", "rect_cluster", "rect_kind"),
+    "curves": ("curve_ctrl", "curve_width", "curve_values", "curve_bundle", "curve_color"),
+    "patches": ("patch_box", "patch_uv"),
+    "patch_state": ("patch_box", "patch_rect"),
+    "atlas": ("atlas",),
+    "matrices": ("matrix_box", "matrix_uv"),
+    "matrix_state": ("matrix_box", "matrix_rect"),
+    "matrix_atlas": ("matrix_atlas",),
+    "labels": ("label_text", "label_pos", "label_size"),
+    "chart": ("chart_values", "chart_x", "chart_names", "chart_snapshots"),
+}
+# Which ViewState fields feed the per-instance state buffers.
+_RECT_STATE = ("facet", "cluster_facet", "selected_classes", "focus_column", "hover_rect")
+_QUAD_STATE = ("facet", "cluster_facet", "selected_classes")
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return tuple(a) == tuple(b) if isinstance(a, (tuple, list)) else a == b
+
+
+class _UiLayer:
+    """Screen-space rects + text of an overlay batch."""
+
+    def __init__(self, font: gloo.Texture2D):
+        self.rect = InstancedProgram("rect", "a_corner", _CORNERS)
+        self.text = InstancedProgram("text", "a_corner", _CORNERS)
+        self.text["t_font"] = font
+        self.text["u_text_scale"] = 1.0
+        self.text["u_zoom"] = 1.0
+        self.text["u_min_size"] = 0.0
+        self.rect["u_accent"] = THEME["accent"]
+
+    def upload(self, batch: UiBatch) -> None:
+        static, state = batch.rect_arrays()
+        self.rect.set("static", static)
+        self.rect.set("state", state)
+        self.text.set("glyphs", batch.glyphs())
+
+    def draw(self, resolution) -> None:
+        for p in (self.rect, self.text):
+            p["u_transform"] = (1.0, 1.0, 0.0, 0.0)
+            p["u_resolution"] = resolution
+            p.draw()
+
+
+class Renderer:
+    """Programs, buffers and textures of one view; `uploads` lists the Scene buffer groups uploaded."""
+
+    def __init__(self):
+        self.max_texture = int(gloo.gl.glGetParameter(gloo.gl.GL_MAX_TEXTURE_SIZE))
+        font = gloo.Texture2D(glyph_atlas().image, interpolation="linear", internalformat="r8")
+        self.programs = make_programs()
+        self.programs["text"]["t_font"] = font
+        self.programs["rect"]["u_accent"] = THEME["accent"]
+        self.programs["curve"]["u_accent"] = THEME["selection"]
+        self.chart = InstancedProgram("curve", "a_tside", _ribbon(CURVE_SEGMENTS))
+        self.chart["u_mode"] = 3
+        self.chart["u_threshold"] = 0.0
+        self.chart["u_selected"] = (-1.0, -1.0)
+        self.chart["u_hover"] = -1.0
+        self.chart["u_accent"] = THEME["accent"]
+        self.ui_under = _UiLayer(font)
+        self.ui_over = _UiLayer(font)
+        self.atlas_tex = None
+        self.matrix_tex = None
+        self.uploads: list[str] = []
+        self.overlay: Overlay | None = None
+        self.scene: Scene | None = None
+        self.state: ViewState | None = None
+        self._overlay_key = None
+        self._fbo = None
+
+    # ---------------------------------------------------------------------------------- uploads --
+    def set_scene(self, scene: Scene, state: ViewState) -> set:
+        """Upload the buffers whose Scene arrays differ from the last scene's (all the first time), and
+        the state buffers for `state`. Returns the names of the Scene groups uploaded."""
+        old, self.scene = self.scene, scene
+        changed = {g for g, names in GROUPS.items()
+                   if old is None or any(not _same(getattr(old, n, None), getattr(scene, n, None)) for n in names)}
+        s = scene
+        if "rects" in changed:
+            st = np.zeros(s.n_rects, RECT_STATIC)
+            st["a_box"], st["a_fill"], st["a_border"] = s.rect_box, s.rect_fill, s.rect_border
+            cluster = s.rect_kind == RECT_CLUSTER
+            # a_info: kind, importance, corner radius, border width
+            st["a_info"] = np.stack([s.rect_kind.astype(np.float32), s.rect_importance,
+                                     np.where(cluster, 3.0, 7.0), np.ones(s.n_rects)], 1)
+            self.programs["rect"].set("static", st)
+        if "curves" in changed:
+            cu = np.zeros(s.n_curves, CURVE_STATIC)
+            c = s.curve_ctrl.reshape(-1, 8)
+            cu["a_p01"], cu["a_p23"] = c[:, :4], c[:, 4:]
+            cu["a_width"], cu["a_values"], cu["a_bundle"] = s.curve_width, s.curve_values, s.curve_bundle
+            if len(s.curve_color) == s.n_curves:   # optional: the layout's colour per curve
+                cu["a_color"] = s.curve_color
+            self.programs["curve"].set("static", cu)
+        # An atlas over the texture size limit is re-packed, which rewrites the uvs: then the quads and the
+        # texture upload together; otherwise each uploads only when its own arrays changed.
+        for static, tex, box, uv, image, prog in (
+                ("patches", "atlas", s.patch_box, s.patch_uv, s.atlas, "patch"),
+                ("matrices", "matrix_atlas", s.matrix_box, s.matrix_uv, s.matrix_atlas, "matrix")):
+            if not changed & {static, tex}:
+                continue
+            if not image.size:
+                image = np.zeros((1, 1) + image.shape[2:], image.dtype)
+            if max(image.shape[:2]) > self.max_texture:
+                changed |= {static, tex}
+                image, uv = fit_atlas(image, uv, self.max_texture)
+            if static in changed:
+                q = np.zeros(len(box), QUAD_STATIC)
+                q["a_box"], q["a_uv"] = box, uv
+                self.programs[prog].set("static", q)
+            if tex in changed and prog == "patch":
+                self.atlas_tex = gloo.Texture2D(np.ascontiguousarray(image), interpolation="linear")
+                self.programs[prog]["t_atlas"] = self.atlas_tex
+            elif tex in changed:
+                self.matrix_tex = gloo.Texture2D(np.ascontiguousarray(image), interpolation="nearest",
+                                                 internalformat="r32f")
+                self.programs[prog]["t_matrix"] = self.matrix_tex
+        if "labels" in changed:
+            self.programs["text"].set("glyphs", layout_text(list(s.label_text), s.label_pos, s.label_size,
+                                                            THEME["text"]))
+        self.uploads.extend(sorted(changed))
+        self._overlay_key = None
+        old_state, self.state = self.state, state
+        self._upload_state(state, rects=bool(changed & {"rect_state"}) or old_state is None,
+                           quads=bool(changed & {"patch_state", "matrix_state"}) or old_state is None,
+                           chart="chart" in changed, since=old_state)
+        return changed
+
+    def set_state(self, state: ViewState) -> None:
+        """Upload the state buffers (and chart lines) that differ between the last state and `state`."""
+        old, self.state = self.state, state
+        self._upload_state(state, since=old)
+
+    def _upload_state(self, state, *, rects=False, quads=False, chart=False, since=None) -> None:
+        s = self.scene
+        if since is not None:
+            rects = rects or any(getattr(since, f) != getattr(state, f) for f in _RECT_STATE)
+            quads = quads or any(getattr(since, f) != getattr(state, f) for f in _QUAD_STATE)
+            chart = chart or since.series != state.series or since.snapshot != state.snapshot
+        if rects or quads:
+            facet, alpha = rect_facets(s, state), rect_opacity(s, state)
+        if rects:
+            hi = np.zeros(s.n_rects, np.float32)
+            if state.focus_column >= 0:
+                hi[(s.rect_kind == RECT_COLUMN) & (s.rect_column == state.focus_column)] = 0.6
+            if 0 <= state.hover_rect < s.n_rects and s.rect_kind[state.hover_rect] == RECT_CLUSTER:
+                hi[state.hover_rect] = 1.0
+            buf = np.zeros(s.n_rects, RECT_STATE)
+            buf["a_state"] = np.stack([alpha, hi, facet.astype(np.float32), np.zeros_like(hi)], 1)
+            self.programs["rect"].set("state", buf)
+        if quads:
+            for name, idx, f in (("patch", s.patch_rect, 0), ("matrix", s.matrix_rect, 1)):
+                q = np.zeros(len(idx), QUAD_STATE)
+                if len(idx):
+                    q["a_alpha"] = alpha[idx] * (facet[idx] == f)
+                self.programs[name].set("state", q)
+        if chart:
+            n = len(s.chart_snapshots) or 1
+            self.chart.set("static", chart_lines(s, state.series % max(1, len(s.chart_names)), state.snapshot % n))
+
+    def _upload_overlay(self, camera, size) -> Overlay:
+        key = overlay_key(self.scene, self.state, camera, size)
+        if key != self._overlay_key or self.overlay is None:
+            self._overlay_key = key
+            self.overlay = Overlay(self.scene, self.state, camera, size)
+            self.ui_under.upload(self.overlay.under)
+            self.ui_over.upload(self.overlay.over)
+        return self.overlay
+
+    # ---------------------------------------------------------------------------------- drawing --
+    def draw(self, camera, size) -> None:
+        """One frame into the bound framebuffer: the scene clipped to the camera's region, the chart
+        strip, then the overlay on top."""
+        W, H = size
+        res = (float(W), float(H))
+        gloo.set_viewport(0, 0, W, H)
+        gloo.set_state(blend=True, depth_test=False, cull_face=False,
+                       blend_func=("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha"))
+        gloo.set_clear_color(THEME["background"])
+        gloo.clear(color=True, depth=True)
+        self._upload_overlay(camera, size)
+        T = camera.transform()
+        st = self.state
+        curve = self.programs["curve"]
+        curve["u_mode"] = EDGE_MODES.index(st.edge_mode)
+        curve["u_threshold"] = st.edge_threshold
+        sel = list(st.selected_bundles) + [-1, -1]
+        curve["u_selected"] = (float(sel[0]), float(sel[1]))
+        curve["u_hover"] = float(st.hover_bundle)
+        text = self.programs["text"]
+        text["u_text_scale"] = float(min(max(camera.zoom, 0.85), 1.6))
+        text["u_zoom"] = float(camera.zoom)
+        text["u_min_size"] = LABEL_MIN_PX
+        gloo.set_state(scissor_test=True)
+        _scissor(camera.region)
+        for name in ("rect", "patch", "matrix", "curve", "text"):
+            p = self.programs[name]
+            p["u_transform"] = T
+            p["u_resolution"] = res
+            p.draw()
+        gloo.set_scissor(0, 0, W, H)
+        self.ui_under.draw(res)
+        pw = panel_width(size)
+        _scissor(chart_region(size, pw))
+        self.chart["u_transform"] = chart_transform(camera, size, pw)
+        self.chart["u_resolution"] = res
+        self.chart.draw()
+        gloo.set_scissor(0, 0, W, H)
+        gloo.set_state(scissor_test=False)
+        self.ui_over.draw(res)
+
+    def render(self, camera, size) -> np.ndarray:
+        """One frame offscreen; (h, w, 4) uint8 RGBA, row 0 at the top."""
+        if self._fbo is None or self._fbo[0] != size:
+            self._fbo = (size, gloo.FrameBuffer(color=gloo.RenderBuffer(size[::-1])))
+        with self._fbo[1]:
+            self.draw(camera, size)
+            return self._fbo[1].read()
+
+
+def _scissor(region) -> None:
+    # A negative size is a GL error that PyOpenGL reports only at a later, unrelated call.
+    x, y, w, h = (int(round(v)) for v in region)
+    gloo.set_scissor(x, y, max(w, 0), max(h, 0))
