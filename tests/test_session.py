@@ -5,7 +5,7 @@ import pytest
 
 from cnnvis.testing.synthetic import synthetic_network
 from cnnvis.errors import CnnvisError
-from cnnvis.gl._edits import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
+from cnnvis.layout import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
 from cnnvis.layout import RECT_CLUSTER
 from cnnvis.layout._build import bundle_edges
 from cnnvis.app.session import Session, scene_for

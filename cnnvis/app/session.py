@@ -29,23 +29,24 @@ class Session:
         self._build_scene = build_scene
 
     def on_edit(self, edit):
-        """Apply a viewer edit request (cnnvis.gl edits); returns the new Scene, or None if nothing changes."""
+        """Apply a viewer edit request (cnnvis.layout's edit protocol, addressed by the Scene's stable ids);
+        returns the new Scene, or None if the aggregation does not change (SelectSnapshot: the chart
+        highlight is the viewer's own; the file keeps per-edge values of the last snapshot only)."""
         from cnnvis import aggregate as ag
-        from cnnvis.gl._edits import ExpandColumn, MergeBundles, MoveNeuron
-        from cnnvis.layout._build import bundle_edges
+        from cnnvis.layout import ExpandColumn, MergeBundles, MoveNeuron
 
-        agg, a = self.aggregation, self.analysis
+        agg, a, s = self.aggregation, self.analysis, self.scene
         if isinstance(edit, MoveNeuron):
-            layer = agg.layer_clusters[edit.column].representative
-            neuron = int(self.scene.patch_neuron[edit.patch])
+            # an edit made by hand may name only Scene rows; the Scene's id tables say what they mean
+            layer = edit.layer or str(s.column_layer[edit.column])
+            neuron = edit.neuron if edit.neuron >= 0 else int(s.patch_neuron[edit.patch])
             agg = ag.move_neuron(a, agg, layer, neuron, edit.dst_cluster)
         elif isinstance(edit, MergeBundles):
-            ids = bundle_edges(agg)[4]  # Scene.curve_bundle k -> (bundle-set index, bundle index)
-            (sa, ba), (sb, bb) = ids[edit.a], ids[edit.b]
-            if sa != sb:
+            (sa, da, ba), (sb, db, bb) = (tuple(int(v) for v in (i if len(i) else s.bundle_id[k]))
+                                          for i, k in ((edit.a_id, edit.a), (edit.b_id, edit.b)))
+            if (sa, da) != (sb, db):
                 raise CnnvisError("only bundles between the same two layer clusters can be merged")
-            bs = agg.bundles[sa]
-            agg = ag.merge_bundles(agg, bs.src, bs.dst, ba, bb)
+            agg = ag.merge_bundles(agg, agg.layer_clusters[sa].name, agg.layer_clusters[da].name, ba, bb)
         elif isinstance(edit, ExpandColumn):
             lc = agg.layer_clusters[edit.column]
             if lc.expanded_from is not None:

@@ -10,7 +10,8 @@ from cnnvis.layout import Scene
 
 __all__ = ["save_scene", "load_scene"]
 
-_TUPLES = ("chart_names", "chart_snapshots", "label_text", "class_names", "column_names")
+_TUPLES = ("chart_names", "chart_snapshots", "chart_legend", "label_text", "class_names", "column_names",
+           "column_layer")
 
 
 def save_scene(scene: Scene, path) -> None:
