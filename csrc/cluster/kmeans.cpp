@@ -1,5 +1,6 @@
-#include "kmeans.hpp"
-#include "simd.hpp"
+#include "cluster/kmeans.hpp"
+#include "common/errors.hpp"
+#include "common/simd.hpp"
 
 #include <omp.h>
 
@@ -9,7 +10,7 @@
 #include <random>
 #include <stdexcept>
 
-#include "linalg.hpp"
+#include "cluster/linalg.hpp"
 
 namespace cnnvis {
 
@@ -173,14 +174,22 @@ KMeansOutput single_run(KMeansBackend& be, int k, uint64_t seed, int max_iter, d
 }
 
 void check_k(int k, int64_t n) {
-  if (k < 1 || k > n) throw std::invalid_argument("kmeans: need 1 <= n_clusters <= number of points");
+  if (k < 1 || k > n) throw InvalidArgument("kmeans: need 1 <= n_clusters <= number of points");
+}
+
+// tol relative to the mean per-feature variance (scikit-learn's scale). The variance pass reads every
+// value: a NaN or infinity anywhere makes it non-finite (so does a float64 value beyond ~1e154, whose
+// squared distances overflow too).
+double absolute_tol(double tol, double mean_variance) {
+  if (!std::isfinite(mean_variance)) throw NonFiniteError("X contains NaN or infinity");
+  return tol * mean_variance;
 }
 
 }  // namespace
 
 KMeansOutput kmeans_run(KMeansBackend& be, const KMeansOptions& opt) {
   check_k(opt.k, be.n());
-  const double tol_abs = opt.tol * be.mean_variance();
+  const double tol_abs = absolute_tol(opt.tol, be.mean_variance());
   KMeansOutput best;
   bool have = false;
   for (uint64_t seed : run_seeds(opt)) {
@@ -516,7 +525,7 @@ class CpuKMeans final : public KMeansBackend {
 template <typename T>
 KMeansOutput kmeans_cpu_impl(const T* x, int64_t n, int d, const KMeansOptions& opt) {
   check_k(opt.k, n);
-  const double tol_abs = opt.tol * CpuKMeans<T>(x, n, d).mean_variance();
+  const double tol_abs = absolute_tol(opt.tol, CpuKMeans<T>(x, n, d).mean_variance());
   const std::vector<uint64_t> seeds = run_seeds(opt);
   const int runs = static_cast<int>(seeds.size());
   std::vector<KMeansOutput> outs(runs);

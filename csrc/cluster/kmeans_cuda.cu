@@ -7,9 +7,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "bicluster.hpp"
-#include "kmeans.hpp"
-#include "linalg_cuda.cuh"
+#include "cluster/bicluster.hpp"
+#include "cluster/kmeans.hpp"
+#include "common/cuda_utils.cuh"
 
 namespace cnnvis {
 namespace {
@@ -143,7 +143,7 @@ unsigned grid_for(int64_t count) { return static_cast<unsigned>(ceil_div(count, 
 template <typename T>
 class CudaKMeans final : public KMeansBackend {
  public:
-  CudaKMeans(const T* x, int64_t n, int d) : scope_(x), x_(x), n_(n), d_(d), nc_(ceil_div(n, kKMeansChunk)) {
+  CudaKMeans(const T* x, int64_t n, int d, std::uintptr_t stream) : scope_(x, stream), x_(x), n_(n), d_(d), nc_(ceil_div(n, kKMeansChunk)) {
     mind_.resize(n);
     labels_.resize(n);
     reset_labels();
@@ -262,21 +262,20 @@ class CudaKMeans final : public KMeansBackend {
 
 }  // namespace
 
-std::unique_ptr<KMeansBackend> make_cuda_kmeans(const float* x_dev, int64_t n, int d) {
-  return std::make_unique<CudaKMeans<float>>(x_dev, n, d);
+std::unique_ptr<KMeansBackend> make_cuda_kmeans(const float* x_dev, int64_t n, int d, std::uintptr_t stream) {
+  return std::make_unique<CudaKMeans<float>>(x_dev, n, d, stream);
 }
-std::unique_ptr<KMeansBackend> make_cuda_kmeans(const double* x_dev, int64_t n, int d) {
-  return std::make_unique<CudaKMeans<double>>(x_dev, n, d);
+std::unique_ptr<KMeansBackend> make_cuda_kmeans(const double* x_dev, int64_t n, int d, std::uintptr_t stream) {
+  return std::make_unique<CudaKMeans<double>>(x_dev, n, d, stream);
 }
 
-KMeansFn cuda_kmeans_fn(int n_init) {
-  return [n_init](const double* x, int64_t n, int d, int k, uint64_t seed) {
+KMeansFn cuda_kmeans_fn(const KMeansOptions& base) {
+  return [base](const double* x, int64_t n, int d, int k, uint64_t seed) {
     DevBuf<double> xd;
     xd.upload(x, n * d);
-    CudaKMeans<double> be(xd.get(), n, d);
-    KMeansOptions o;
+    CudaKMeans<double> be(xd.get(), n, d, 0);
+    KMeansOptions o = base;
     o.k = k;
-    o.n_init = n_init;
     o.seed = seed;
     return kmeans_run(be, o).labels;
   };

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <limits>
 
-#include "bicluster.hpp"
-#include "kmeans.hpp"
-#include "linalg_cuda.cuh"
+#include "cluster/bicluster.hpp"
+#include "cluster/kmeans.hpp"
+#include "cluster/linalg_cuda.cuh"
 
 namespace cnnvis {
 namespace {
@@ -300,7 +300,7 @@ int64_t pick_splits(int64_t tiles, int64_t reduce_len) {
 template <typename T>
 class CudaMatrix final : public MatrixBackend {
  public:
-  CudaMatrix(const T* a, int64_t m, int64_t n) : scope_(a), a_(a), w_(a), m_(m), n_(n) {
+  CudaMatrix(const T* a, int64_t m, int64_t n, std::uintptr_t stream) : scope_(a, stream), a_(a), w_(a), m_(m), n_(n) {
     std::vector<double> ones_m(m, 1.0), ones_n(n, 1.0), zm(m, 0.0), zn(n, 0.0);
     dr_.upload(ones_m.data(), m);
     dc_.upload(ones_n.data(), n);
@@ -455,7 +455,7 @@ class CudaMatrix final : public MatrixBackend {
  private:
   // The thin width is a compile-time 16, 32 or 64 (whole 4-column groups × 256 threads per tile).
   static int padded(int l) {
-    if (l > 64) throw std::invalid_argument("the CUDA products support at most 64 thin columns");
+    if (l > 64) throw InvalidArgument("the CUDA products support at most 64 thin columns");
     return l <= 16 ? 16 : l <= 32 ? 32 : 64;
   }
 
@@ -529,11 +529,13 @@ class CudaMatrix final : public MatrixBackend {
 
 }  // namespace
 
-std::unique_ptr<MatrixBackend> make_cuda_matrix(const float* a_dev, int64_t rows, int64_t cols) {
-  return std::make_unique<CudaMatrix<float>>(a_dev, rows, cols);
+std::unique_ptr<MatrixBackend> make_cuda_matrix(const float* a_dev, int64_t rows, int64_t cols,
+                                                std::uintptr_t stream) {
+  return std::make_unique<CudaMatrix<float>>(a_dev, rows, cols, stream);
 }
-std::unique_ptr<MatrixBackend> make_cuda_matrix(const double* a_dev, int64_t rows, int64_t cols) {
-  return std::make_unique<CudaMatrix<double>>(a_dev, rows, cols);
+std::unique_ptr<MatrixBackend> make_cuda_matrix(const double* a_dev, int64_t rows, int64_t cols,
+                                                std::uintptr_t stream) {
+  return std::make_unique<CudaMatrix<double>>(a_dev, rows, cols, stream);
 }
 
 }  // namespace cnnvis

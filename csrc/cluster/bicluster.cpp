@@ -1,5 +1,6 @@
-#include "bicluster.hpp"
-#include "simd.hpp"
+#include "cluster/bicluster.hpp"
+#include "common/errors.hpp"
+#include "common/simd.hpp"
 
 #include <omp.h>
 
@@ -449,7 +450,7 @@ FirstPass first_pass(MatrixBackend& mb) {
   fp.col_sums.resize(mb.cols());
   bool finite = true;
   mb.first_pass(&fp.min_value, &finite, fp.row_sums.data(), fp.col_sums.data());
-  if (!finite) throw std::domain_error("the matrix contains NaN or infinity");
+  if (!finite) throw NonFiniteError("the matrix contains NaN or infinity");
   return fp;
 }
 
@@ -583,8 +584,10 @@ std::vector<double> fit_best_piecewise(const std::vector<double>& vecs, int64_t 
 
 }  // namespace
 
-BiclusterLabels spectral_cocluster(MatrixBackend& mb, int n_clusters, const SpectralOptions& opt, const KMeansFn& km) {
+BiclusterLabels spectral_cocluster(MatrixBackend& mb, const CoclusterOptions& options, const KMeansFn& km) {
   const int64_t m = mb.rows(), n = mb.cols();
+  const int n_clusters = options.n_clusters;
+  const SpectralOptions& opt = options.spectral;
   BiclusterLabels out;
   StageClock clock;
   const FirstPass fp = first_pass(mb);
@@ -616,11 +619,13 @@ BiclusterLabels spectral_cocluster(MatrixBackend& mb, int n_clusters, const Spec
   return out;
 }
 
-BiclusterLabels spectral_bicluster(MatrixBackend& mb, BiclusterMethod method, int n_row_clusters,
-                                   int n_col_clusters, int n_components, int n_best, const SpectralOptions& opt,
-                                   const KMeansFn& km) {
+BiclusterLabels spectral_bicluster(MatrixBackend& mb, const BiclusterOptions& options, const KMeansFn& km) {
   const int64_t m = mb.rows(), n = mb.cols();
-  if (n_best > n_components) throw std::invalid_argument("n_best must be <= n_components");
+  const BiclusterMethod method = options.method;
+  const int n_row_clusters = options.n_row_clusters, n_col_clusters = options.n_col_clusters;
+  const int n_components = options.n_components, n_best = options.n_best;
+  const SpectralOptions& opt = options.spectral;
+  if (n_best > n_components) throw InvalidArgument("n_best must be <= n_components");
   BiclusterLabels out;
   StageClock clock;
   int n_sv = n_components;
@@ -658,6 +663,15 @@ BiclusterLabels spectral_bicluster(MatrixBackend& mb, BiclusterMethod method, in
   out.cols = km(proj_c.data(), n, n_best, n_col_clusters, derive_seed(opt.seed, 5));
   clock.lap("kmeans");
   return out;
+}
+
+KMeansFn cpu_kmeans_fn(const KMeansOptions& base) {
+  return [base](const double* x, int64_t n, int d, int k, uint64_t seed) {
+    KMeansOptions o = base;
+    o.k = k;
+    o.seed = seed;
+    return kmeans_cpu(x, n, d, o).labels;
+  };
 }
 
 }  // namespace cnnvis

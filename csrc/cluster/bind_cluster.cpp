@@ -1,0 +1,167 @@
+// Bindings for k-means and spectral co-/biclustering: conversion and dispatch only. The option structs
+// are bound once, with the defaults of kmeans.hpp / bicluster.hpp (the only ones: the Python wrappers
+// read them). Host inputs arrive as C-contiguous float32/float64 arrays; CUDA inputs as a device pointer,
+// a dtype tag ('f4'/'f8', common/dtype.hpp), the shape and the producer's stream. The GIL is released
+// while the kernels run.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+
+#include "cluster/bicluster.hpp"
+#include "cluster/kmeans.hpp"
+#include "common/dtype.hpp"
+#include "common/errors.hpp"
+#include "common/py_arrays.hpp"
+
+namespace py = pybind11;
+
+namespace cnnvis {
+
+namespace {
+
+py::tuple km_result(const KMeansOutput& r, int k, int d) {
+  return py::make_tuple(to_array(r.labels, {py::ssize_t(r.labels.size())}), to_array(r.centers, {k, d}), r.inertia,
+                        r.n_iter);
+}
+
+py::tuple bicluster_result(const BiclusterLabels& r) {
+  return py::make_tuple(to_array(r.rows, {py::ssize_t(r.rows.size())}), to_array(r.cols, {py::ssize_t(r.cols.size())}),
+                        r.svd_iterations);
+}
+
+// The labels of a spectral method on a host matrix; `run` is spectral_cocluster or spectral_bicluster.
+template <typename T, typename Options, typename Run>
+py::tuple spectral_cpu(const CArray<T>& a, const Options& opt, Run run) {
+  check_2d(a, "matrix");
+  BiclusterLabels r;
+  {
+    py::gil_scoped_release nogil;
+    auto mb = make_cpu_matrix(a.data(), a.shape(0), a.shape(1));
+    r = run(*mb, opt, cpu_kmeans_fn(opt.spectral.kmeans));
+  }
+  return bicluster_result(r);
+}
+
+template <typename T>
+py::tuple kmeans_host(const CArray<T>& x, const KMeansOptions& opt) {
+  check_2d(x, "X");
+  const int d = static_cast<int>(x.shape(1));
+  KMeansOutput r;
+  {
+    py::gil_scoped_release nogil;
+    r = kmeans_cpu(x.data(), x.shape(0), d, opt);
+  }
+  return km_result(r, opt.k, d);
+}
+
+#ifdef CNNVIS_WITH_CUDA
+template <typename Options, typename Run>
+py::tuple spectral_cuda(std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols,
+                        std::uintptr_t stream, const Options& opt, Run run) {
+  const DType t = parse_dtype(dtype);
+  BiclusterLabels r;
+  {
+    py::gil_scoped_release nogil;
+    r = with_dtype(t, [&](auto tag) {
+      using T = decltype(tag);
+      auto mb = make_cuda_matrix(reinterpret_cast<const T*>(ptr), rows, cols, stream);
+      return run(*mb, opt, cuda_kmeans_fn(opt.spectral.kmeans));  // the embedding's k-means on the GPU too
+    });
+  }
+  return bicluster_result(r);
+}
+
+py::tuple kmeans_device(std::uintptr_t ptr, const std::string& dtype, int64_t n, int d, std::uintptr_t stream,
+                        const KMeansOptions& opt) {
+  const DType t = parse_dtype(dtype);
+  KMeansOutput r;
+  {
+    py::gil_scoped_release nogil;
+    r = with_dtype(t, [&](auto tag) {
+      using T = decltype(tag);
+      auto be = make_cuda_kmeans(reinterpret_cast<const T*>(ptr), n, d, stream);
+      return kmeans_run(*be, opt);
+    });
+  }
+  return km_result(r, opt.k, d);
+}
+#endif
+
+void bind_options(py::module_& m) {
+  py::class_<KMeansOptions>(m, "KMeansOptions", "k-means settings (cluster/kmeans.hpp holds the defaults).")
+      .def(py::init<>())
+      .def_readwrite("k", &KMeansOptions::k)
+      .def_readwrite("n_init", &KMeansOptions::n_init)
+      .def_readwrite("max_iter", &KMeansOptions::max_iter)
+      .def_readwrite("tol", &KMeansOptions::tol)
+      .def_readwrite("seed", &KMeansOptions::seed);
+  py::class_<SpectralOptions>(m, "SpectralOptions",
+                              "Settings shared by the spectral methods (cluster/bicluster.hpp holds the defaults).")
+      .def(py::init<>())
+      .def_readwrite("seed", &SpectralOptions::seed)
+      .def_readwrite("n_oversamples", &SpectralOptions::n_oversamples)
+      .def_readwrite("min_power_iter", &SpectralOptions::min_power_iter)
+      .def_readwrite("max_power_iter", &SpectralOptions::max_power_iter)
+      .def_readwrite("svd_tol", &SpectralOptions::svd_tol)
+      .def_readwrite("kmeans", &SpectralOptions::kmeans);
+  py::class_<CoclusterOptions>(m, "CoclusterOptions")
+      .def(py::init<>())
+      .def_readwrite("n_clusters", &CoclusterOptions::n_clusters)
+      .def_readwrite("spectral", &CoclusterOptions::spectral);
+  py::enum_<BiclusterMethod>(m, "BiclusterMethod")
+      .value("scale", BiclusterMethod::kScale)
+      .value("bistochastic", BiclusterMethod::kBistochastic)
+      .value("log", BiclusterMethod::kLog);
+  py::class_<BiclusterOptions>(m, "BiclusterOptions")
+      .def(py::init<>())
+      .def_readwrite("method", &BiclusterOptions::method)
+      .def_readwrite("n_row_clusters", &BiclusterOptions::n_row_clusters)
+      .def_readwrite("n_col_clusters", &BiclusterOptions::n_col_clusters)
+      .def_readwrite("n_components", &BiclusterOptions::n_components)
+      .def_readwrite("n_best", &BiclusterOptions::n_best)
+      .def_readwrite("spectral", &BiclusterOptions::spectral);
+}
+
+}  // namespace
+
+void register_cluster(py::module_& m) {
+  bind_options(m);
+  const auto cocluster = [](MatrixBackend& mb, const CoclusterOptions& o, const KMeansFn& km) {
+    return spectral_cocluster(mb, o, km);
+  };
+  const auto bicluster = [](MatrixBackend& mb, const BiclusterOptions& o, const KMeansFn& km) {
+    return spectral_bicluster(mb, o, km);
+  };
+  m.def("kmeans", &kmeans_host<float>, py::arg("x"), py::arg("options"));
+  m.def("kmeans", &kmeans_host<double>, py::arg("x"), py::arg("options"),
+        "k-means on the CPU: (labels int64, centers float64 (k, D), inertia, n_iter).");
+  m.def("spectral_cocluster", [=](const CArray<float>& a, const CoclusterOptions& o) {
+    return spectral_cpu(a, o, cocluster);
+  }, py::arg("matrix"), py::arg("options"));
+  m.def("spectral_cocluster", [=](const CArray<double>& a, const CoclusterOptions& o) {
+    return spectral_cpu(a, o, cocluster);
+  }, py::arg("matrix"), py::arg("options"),
+        "Dhillon co-clustering on the CPU: (row_labels, column_labels, power iterations).");
+  m.def("spectral_bicluster", [=](const CArray<float>& a, const BiclusterOptions& o) {
+    return spectral_cpu(a, o, bicluster);
+  }, py::arg("matrix"), py::arg("options"));
+  m.def("spectral_bicluster", [=](const CArray<double>& a, const BiclusterOptions& o) {
+    return spectral_cpu(a, o, bicluster);
+  }, py::arg("matrix"), py::arg("options"),
+        "Kluger biclustering on the CPU: (row_labels, column_labels, power iterations).");
+#ifdef CNNVIS_WITH_CUDA
+  m.def("kmeans_cuda", &kmeans_device, py::arg("ptr"), py::arg("dtype"), py::arg("n"), py::arg("d"),
+        py::arg("stream"), py::arg("options"), "k-means of a device array; the same result as kmeans.");
+  m.def("spectral_cocluster_cuda", [=](std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols,
+                                       std::uintptr_t stream, const CoclusterOptions& o) {
+    return spectral_cuda(ptr, dtype, rows, cols, stream, o, cocluster);
+  }, py::arg("ptr"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("stream"), py::arg("options"));
+  m.def("spectral_bicluster_cuda", [=](std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols,
+                                       std::uintptr_t stream, const BiclusterOptions& o) {
+    return spectral_cuda(ptr, dtype, rows, cols, stream, o, bicluster);
+  }, py::arg("ptr"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("stream"), py::arg("options"));
+#endif
+}
+
+}  // namespace cnnvis
