@@ -24,8 +24,9 @@ import numpy as np
 from cnnvis import _core
 from cnnvis.errors import DataError, DeviceError
 
-__all__ = ["DEVICES", "DeviceMatrix", "cuda_available", "cuda_status", "dtype_tag", "host_matrix", "is_cuda_array",
-           "is_torch", "prepare_matrix", "producer_stream", "resolve_device", "shape_of", "to_numpy"]
+__all__ = ["DEVICES", "DeviceMatrix", "KERNEL_DTYPES", "call_core", "check_matrix_shape", "cuda_available",
+           "cuda_status", "dtype_tag", "host_matrix", "is_cuda_array", "is_torch", "prepare_matrix", "producer_stream",
+           "resolve_device", "shape_of", "to_numpy"]
 
 DEVICES = ("auto", "cpu", "cuda")
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -76,7 +77,7 @@ def shape_of(x) -> tuple:
 
 def dtype_tag(dtype) -> str:
     """'f4' / 'f8' for a float32 / float64 numpy or torch dtype: the one dtype tag of the binding."""
-    size = getattr(dtype, "itemsize", None) or np.dtype(dtype).itemsize
+    size = dtype.itemsize if type(dtype).__module__ == "torch" else np.dtype(dtype).itemsize
     return f"f{size}"
 
 
@@ -168,6 +169,13 @@ class DeviceMatrix:
     def args(self) -> tuple:
         """(ptr, dtype, rows, cols, stream): the array description every CUDA entry point starts with."""
         return self.ptr, self.dtype, self.rows, self.cols, self.stream
+
+
+def call_core(entry: str, dev: str, m, *args):
+    """_core.<entry>(m, *args) on the CPU, _core.<entry>_cuda(ptr, dtype, rows, cols, stream, *args) on CUDA."""
+    if dev == "cpu":
+        return getattr(_core, entry)(m, *args)
+    return getattr(_core, entry + "_cuda")(*m.args(), *args)
 
 
 def prepare_matrix(x, device: str, name: str):

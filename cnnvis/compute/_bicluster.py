@@ -11,7 +11,7 @@ from __future__ import annotations
 from numbers import Integral
 
 from cnnvis import _core
-from cnnvis.compute._arrays import check_matrix_shape, prepare_matrix, shape_of
+from cnnvis.compute._arrays import call_core, check_matrix_shape, prepare_matrix, shape_of
 from cnnvis.compute._errors import calling_core
 from cnnvis.compute._params import SEED, Interval, Options, validate
 from cnnvis.errors import CnnvisError
@@ -62,10 +62,7 @@ def spectral_cocluster(matrix, n_clusters, *, random_state=_SPECTRAL.seed, devic
     opt.n_clusters, opt.spectral = p["n_clusters"], _spectral_options(p["random_state"])
     dev, m = prepare_matrix(matrix, device, "matrix")
     with calling_core("matrix"):  # NaN and infinity are caught by the core's first pass over the matrix
-        if dev == "cpu":
-            rows, cols, _ = _core.spectral_cocluster(m, opt)
-        else:
-            rows, cols, _ = _core.spectral_cocluster_cuda(*m.args(), opt)
+        rows, cols, _ = call_core("spectral_cocluster", dev, m, opt)
     return rows, cols
 
 
@@ -112,8 +109,5 @@ def spectral_bicluster(matrix, n_clusters, *, method=_BI.method.name, n_componen
             raise CnnvisError(f"n_components must be in [1, {top}] on device='cuda' with method={method!r}, "
                               f"got {n_components}")
     with calling_core("matrix"):  # NaN and infinity are caught by the core's first pass over the matrix
-        if dev == "cpu":
-            rows, cols, _ = _core.spectral_bicluster(m, opt)
-        else:
-            rows, cols, _ = _core.spectral_bicluster_cuda(*m.args(), opt)
+        rows, cols, _ = call_core("spectral_bicluster", dev, m, opt)
     return rows, cols

@@ -21,8 +21,8 @@ def calling_core(name: str):
     one line). NonFiniteError -> DataError, CudaError -> DeviceError, other ValueError -> CnnvisError."""
     try:
         yield
-    except _core.NonFiniteError:
-        raise non_finite(name) from None
+    except _core.NonFiniteError as exc:
+        raise non_finite(name, str(exc)) from None
     except _core.CudaError as exc:
         raise DeviceError(f"{name}: {exc}") from None
     except CnnvisError:

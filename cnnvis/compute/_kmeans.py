@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnvis import _core
-from cnnvis.compute._arrays import prepare_matrix
+from cnnvis.compute._arrays import call_core, prepare_matrix
 from cnnvis.compute._errors import calling_core
 from cnnvis.compute._params import SEED, Interval, validate
 
@@ -54,8 +54,5 @@ def kmeans(X, n_clusters, *, n_init=_DEFAULTS.n_init, max_iter=_DEFAULTS.max_ite
     opt.k, opt.n_init, opt.max_iter, opt.tol, opt.seed = (p["n_clusters"], p["n_init"], p["max_iter"], p["tol"],
                                                           p["random_state"])
     with calling_core("X"):  # NaN and infinity are caught by the core's variance pass
-        if dev == "cpu":
-            labels, centers, inertia, n_iter = _core.kmeans(m, opt)
-        else:
-            labels, centers, inertia, n_iter = _core.kmeans_cuda(*m.args(), opt)
+        labels, centers, inertia, n_iter = call_core("kmeans", dev, m, opt)
     return KMeansResult(labels, centers, float(inertia), int(n_iter))

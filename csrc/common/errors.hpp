@@ -7,8 +7,8 @@
 
 namespace cnnvis {
 
-// An input holds NaN or infinity (or values whose squares overflow double). Python: _core.NonFiniteError,
-// reported as DataError("<input> contains NaN or infinity").
+// An input holds NaN or infinity. Python: _core.NonFiniteError, reported as DataError("<input> contains
+// NaN or infinity (<what>)"): the message, possibly empty, is only a detail, the caller names the input.
 struct NonFiniteError : std::domain_error {
   using std::domain_error::domain_error;
 };
