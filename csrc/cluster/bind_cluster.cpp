@@ -12,7 +12,7 @@
 #include "cluster/kmeans.hpp"
 #include "common/dtype.hpp"
 #include "common/errors.hpp"
-#include "common/py_arrays.hpp"
+#include "common/binding.hpp"
 
 namespace py = pybind11;
 
@@ -89,38 +89,26 @@ py::tuple kmeans_device(std::uintptr_t ptr, const std::string& dtype, int64_t n,
 #endif
 
 void bind_options(py::module_& m) {
-  py::class_<KMeansOptions>(m, "KMeansOptions", "k-means settings (cluster/kmeans.hpp holds the defaults).")
-      .def(py::init<>())
-      .def_readwrite("k", &KMeansOptions::k)
-      .def_readwrite("n_init", &KMeansOptions::n_init)
-      .def_readwrite("max_iter", &KMeansOptions::max_iter)
-      .def_readwrite("tol", &KMeansOptions::tol)
-      .def_readwrite("seed", &KMeansOptions::seed);
-  py::class_<SpectralOptions>(m, "SpectralOptions",
-                              "Settings shared by the spectral methods (cluster/bicluster.hpp holds the defaults).")
-      .def(py::init<>())
-      .def_readwrite("seed", &SpectralOptions::seed)
-      .def_readwrite("n_oversamples", &SpectralOptions::n_oversamples)
-      .def_readwrite("min_power_iter", &SpectralOptions::min_power_iter)
-      .def_readwrite("max_power_iter", &SpectralOptions::max_power_iter)
-      .def_readwrite("svd_tol", &SpectralOptions::svd_tol)
-      .def_readwrite("kmeans", &SpectralOptions::kmeans);
-  py::class_<CoclusterOptions>(m, "CoclusterOptions")
-      .def(py::init<>())
-      .def_readwrite("n_clusters", &CoclusterOptions::n_clusters)
-      .def_readwrite("spectral", &CoclusterOptions::spectral);
+  bind_struct<KMeansOptions>(m, "KMeansOptions", "k-means settings (cluster/kmeans.hpp holds the defaults).",
+                             "k", &KMeansOptions::k, "n_init", &KMeansOptions::n_init, "max_iter",
+                             &KMeansOptions::max_iter, "tol", &KMeansOptions::tol, "seed", &KMeansOptions::seed);
+  bind_struct<SpectralOptions>(m, "SpectralOptions",
+                               "Settings shared by the spectral methods (cluster/bicluster.hpp holds the defaults).",
+                               "seed", &SpectralOptions::seed, "n_oversamples", &SpectralOptions::n_oversamples,
+                               "min_power_iter", &SpectralOptions::min_power_iter, "max_power_iter",
+                               &SpectralOptions::max_power_iter, "svd_tol", &SpectralOptions::svd_tol, "kmeans",
+                               &SpectralOptions::kmeans);
+  bind_struct<CoclusterOptions>(m, "CoclusterOptions", "Spectral co-clustering settings.", "n_clusters",
+                                &CoclusterOptions::n_clusters, "spectral", &CoclusterOptions::spectral);
   py::enum_<BiclusterMethod>(m, "BiclusterMethod")
       .value("scale", BiclusterMethod::kScale)
       .value("bistochastic", BiclusterMethod::kBistochastic)
       .value("log", BiclusterMethod::kLog);
-  py::class_<BiclusterOptions>(m, "BiclusterOptions")
-      .def(py::init<>())
-      .def_readwrite("method", &BiclusterOptions::method)
-      .def_readwrite("n_row_clusters", &BiclusterOptions::n_row_clusters)
-      .def_readwrite("n_col_clusters", &BiclusterOptions::n_col_clusters)
-      .def_readwrite("n_components", &BiclusterOptions::n_components)
-      .def_readwrite("n_best", &BiclusterOptions::n_best)
-      .def_readwrite("spectral", &BiclusterOptions::spectral);
+  bind_struct<BiclusterOptions>(m, "BiclusterOptions", "Spectral biclustering settings.", "method",
+                                &BiclusterOptions::method, "n_row_clusters", &BiclusterOptions::n_row_clusters,
+                                "n_col_clusters", &BiclusterOptions::n_col_clusters, "n_components",
+                                &BiclusterOptions::n_components, "n_best", &BiclusterOptions::n_best, "spectral",
+                                &BiclusterOptions::spectral);
 }
 
 }  // namespace

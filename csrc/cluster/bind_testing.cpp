@@ -9,7 +9,7 @@
 
 #include "cluster/bicluster.hpp"
 #include "cluster/linalg.hpp"
-#include "common/py_arrays.hpp"
+#include "common/binding.hpp"
 
 namespace py = pybind11;
 
@@ -78,14 +78,9 @@ py::tuple svd(const CArray<T>& a, const SvdOptions& opt) {
 }  // namespace
 
 void register_cluster_testing(py::module_& t) {
-  py::class_<SvdOptions>(t, "SvdOptions", "Randomized SVD settings (cluster/linalg.hpp holds the defaults).")
-      .def(py::init<>())
-      .def_readwrite("k", &SvdOptions::k)
-      .def_readwrite("n_oversamples", &SvdOptions::n_oversamples)
-      .def_readwrite("max_iter", &SvdOptions::max_iter)
-      .def_readwrite("min_iter", &SvdOptions::min_iter)
-      .def_readwrite("tol", &SvdOptions::tol)
-      .def_readwrite("seed", &SvdOptions::seed);
+  bind_struct<SvdOptions>(t, "SvdOptions", "Randomized SVD settings (cluster/linalg.hpp holds the defaults).", "k",
+                          &SvdOptions::k, "n_oversamples", &SvdOptions::n_oversamples, "max_iter", &SvdOptions::max_iter,
+                          "min_iter", &SvdOptions::min_iter, "tol", &SvdOptions::tol, "seed", &SvdOptions::seed);
   t.def("randomized_svd", &svd<float>, py::arg("matrix"), py::arg("options"));
   t.def("randomized_svd", &svd<double>, py::arg("matrix"), py::arg("options"),
         "Top-k singular triplets (u, s, v, power iterations) of a dense host matrix.");

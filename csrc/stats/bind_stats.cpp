@@ -10,7 +10,7 @@
 
 #include "common/dtype.hpp"
 #include "common/errors.hpp"
-#include "common/py_arrays.hpp"
+#include "common/binding.hpp"
 #include "stats/stats.hpp"
 
 namespace py = pybind11;
