@@ -56,35 +56,29 @@ py::tuple kmeans_host(const CArray<T>& x, const KMeansOptions& opt) {
 }
 
 #ifdef CNNVIS_WITH_CUDA
+// f(typed device pointer) with the GIL released, for a CUDA input given by pointer and dtype tag.
+template <typename F>
+auto with_device_array(std::uintptr_t ptr, const std::string& dtype, F&& f) {
+  const DType t = parse_dtype(dtype);
+  py::gil_scoped_release nogil;
+  return with_dtype(t, [&](auto tag) { return f(reinterpret_cast<const decltype(tag)*>(ptr)); });
+}
+
 template <typename Options, typename Run>
 py::tuple spectral_cuda(std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols,
                         std::uintptr_t stream, const Options& opt, Run run) {
-  const DType t = parse_dtype(dtype);
-  BiclusterLabels r;
-  {
-    py::gil_scoped_release nogil;
-    r = with_dtype(t, [&](auto tag) {
-      using T = decltype(tag);
-      auto mb = make_cuda_matrix(reinterpret_cast<const T*>(ptr), rows, cols, stream);
-      return run(*mb, opt, cuda_kmeans_fn(opt.spectral.kmeans));  // the embedding's k-means on the GPU too
-    });
-  }
-  return bicluster_result(r);
+  return bicluster_result(with_device_array(ptr, dtype, [&](auto a) {
+    auto mb = make_cuda_matrix(a, rows, cols, stream);
+    return run(*mb, opt, cuda_kmeans_fn(opt.spectral.kmeans));  // the embedding's k-means on the GPU too
+  }));
 }
 
 py::tuple kmeans_device(std::uintptr_t ptr, const std::string& dtype, int64_t n, int d, std::uintptr_t stream,
                         const KMeansOptions& opt) {
-  const DType t = parse_dtype(dtype);
-  KMeansOutput r;
-  {
-    py::gil_scoped_release nogil;
-    r = with_dtype(t, [&](auto tag) {
-      using T = decltype(tag);
-      auto be = make_cuda_kmeans(reinterpret_cast<const T*>(ptr), n, d, stream);
-      return kmeans_run(*be, opt);
-    });
-  }
-  return km_result(r, opt.k, d);
+  return km_result(with_device_array(ptr, dtype, [&](auto x) {
+    auto be = make_cuda_kmeans(x, n, d, stream);
+    return kmeans_run(*be, opt);
+  }), opt.k, d);
 }
 #endif
 
@@ -111,45 +105,38 @@ void bind_options(py::module_& m) {
                                 &BiclusterOptions::spectral);
 }
 
+// _core.<name>(matrix, options) for float32 and float64 host matrices and, with CUDA,
+// _core.<name>_cuda(ptr, dtype, rows, cols, stream, options); `run` is spectral_cocluster or _bicluster.
+template <typename Options>
+void def_spectral(py::module_& m, const char* name, BiclusterLabels (*run)(MatrixBackend&, const Options&,
+                                                                           const KMeansFn&), const char* doc) {
+  m.def(name, [run](const CArray<float>& a, const Options& o) { return spectral_cpu(a, o, run); },
+        py::arg("matrix"), py::arg("options"));
+  m.def(name, [run](const CArray<double>& a, const Options& o) { return spectral_cpu(a, o, run); },
+        py::arg("matrix"), py::arg("options"), doc);
+#ifdef CNNVIS_WITH_CUDA
+  m.def((std::string(name) + "_cuda").c_str(),
+        [run](std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols, std::uintptr_t stream,
+              const Options& o) { return spectral_cuda(ptr, dtype, rows, cols, stream, o, run); },
+        py::arg("ptr"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("stream"), py::arg("options"));
+#endif
+}
+
 }  // namespace
 
 void register_cluster(py::module_& m) {
   bind_options(m);
-  const auto cocluster = [](MatrixBackend& mb, const CoclusterOptions& o, const KMeansFn& km) {
-    return spectral_cocluster(mb, o, km);
-  };
-  const auto bicluster = [](MatrixBackend& mb, const BiclusterOptions& o, const KMeansFn& km) {
-    return spectral_bicluster(mb, o, km);
-  };
   m.def("kmeans", &kmeans_host<float>, py::arg("x"), py::arg("options"));
   m.def("kmeans", &kmeans_host<double>, py::arg("x"), py::arg("options"),
         "k-means on the CPU: (labels int64, centers float64 (k, D), inertia, n_iter).");
-  m.def("spectral_cocluster", [=](const CArray<float>& a, const CoclusterOptions& o) {
-    return spectral_cpu(a, o, cocluster);
-  }, py::arg("matrix"), py::arg("options"));
-  m.def("spectral_cocluster", [=](const CArray<double>& a, const CoclusterOptions& o) {
-    return spectral_cpu(a, o, cocluster);
-  }, py::arg("matrix"), py::arg("options"),
-        "Dhillon co-clustering on the CPU: (row_labels, column_labels, power iterations).");
-  m.def("spectral_bicluster", [=](const CArray<float>& a, const BiclusterOptions& o) {
-    return spectral_cpu(a, o, bicluster);
-  }, py::arg("matrix"), py::arg("options"));
-  m.def("spectral_bicluster", [=](const CArray<double>& a, const BiclusterOptions& o) {
-    return spectral_cpu(a, o, bicluster);
-  }, py::arg("matrix"), py::arg("options"),
-        "Kluger biclustering on the CPU: (row_labels, column_labels, power iterations).");
 #ifdef CNNVIS_WITH_CUDA
   m.def("kmeans_cuda", &kmeans_device, py::arg("ptr"), py::arg("dtype"), py::arg("n"), py::arg("d"),
         py::arg("stream"), py::arg("options"), "k-means of a device array; the same result as kmeans.");
-  m.def("spectral_cocluster_cuda", [=](std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols,
-                                       std::uintptr_t stream, const CoclusterOptions& o) {
-    return spectral_cuda(ptr, dtype, rows, cols, stream, o, cocluster);
-  }, py::arg("ptr"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("stream"), py::arg("options"));
-  m.def("spectral_bicluster_cuda", [=](std::uintptr_t ptr, const std::string& dtype, int64_t rows, int64_t cols,
-                                       std::uintptr_t stream, const BiclusterOptions& o) {
-    return spectral_cuda(ptr, dtype, rows, cols, stream, o, bicluster);
-  }, py::arg("ptr"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("stream"), py::arg("options"));
 #endif
+  def_spectral<CoclusterOptions>(m, "spectral_cocluster", &spectral_cocluster,
+                                 "Dhillon co-clustering: (row_labels, column_labels, power iterations).");
+  def_spectral<BiclusterOptions>(m, "spectral_bicluster", &spectral_bicluster,
+                                 "Kluger biclustering: (row_labels, column_labels, power iterations).");
 }
 
 }  // namespace cnnvis
