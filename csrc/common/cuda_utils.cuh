@@ -43,7 +43,8 @@ inline int device_of(const void* ptr) {
 // Work queued on `consumer` from now on starts after the work queued so far on `producer`.
 inline void order_after(std::uintptr_t producer, cudaStream_t consumer) {
   const cudaStream_t p = as_stream(producer);
-  if (p == consumer) return;
+  const bool both_legacy = (producer == 0 || p == cudaStreamLegacy) && consumer == cudaStreamLegacy;
+  if (p == consumer || both_legacy) return;  // 0 is the legacy default stream (no per-thread default here)
   cudaEvent_t ev;
   CNNVIS_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
   const cudaError_t rec = cudaEventRecord(ev, p);
