@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnvis import _core
+from cnnvis.compute._params import Options, validate
 from cnnvis.errors import DataError, DeviceError
 
 __all__ = ["DEVICES", "DeviceMatrix", "KERNEL_DTYPES", "call_core", "check_matrix_shape", "cuda_available",
@@ -29,6 +30,8 @@ __all__ = ["DEVICES", "DeviceMatrix", "KERNEL_DTYPES", "call_core", "check_matri
            "resolve_device", "shape_of", "to_numpy"]
 
 DEVICES = ("auto", "cpu", "cuda")
+# Worded as the kernels' tests pin it (the statistics accumulator says "one of ..." for the same choice).
+_DEVICE = {"device": Options(DEVICES, wording="'auto', 'cpu' or 'cuda'")}
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -56,8 +59,7 @@ def is_cuda_array(x) -> bool:
 
 def resolve_device(device: str, *arrays) -> str:
     """Map "auto" | "cpu" | "cuda" to the device a kernel runs on (no hidden transfers for "auto")."""
-    if device not in DEVICES:
-        raise DeviceError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    validate(_DEVICE, dict(device=device), error=DeviceError)
     if device == "cpu":
         return "cpu"
     if device == "cuda" or any(is_cuda_array(a) for a in arrays):
