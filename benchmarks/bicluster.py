@@ -57,34 +57,32 @@ def checkerboard_sets(rows, cols, k):
             np.vstack([cols == b for _ in range(k) for b in range(k)]))
 
 
-def cpu_rows(shape, k, repeat):
-    rows = []
-    x, tr, tc = make_biclusters(shape, k, noise=NOISE_CO, random_state=0)
+def _cpu_case(task, data, ours, sk_name, sk_fit, sk_repeat, sets, ours_name, target, factor, repeat):
+    """Rows (scikit-learn, cnnvis) for one task on planted data (x, rows, cols)."""
+    x, tr, tc = data
     x = np.ascontiguousarray(x, dtype=np.float32)  # C order, as torch activations / weights
-    t_ours, (r, c) = best_time(lambda: spectral_cocluster(x, k, random_state=0), repeat)
-    s_ours = consensus_score(cocluster_sets(r, c, k), (tr, tc))
+    t_ours, (r, c) = best_time(lambda: ours(x), repeat)
+    s_ours = consensus_score(sets(r, c), (tr, tc))
     with threadpool_limits(ARGS.threads):
-        t_sk, est = best_time(lambda: SpectralCoclustering(k, svd_method="randomized", random_state=0).fit(x),
-                              2, warmup=False)
+        t_sk, est = best_time(lambda: sk_fit(x), sk_repeat, warmup=False)
     s_sk = consensus_score(est.biclusters_, (tr, tc))
-    rows.append(("co-clustering", shape, "scikit-learn SpectralCoclustering(randomized)", t_sk, 1.0, s_sk, "", ""))
     ratio = t_sk / t_ours
-    rows.append(("co-clustering", shape, "cnnvis spectral_cocluster (CPU)", t_ours, ratio, s_ours, ">= 10x",
-                 _met(ratio >= 10 and s_ours >= s_sk - EQUAL)))
-    del x
+    return [(task, x.shape, sk_name, t_sk, 1.0, s_sk, "", ""),
+            (task, x.shape, ours_name, t_ours, ratio, s_ours, f">= {factor}x",
+             _met(ratio >= factor and s_ours >= s_sk - EQUAL))]
 
-    x, tr, tc = make_checkerboard(shape, k, noise=NOISE_BI, random_state=0)
-    x = np.ascontiguousarray(x, dtype=np.float32)  # C order, as torch activations / weights
-    t_ours, (r, c) = best_time(lambda: spectral_bicluster(x, k, random_state=0), repeat)
-    s_ours = consensus_score(checkerboard_sets(r, c, k), (tr, tc))
-    with threadpool_limits(ARGS.threads):
-        t_sk, est = best_time(lambda: SpectralBiclustering(k, random_state=0).fit(x), 1, warmup=False)
-    s_sk = consensus_score(est.biclusters_, (tr, tc))
-    rows.append(("biclustering", shape, "scikit-learn SpectralBiclustering()", t_sk, 1.0, s_sk, "", ""))
-    ratio = t_sk / t_ours
-    rows.append(("biclustering", shape, "cnnvis spectral_bicluster (CPU)", t_ours, ratio, s_ours, ">= 30x",
-                 _met(ratio >= 30 and s_ours >= s_sk - EQUAL)))
-    return rows
+
+def cpu_rows(shape, k, repeat):
+    co = _cpu_case("co-clustering", make_biclusters(shape, k, noise=NOISE_CO, random_state=0),
+                   lambda x: spectral_cocluster(x, k, random_state=0),
+                   "scikit-learn SpectralCoclustering(randomized)",
+                   lambda x: SpectralCoclustering(k, svd_method="randomized", random_state=0).fit(x), 2,
+                   lambda r, c: cocluster_sets(r, c, k), "cnnvis spectral_cocluster (CPU)", 10, repeat)
+    bi = _cpu_case("biclustering", make_checkerboard(shape, k, noise=NOISE_BI, random_state=0),
+                   lambda x: spectral_bicluster(x, k, random_state=0), "scikit-learn SpectralBiclustering()",
+                   lambda x: SpectralBiclustering(k, random_state=0).fit(x), 1,
+                   lambda r, c: checkerboard_sets(r, c, k), "cnnvis spectral_bicluster (CPU)", 30, repeat)
+    return co + bi
 
 
 # "Equal" consensus: within this of scikit-learn's (both are printed).

@@ -5,8 +5,8 @@ max of image n's activation of neuron c, ``class_statistics`` returns per class 
 count, the mean and population std of r, the max of m and the fraction of images with m > 0.
 ``ClassStatsAccumulator`` streams the same over batches (``update``), combines partial results (``merge``)
 and returns them (``result``). Inputs: numpy arrays or torch tensors (CPU or CUDA), any float dtype, any
-strides; see cnnvis.compute._stats for the dtype and device policy.
+strides. The public face of cnnvis.compute._stats, which checks the inputs (dtype and device policy there).
 """
-from cnnvis.compute._stats import ClassStatistics, ClassStatsAccumulator, class_statistics
+from cnnvis.compute import ClassStatistics, ClassStatsAccumulator, class_statistics
 
 __all__ = ["ClassStatistics", "ClassStatsAccumulator", "class_statistics"]

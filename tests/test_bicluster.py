@@ -8,7 +8,7 @@ from sklearn.datasets import make_biclusters, make_checkerboard
 from sklearn.metrics import consensus_score
 
 from cnnvis.bicluster import spectral_bicluster, spectral_cocluster
-from cnnvis.compute import _bicluster as ours
+from cnnvis.compute import _testing as ours
 from cnnvis.errors import CnnvisError, DataError
 
 
@@ -131,9 +131,10 @@ def test_randomized_svd_stops_early_when_converged():
     a = (u0 * np.r_[10.0, 8.0, 6.0, 4.0, np.full(16, 0.01)]) @ v0.T  # a wide gap after 4 values
     u, s, v = ours.randomized_svd(a, 4, max_iter=7, tol=1e-3)
     np.testing.assert_allclose(s, [10, 8, 6, 4], rtol=1e-6)
-    from cnnvis import _core
+    from cnnvis._core import _testing
 
-    assert _core.randomized_svd(a, 4, 10, 1, 7, 1e-3, 0)[3] < 7  # power iterations actually made
+    opt = ours.svd_options(k=4, n_oversamples=10, min_iter=1, max_iter=7, tol=1e-3, seed=0)
+    assert _testing.randomized_svd(a, opt)[3] < 7  # power iterations actually made
 
 
 def test_randomized_svd_rank_deficient_is_finite():

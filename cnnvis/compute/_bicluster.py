@@ -1,123 +1,113 @@
-"""Spectral co-/biclustering on the compiled core: the device dispatch and scikit-learn's helpers.
+"""Spectral co-clustering (Dhillon 2001) and spectral biclustering (Kluger et al. 2003) on the compiled core.
 
-The normalisation helpers mirror scikit-learn's private ``_scale_normalize``, ``_bistochastic_normalize``
-and ``_log_normalize`` (dense float64 results; for tests and small matrices); the algorithms never form
-the normalised matrix, the core applies the normalisation inside its passes over the input.
+Parameters are checked here against declared tables (``_params``), then the data-dependent limits, then
+the input is prepared (``_arrays``) and handed to the core with its option struct. The defaults of
+everything not in the public signature (SVD oversampling, power iterations and tolerance, the k-means on
+the embedding) are the core's own (``_core.SpectralOptions``, csrc/cluster/bicluster.hpp); so are the
+public ones, which the signatures read from the bound structs.
 """
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral
 
 from cnnvis import _core
-from cnnvis.compute._kmeans import HostMatrix, prepare
-from cnnvis.errors import CnnvisError, DataError
+from cnnvis.compute._arrays import call_core, check_matrix_shape, prepare_matrix, shape_of
+from cnnvis.compute._errors import calling_core
+from cnnvis.compute._params import SEED, Interval, Options, validate
+from cnnvis.errors import CnnvisError
 
-__all__ = ["METHODS", "cocluster", "bicluster", "scale_normalize", "bistochastic_normalize", "log_normalize",
-           "randomized_svd"]
+__all__ = ["METHODS", "spectral_bicluster", "spectral_cocluster"]
 
-METHODS = {"scale": 0, "bistochastic": 1, "log": 2}
+METHODS = tuple(_core.BiclusterMethod.__members__)  # ('scale', 'bistochastic', 'log')
+_BI = _core.BiclusterOptions()
+_SPECTRAL = _BI.spectral
 
-# k-means restarts inside the spectral methods, run in parallel; scikit-learn uses 10 sequential ones.
-KMEANS_N_INIT = 4
-# Randomized SVD: oversampling as scikit-learn (the core widens the subspace to whole vectors), at least
-# MIN_POWER_ITER power iterations, at most scikit-learn's count (-1: 7 or 4), stopping as soon as every
-# wanted Ritz pair of M^T M has a residual below SVD_TOL·σ1² (an angle error of about SVD_TOL / gap,
-# plenty for k-means on the embedding; planted data reach it after one iteration).
-N_OVERSAMPLES = 10
-MIN_POWER_ITER = 1
-MAX_POWER_ITER = -1
-SVD_TOL = 1e-3
-
-
-# The CUDA products keep at most this many subspace columns (n_sv + oversampling, rounded up to 8).
+# The CUDA products keep at most this many subspace columns (n_sv + oversampling; csrc/cluster/bicluster_cuda.cu).
 CUDA_MAX_SUBSPACE = 64
 
+_COCLUSTER_PARAMETERS = {"random_state": SEED}
+_BICLUSTER_PARAMETERS = {
+    "method": Options(METHODS),
+    "n_components": Interval(1),
+    "n_best": Interval(1, "n_components"),
+    "random_state": SEED,
+}
 
-def _finite_error(exc: ValueError, name: str):
-    """The core's ValueErrors as cnnvis errors (the commands print those as one line)."""
-    if "NaN or infinity" in str(exc):
-        return DataError(f"{name} contains NaN or infinity")
-    return CnnvisError(str(exc))
+
+def _spectral_options(seed: int) -> "_core.SpectralOptions":
+    opt = _core.SpectralOptions()
+    opt.seed = seed
+    return opt
 
 
-def cocluster(matrix, n_clusters: int, seed: int, device: str):
-    """(row_labels, column_labels) of Dhillon's co-clustering; arguments already validated."""
-    dev, m = prepare(matrix, device, "matrix")
-    extra = (seed, KMEANS_N_INIT, N_OVERSAMPLES, MIN_POWER_ITER, MAX_POWER_ITER, SVD_TOL)
-    try:
-        if dev == "cpu":
-            rows, cols, _ = _core.spectral_cocluster(m.array, n_clusters, *extra)
-        else:
-            # NaN and infinity are caught by the core's first pass over the matrix
-            r, c = m.tensor.shape
-            rows, cols, _ = _core.spectral_cocluster_cuda(m.ptr, m.dtype, r, c, n_clusters, *extra)
-    except ValueError as exc:
-        raise _finite_error(exc, "matrix") from None
+def _matrix_shape(matrix) -> tuple:
+    shape = shape_of(matrix)
+    check_matrix_shape(shape, "matrix")
+    return shape
+
+
+def spectral_cocluster(matrix, n_clusters, *, random_state=_SPECTRAL.seed, device="auto"):
+    """Co-cluster the rows and columns of a (rows, cols) matrix into n_clusters biclusters.
+
+    Rows and columns are the two sides of a bipartite graph weighted by the entries (shifted so the
+    minimum is 0, as scikit-learn's make_nonnegative); the graph's normalised cut is relaxed to the
+    singular vectors 2..1+ceil(log2 n_clusters) of D_r^-1/2 A D_c^-1/2, whose scaled rows are clustered
+    by k-means. Returns (row_labels (rows,), column_labels (cols,)), int64 in [0, n_clusters).
+    n_clusters=1 puts everything in one bicluster.
+    """
+    p = validate(_COCLUSTER_PARAMETERS, dict(random_state=random_state))
+    n_rows, _ = _matrix_shape(matrix)
+    p |= validate({"n_clusters": Interval(1, "n_rows")}, dict(n_clusters=n_clusters), limits=dict(n_rows=n_rows))
+    opt = _core.CoclusterOptions()
+    opt.n_clusters, opt.spectral = p["n_clusters"], _spectral_options(p["random_state"])
+    dev, m = prepare_matrix(matrix, device, "matrix")
+    with calling_core("matrix"):  # NaN and infinity are caught by the core's first pass over the matrix
+        rows, cols, _ = call_core("spectral_cocluster", dev, m, opt)
     return rows, cols
 
 
-def bicluster(matrix, method: str, n_row: int, n_col: int, n_components: int, n_best: int, seed: int,
-              device: str):
-    """(row_labels, column_labels) of Kluger's biclustering; arguments already validated."""
-    dev, m = prepare(matrix, device, "matrix")
-    n_sv = n_components + (method != "log")
-    if dev == "cuda" and n_sv + N_OVERSAMPLES > CUDA_MAX_SUBSPACE:
-        top = CUDA_MAX_SUBSPACE - N_OVERSAMPLES - (method != "log")
-        raise CnnvisError(f"n_components must be in [1, {top}] on device='cuda' with method={method!r}, "
-                          f"got {n_components}")
-    args = (METHODS[method], n_row, n_col, n_components, n_best, seed, KMEANS_N_INIT, N_OVERSAMPLES,
-            MIN_POWER_ITER, MAX_POWER_ITER, SVD_TOL)
+def _split_clusters(n_clusters, n_rows: int, n_cols: int) -> tuple:
+    """(n_row_clusters, n_column_clusters) of an int or a pair, checked against the matrix's shape."""
+    limits = dict(n_rows=n_rows, n_cols=n_cols, n_min=min(n_rows, n_cols))
+    if isinstance(n_clusters, Integral) and not isinstance(n_clusters, bool):
+        k = validate({"n_clusters": Interval(1, "n_min")}, dict(n_clusters=n_clusters), limits=limits)["n_clusters"]
+        return k, k
     try:
-        if dev == "cpu":
-            rows, cols, _ = _core.spectral_bicluster(m.array, *args)
-        else:
-            # NaN and infinity are caught by the core's first pass over the matrix
-            r, c = m.tensor.shape
-            rows, cols, _ = _core.spectral_bicluster_cuda(m.ptr, m.dtype, r, c, *args)
-    except ValueError as exc:
-        raise _finite_error(exc, "matrix") from None
+        r, c = n_clusters
+    except (TypeError, ValueError):
+        raise CnnvisError("n_clusters must be an integer or a pair (n_row_clusters, n_column_clusters), "
+                          f"got {n_clusters!r}") from None
+    p = validate({"n_row_clusters": Interval(1, "n_rows"), "n_column_clusters": Interval(1, "n_cols")},
+                 dict(n_row_clusters=r, n_column_clusters=c), limits=limits)
+    return p["n_row_clusters"], p["n_column_clusters"]
+
+
+def spectral_bicluster(matrix, n_clusters, *, method=_BI.method.name, n_components=_BI.n_components,
+                       n_best=_BI.n_best, random_state=_SPECTRAL.seed, device="auto"):
+    """Checkerboard biclustering of a (rows, cols) matrix.
+
+    n_clusters: an int (as many row as column clusters) or a pair (n_row_clusters, n_column_clusters).
+    method: the normalisation, 'bistochastic', 'scale' or 'log'. Of the first n_components singular
+    vectors (after the trivial one for 'scale' and 'bistochastic'), the n_best best approximated by
+    piecewise-constant vectors are kept; rows are clustered by their projection on the best right vectors
+    and columns by theirs on the best left vectors. Returns (row_labels (rows,), column_labels (cols,)),
+    int64.
+    """
+    p = validate(_BICLUSTER_PARAMETERS, dict(method=method, n_components=n_components, n_best=n_best,
+                                             random_state=random_state))
+    n_rows, n_cols = _matrix_shape(matrix)
+    n_row, n_col = _split_clusters(n_clusters, n_rows, n_cols)
+    opt = _core.BiclusterOptions()
+    opt.method = _core.BiclusterMethod.__members__[p["method"]]
+    opt.n_row_clusters, opt.n_col_clusters = n_row, n_col
+    opt.n_components, opt.n_best = p["n_components"], p["n_best"]
+    opt.spectral = _spectral_options(p["random_state"])
+    dev, m = prepare_matrix(matrix, device, "matrix")
+    if dev == "cuda":  # the first singular pair (discarded unless method='log') counts too
+        top = CUDA_MAX_SUBSPACE - opt.spectral.n_oversamples - (p["method"] != "log")
+        if p["n_components"] > top:
+            raise CnnvisError(f"n_components must be in [1, {top}] on device='cuda' with method={method!r}, "
+                              f"got {n_components}")
+    with calling_core("matrix"):  # NaN and infinity are caught by the core's first pass over the matrix
+        rows, cols, _ = call_core("spectral_bicluster", dev, m, opt)
     return rows, cols
-
-
-def matrix_shape(matrix):
-    shape = getattr(matrix, "shape", None)
-    if shape is None:
-        shape = np.shape(matrix)
-    return tuple(int(s) for s in shape)
-
-
-def _host64(x, name="matrix"):
-    return np.ascontiguousarray(HostMatrix(x, name).array, dtype=np.float64)
-
-
-def _call(fn, *args):
-    try:
-        return fn(*args)
-    except ValueError as exc:
-        raise _finite_error(exc, "matrix") from None
-
-
-def scale_normalize(X):
-    """scikit-learn's ``_scale_normalize``: (normalised, row factors, column factors), float64. Rows or
-    columns that sum to zero get factor 0 (scikit-learn divides by zero there)."""
-    return _call(_core.scale_normalize, _host64(X))
-
-
-def bistochastic_normalize(X, max_iter=1000, tol=1e-5):
-    """scikit-learn's ``_bistochastic_normalize``: the doubly scaled matrix (rows summing to sqrt(n/m),
-    columns to sqrt(m/n)), float64."""
-    return _call(_core.bistochastic_normalize, _host64(X), int(max_iter), float(tol))[0]
-
-
-def log_normalize(X):
-    """scikit-learn's ``_log_normalize``: the double-centred log of X shifted to a minimum of 1."""
-    return _call(_core.log_normalize, _host64(X))
-
-
-def randomized_svd(X, n_components, *, n_oversamples=N_OVERSAMPLES, min_iter=MIN_POWER_ITER, max_iter=7,
-                   tol=SVD_TOL, random_state=0):
-    """(u (m, k), s (k,), v (n, k)) of the core's randomized SVD of a host matrix."""
-    a = HostMatrix(X, "matrix").array
-    u, s, v, _ = _core.randomized_svd(a, int(n_components), int(n_oversamples), int(min_iter), int(max_iter),
-                                      float(tol), int(random_state))
-    return u, s, v

@@ -1,6 +1,6 @@
 """Per-class activation statistics: validation, dtype and layout policy, device dispatch.
 
-The fused kernels live in cnnvis._core (csrc/stats.cpp for the CPU, csrc/stats_cuda.cu for CUDA); this
+The fused kernels live in cnnvis._core (csrc/stats/stats.cpp for the CPU, stats_cuda.cu for CUDA); this
 module checks the inputs, views them as (N, C, S) and hands a pointer over. The running state (count,
 mean, M2, max, active count per class and channel) always lives on the host: it is small.
 
@@ -10,32 +10,33 @@ Policy, decided once:
   activations are rejected. Sums and moments are always accumulated in float64.
 - layout: any strides. The spatial dims are flattened to one axis without a copy whenever that is possible
   (C-contiguous arrays, slices along N or C, torch CPU tensors via ``.numpy()``); otherwise one C-order copy.
-- device: ``"auto"`` runs on CUDA for GPU-resident inputs (torch CUDA tensors, ``__cuda_array_interface__``
-  arrays) and on the CPU for host inputs; ``"cpu"`` copies GPU inputs to the host; ``"cuda"`` copies host
-  inputs to the device, or raises DeviceError when CUDA is not usable.
+- device and stream: as cnnvis.compute._arrays (the kernels run on the producer's stream).
 """
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from cnnvis import _core
-from cnnvis.compute._backend import resolve_device, to_numpy
+from cnnvis.compute._arrays import (DEVICES, KERNEL_DTYPES, dtype_tag, is_torch, producer_stream, resolve_device,
+                                    shape_of, to_numpy)
+from cnnvis.compute._errors import calling_core, non_finite
+from cnnvis.compute._params import Interval, Options, validate
 from cnnvis.compute._types import ClassStatistics
 from cnnvis.errors import DataError, DeviceError
 
 __all__ = ["ClassStatsAccumulator", "ClassStatistics", "class_statistics"]
 
-_DEVICES = ("auto", "cpu", "cuda")
-_OK, _BAD_LABEL, _NON_FINITE = 0, 1, 2  # StatsStatus codes (csrc/stats.hpp)
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_OK, _BAD_LABEL, _NON_FINITE = 0, 1, 2  # StatsStatus codes (csrc/stats/stats.hpp)
+_COUNT = Interval(1, wording="an integer >= 1")
+_PARAMETERS = {"n_classes": _COUNT, "n_channels": _COUNT}
+_DEVICE = {"device": Options(DEVICES)}
 
 
 def class_statistics(activations, labels, n_classes: int, *, device: str = "auto") -> ClassStatistics:
     """Per-class statistics of activations (N, C) or (N, C, *spatial) with integer labels (N,) in [0, K)."""
-    shape = _shape_of(activations)
+    shape = shape_of(activations)
     _check_ndim(shape)
     acc = ClassStatsAccumulator(n_classes, shape[1], device=device)
     return acc.update(activations, labels).result()
@@ -49,25 +50,24 @@ class ClassStatsAccumulator:
     """
 
     def __init__(self, n_classes: int, n_channels: int, *, device: str = "auto"):
-        self.n_classes = _check_positive_int("n_classes", n_classes)
-        self.n_channels = _check_positive_int("n_channels", n_channels)
-        if device not in _DEVICES:
-            raise DeviceError(f"device must be one of {_DEVICES}, got {device!r}")
-        self.device = device
+        p = validate(_PARAMETERS, dict(n_classes=n_classes, n_channels=n_channels), error=DataError)
+        self.n_classes, self.n_channels = p["n_classes"], p["n_channels"]
+        self.device = validate(_DEVICE, dict(device=device), error=DeviceError)["device"]
         self._moments = _core.ClassMoments(self.n_classes, self.n_channels)
 
     def update(self, activations, labels) -> "ClassStatsAccumulator":
         """Add a batch: activations (N, C, *spatial) of any float dtype, labels (N,) integers in [0, K)."""
-        shape = _shape_of(activations)
+        shape = shape_of(activations)
         n, c, s = _check_activations(shape, self.n_channels)
         lab = _labels_array(labels, n)
         device = resolve_device(self.device, activations)
         if n == 0:  # nothing to add (and empty views may carry strides the kernels would reject)
             return self
-        if device == "cuda":
-            status = _update_cuda(self._moments, activations, lab, (n, c, s))
-        else:
-            status = self._moments.update_cpu(_host_rows(activations, (n, c, s)), lab)
+        with calling_core("activations"):
+            if device == "cuda":
+                status = _update_cuda(self._moments, activations, lab, (n, c, s))
+            else:
+                status = self._moments.update_cpu(_host_rows(activations, (n, c, s)), lab)
         _raise_for_status(status, self.n_classes)
         return self
 
@@ -107,19 +107,6 @@ def finalize(count, mean, m2, mx, active) -> ClassStatistics:
 
 # ---- validation ---------------------------------------------------------------------------------------
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise DataError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _shape_of(x) -> tuple:
-    shape = getattr(x, "shape", None)
-    if shape is None:
-        shape = np.shape(x)
-    return tuple(int(d) for d in shape)
-
-
 def _check_ndim(shape: tuple) -> None:
     if len(shape) < 2:
         raise DataError(f"activations must have shape (N, C) or (N, C, *spatial), got shape {shape} "
@@ -155,14 +142,14 @@ def _raise_for_status(status: tuple, n_classes: int) -> None:
     if code == _BAD_LABEL:
         raise DataError(f"labels: value {value} at index {index} is outside [0, n_classes={n_classes})")
     if code == _NON_FINITE:
-        raise DataError(f"activations: non-finite value (NaN or inf) in image {index}, channel {value} "
-                        "(or a spatial sum beyond the float64 range)")
+        raise non_finite("activations", f"non-finite value at image {index}, channel {value}; or a spatial sum "
+                                        "beyond the float64 range")
 
 
 # ---- host path ----------------------------------------------------------------------------------------
 
 def _kernel_dtype(dtype: np.dtype) -> np.dtype:
-    if dtype in _KERNEL_DTYPES:
+    if dtype in KERNEL_DTYPES:
         return dtype
     if dtype.kind != "f":
         raise DataError(f"activations must be floating point, got dtype {dtype}")
@@ -171,17 +158,13 @@ def _kernel_dtype(dtype: np.dtype) -> np.dtype:
 
 def _host_rows(x, ncs: tuple) -> np.ndarray:
     """A float32/float64 (N, C, S) host view of x with a contiguous spatial axis (a copy only if needed)."""
-    a = _torch_host_numpy(x) if _is_torch(x) else to_numpy(x, name="activations")
+    a = _torch_host_numpy(x) if is_torch(x) else to_numpy(x, name="activations")
     a = a.astype(_kernel_dtype(a.dtype), copy=False)
     rows = a.reshape(ncs)  # a view whenever the strides allow it
     isz = rows.itemsize
     if (ncs[2] > 1 and rows.strides[2] != isz) or rows.strides[0] % isz or rows.strides[1] % isz:
         rows = np.ascontiguousarray(rows)
     return rows
-
-
-def _is_torch(x) -> bool:
-    return type(x).__module__.split(".", 1)[0] == "torch"
 
 
 def _torch_host_numpy(t) -> np.ndarray:
@@ -199,13 +182,13 @@ def _torch_host_numpy(t) -> np.ndarray:
 
 def _update_cuda(moments, x, labels: np.ndarray, ncs: tuple) -> tuple:
     n, c, s = ncs
-    if _is_torch(x) and x.is_cuda:
+    if is_torch(x) and x.is_cuda:
         ptr, dtype, sn, sc, stream, keep = _torch_cuda_view(x, ncs)
     elif hasattr(x, "__cuda_array_interface__"):
         ptr, dtype, sn, sc, stream, keep = _cai_view(x, ncs)
     else:  # a host array sent to the GPU (device="cuda"): the kernel copies it over
         rows = np.ascontiguousarray(_host_rows(x, ncs))
-        return moments.update_cuda(rows.ctypes.data, rows.dtype.str[1:], n, c, s, c * s, s, labels, 0, True)
+        return moments.update_cuda(rows.ctypes.data, dtype_tag(rows.dtype), n, c, s, c * s, s, labels, 0, True)
     status = moments.update_cuda(ptr, dtype, n, c, s, sn, sc, labels, stream, False)
     del keep  # the input (or its cast copy) stays alive until the kernel has finished
     return status
@@ -222,9 +205,7 @@ def _torch_cuda_view(t, ncs: tuple):
     rows = t.reshape(ncs)
     if ncs[2] > 1 and rows.stride(2) != 1:
         rows = rows.contiguous()
-    dtype = "f4" if rows.dtype == torch.float32 else "f8"
-    stream = torch.cuda.current_stream(rows.device).cuda_stream
-    return rows.data_ptr(), dtype, rows.stride(0), rows.stride(1), stream, rows
+    return rows.data_ptr(), dtype_tag(rows.dtype), rows.stride(0), rows.stride(1), producer_stream(rows), rows
 
 
 def _cai_view(x, ncs: tuple):
@@ -239,8 +220,7 @@ def _cai_view(x, ncs: tuple):
     shape = tuple(cai["shape"])
     strides = cai.get("strides") or _c_strides(shape, isz)
     sn, sc = _nc_strides(shape, strides, isz)
-    stream = cai.get("stream") or 0
-    return int(cai["data"][0]), typestr[1:], sn, sc, int(stream), x
+    return int(cai["data"][0]), typestr[1:], sn, sc, producer_stream(x), x
 
 
 def _cupy_rows(x, ncs: tuple):

@@ -1,5 +1,6 @@
-#include "bicluster.hpp"
-#include "simd.hpp"
+#include "cluster/bicluster.hpp"
+#include "common/errors.hpp"
+#include "common/simd.hpp"
 
 #include <omp.h>
 
@@ -31,110 +32,59 @@ constexpr int64_t kFlushRows = 64;   // rows of A^T w summed in T before adding 
 // y (R×lp, double) += a (R rows of length n, stride n) · xs (n×lp, T) on the NV·lanes columns from c0:
 // accumulated in T over column blocks of kColBlock, in double across blocks.
 template <typename T, int R, int NV>
-[[gnu::always_inline]] inline void ax_chunk(const T* a, int64_t n, const T* xs, int lp, int c0, double* y) {
-  using V = typename Vec<T>::type;
-  constexpr int L = Vec<T>::lanes;
-  for (int64_t j0 = 0; j0 < n; j0 += kColBlock) {
-    const int64_t j1 = std::min(n, j0 + kColBlock);
-    V acc[R][NV];
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) acc[r][v] = V{};
-    for (int64_t j = j0; j < j1; ++j) {
-      const T* xr = xs + j * lp + c0;
-      V x[NV];
-      for (int v = 0; v < NV; ++v) x[v] = *reinterpret_cast<const V*>(xr + v * L);
-      for (int r = 0; r < R; ++r) {
-        const T av = a[r * n + j];
-        for (int v = 0; v < NV; ++v) acc[r][v] += av * x[v];
+struct AxChunk {
+  [[gnu::always_inline]] static inline void run(const T* a, int64_t n, const T* xs, int lp, int c0, double* y) {
+    using V = typename Vec<T>::type;
+    constexpr int L = Vec<T>::lanes;
+    for (int64_t j0 = 0; j0 < n; j0 += kColBlock) {
+      const int64_t j1 = std::min(n, j0 + kColBlock);
+      V acc[R][NV];
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+      for (int64_t j = j0; j < j1; ++j) {
+        const T* xr = xs + j * lp + c0;
+        V x[NV];
+        for (int v = 0; v < NV; ++v) x[v] = *reinterpret_cast<const V*>(xr + v * L);
+        for (int r = 0; r < R; ++r) {
+          const T av = a[r * n + j];
+          for (int v = 0; v < NV; ++v) acc[r][v] += av * x[v];
+        }
       }
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v)
+          for (int e = 0; e < L; ++e) y[r * lp + c0 + v * L + e] += acc[r][v][e];
     }
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v)
-        for (int e = 0; e < L; ++e) y[r * lp + c0 + v * L + e] += acc[r][v][e];
   }
-}
+};
 
 // zf (n×lp, T) += a^T (R rows) · wt (R×lp, T), on the NV·lanes columns from c0.
 template <typename T, int R, int NV>
-[[gnu::always_inline]] inline void atw_chunk(const T* a, int64_t n, const T* wt, int lp, int c0, T* zf) {
-  using V = typename Vec<T>::type;
-  constexpr int L = Vec<T>::lanes;
-  V wr[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) wr[r][v] = *reinterpret_cast<const V*>(wt + r * lp + c0 + v * L);
-  for (int64_t j = 0; j < n; ++j) {
-    V* zr = reinterpret_cast<V*>(zf + j * lp + c0);
-    V s[NV];
-    for (int v = 0; v < NV; ++v) s[v] = zr[v];
-    for (int r = 0; r < R; ++r) {
-      const T av = a[r * n + j];
-      for (int v = 0; v < NV; ++v) s[v] += av * wr[r][v];
+struct AtwChunk {
+  [[gnu::always_inline]] static inline void run(const T* a, int64_t n, const T* wt, int lp, int c0, T* zf) {
+    using V = typename Vec<T>::type;
+    constexpr int L = Vec<T>::lanes;
+    V wr[R][NV];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) wr[r][v] = *reinterpret_cast<const V*>(wt + r * lp + c0 + v * L);
+    for (int64_t j = 0; j < n; ++j) {
+      V* zr = reinterpret_cast<V*>(zf + j * lp + c0);
+      V s[NV];
+      for (int v = 0; v < NV; ++v) s[v] = zr[v];
+      for (int r = 0; r < R; ++r) {
+        const T av = a[r * n + j];
+        for (int v = 0; v < NV; ++v) s[v] += av * wr[r][v];
+      }
+      for (int v = 0; v < NV; ++v) zr[v] = s[v];
     }
-    for (int v = 0; v < NV; ++v) zr[v] = s[v];
   }
-}
-
-// Chunks of two vectors cover lp; a last one-vector chunk covers the rest (lp is a multiple of lanes).
-template <typename T, int R>
-[[gnu::always_inline]] inline void tile_ax_body(const T* a, int64_t n, const T* xs, int lp, double* y) {
-  constexpr int L = Vec<T>::lanes;
-  std::fill(y, y + R * lp, 0.0);
-  int c0 = 0;
-  for (; c0 + 2 * L <= lp; c0 += 2 * L) ax_chunk<T, R, 2>(a, n, xs, lp, c0, y);
-  if (c0 < lp) ax_chunk<T, R, 1>(a, n, xs, lp, c0, y);
-}
-template <typename T, int R>
-[[gnu::always_inline]] inline void tile_atw_body(const T* a, int64_t n, const T* wt, int lp, T* zf) {
-  constexpr int L = Vec<T>::lanes;
-  int c0 = 0;
-  for (; c0 + 2 * L <= lp; c0 += 2 * L) atw_chunk<T, R, 2>(a, n, wt, lp, c0, zf);
-  if (c0 < lp) atw_chunk<T, R, 1>(a, n, wt, lp, c0, zf);
-}
-
-template <typename T, int R>
-CNNVIS_TARGET_AVX2 void tile_ax_avx2(const T* a, int64_t n, const T* xs, int lp, double* y) {
-  tile_ax_body<T, R>(a, n, xs, lp, y);
-}
-template <typename T, int R>
-void tile_ax_base(const T* a, int64_t n, const T* xs, int lp, double* y) {
-  tile_ax_body<T, R>(a, n, xs, lp, y);
-}
-template <typename T, int R>
-CNNVIS_TARGET_AVX2 void tile_atw_avx2(const T* a, int64_t n, const T* wt, int lp, T* zf) {
-  tile_atw_body<T, R>(a, n, wt, lp, zf);
-}
-template <typename T, int R>
-void tile_atw_base(const T* a, int64_t n, const T* wt, int lp, T* zf) {
-  tile_atw_body<T, R>(a, n, wt, lp, zf);
-}
-
-template <typename T>
-using TileAx = void (*)(const T*, int64_t, const T*, int, double*);
-template <typename T>
-using TileAtw = void (*)(const T*, int64_t, const T*, int, T*);
+};
 
 constexpr int kTileRows = 4;
 
 template <typename T>
-TileAx<T> pick_ax(int rows) {
-  const bool v = cpu_has_avx2();
-  switch (rows) {
-    case 4: return v ? tile_ax_avx2<T, 4> : tile_ax_base<T, 4>;
-    case 3: return v ? tile_ax_avx2<T, 3> : tile_ax_base<T, 3>;
-    case 2: return v ? tile_ax_avx2<T, 2> : tile_ax_base<T, 2>;
-    default: return v ? tile_ax_avx2<T, 1> : tile_ax_base<T, 1>;
-  }
-}
+auto pick_ax(int rows) { return simd::pick_row_tile<AxChunk, T, int64_t, double>(rows); }
 template <typename T>
-TileAtw<T> pick_atw(int rows) {
-  const bool v = cpu_has_avx2();
-  switch (rows) {
-    case 4: return v ? tile_atw_avx2<T, 4> : tile_atw_base<T, 4>;
-    case 3: return v ? tile_atw_avx2<T, 3> : tile_atw_base<T, 3>;
-    case 2: return v ? tile_atw_avx2<T, 2> : tile_atw_base<T, 2>;
-    default: return v ? tile_atw_avx2<T, 1> : tile_atw_base<T, 1>;
-  }
-}
+auto pick_atw(int rows) { return simd::pick_row_tile<AtwChunk, T, int64_t, T>(rows); }
 
 // Row partitions: a fixed split that depends on the shape only (not on the thread count), each with its
 // own column accumulators, added in order, so results are reproducible on any number of threads. A
@@ -169,7 +119,10 @@ std::vector<double> run_pass(const T* a, int64_t m, int64_t n, int lp, const T* 
     for (int64_t i0 = i_begin; i0 < i_end; i0 += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, i_end - i0));
       const T* at = a + i0 * n;
-      if (xs) pick_ax<T>(rows)(at, n, xs, lp, ytile.data());
+      if (xs) {
+        std::fill(ytile.begin(), ytile.end(), 0.0);
+        pick_ax<T>(rows)(at, n, xs, lp, ytile.data());
+      }
       std::fill(wtile.begin(), wtile.end(), T(0));
       on_tile(i0, rows, ytile.data(), wtile.data(), extras[part].data());
       if (want_z) {
@@ -449,7 +402,7 @@ FirstPass first_pass(MatrixBackend& mb) {
   fp.col_sums.resize(mb.cols());
   bool finite = true;
   mb.first_pass(&fp.min_value, &finite, fp.row_sums.data(), fp.col_sums.data());
-  if (!finite) throw std::domain_error("the matrix contains NaN or infinity");
+  if (!finite) throw NonFiniteError("");
   return fp;
 }
 
@@ -583,8 +536,10 @@ std::vector<double> fit_best_piecewise(const std::vector<double>& vecs, int64_t 
 
 }  // namespace
 
-BiclusterLabels spectral_cocluster(MatrixBackend& mb, int n_clusters, const SpectralOptions& opt, const KMeansFn& km) {
+BiclusterLabels spectral_cocluster(MatrixBackend& mb, const CoclusterOptions& options, const KMeansFn& km) {
   const int64_t m = mb.rows(), n = mb.cols();
+  const int n_clusters = options.n_clusters;
+  const SpectralOptions& opt = options.spectral;
   BiclusterLabels out;
   StageClock clock;
   const FirstPass fp = first_pass(mb);
@@ -616,11 +571,13 @@ BiclusterLabels spectral_cocluster(MatrixBackend& mb, int n_clusters, const Spec
   return out;
 }
 
-BiclusterLabels spectral_bicluster(MatrixBackend& mb, BiclusterMethod method, int n_row_clusters,
-                                   int n_col_clusters, int n_components, int n_best, const SpectralOptions& opt,
-                                   const KMeansFn& km) {
+BiclusterLabels spectral_bicluster(MatrixBackend& mb, const BiclusterOptions& options, const KMeansFn& km) {
   const int64_t m = mb.rows(), n = mb.cols();
-  if (n_best > n_components) throw std::invalid_argument("n_best must be <= n_components");
+  const BiclusterMethod method = options.method;
+  const int n_row_clusters = options.n_row_clusters, n_col_clusters = options.n_col_clusters;
+  const int n_components = options.n_components, n_best = options.n_best;
+  const SpectralOptions& opt = options.spectral;
+  if (n_best > n_components) throw InvalidArgument("n_best must be <= n_components");
   BiclusterLabels out;
   StageClock clock;
   int n_sv = n_components;
@@ -658,6 +615,15 @@ BiclusterLabels spectral_bicluster(MatrixBackend& mb, BiclusterMethod method, in
   out.cols = km(proj_c.data(), n, n_best, n_col_clusters, derive_seed(opt.seed, 5));
   clock.lap("kmeans");
   return out;
+}
+
+KMeansFn cpu_kmeans_fn(const KMeansOptions& base) {
+  return [base](const double* x, int64_t n, int d, int k, uint64_t seed) {
+    KMeansOptions o = base;
+    o.k = k;
+    o.seed = seed;
+    return kmeans_cpu(x, n, d, o).labels;
+  };
 }
 
 }  // namespace cnnvis

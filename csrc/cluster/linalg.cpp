@@ -1,4 +1,4 @@
-#include "linalg.hpp"
+#include "cluster/linalg.hpp"
 
 #include <omp.h>
 

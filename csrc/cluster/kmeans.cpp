@@ -1,5 +1,6 @@
-#include "kmeans.hpp"
-#include "simd.hpp"
+#include "cluster/kmeans.hpp"
+#include "common/errors.hpp"
+#include "common/simd.hpp"
 
 #include <omp.h>
 
@@ -9,7 +10,7 @@
 #include <random>
 #include <stdexcept>
 
-#include "linalg.hpp"
+#include "cluster/linalg.hpp"
 
 namespace cnnvis {
 
@@ -173,14 +174,22 @@ KMeansOutput single_run(KMeansBackend& be, int k, uint64_t seed, int max_iter, d
 }
 
 void check_k(int k, int64_t n) {
-  if (k < 1 || k > n) throw std::invalid_argument("kmeans: need 1 <= n_clusters <= number of points");
+  if (k < 1 || k > n) throw InvalidArgument("kmeans: need 1 <= n_clusters <= number of points");
+}
+
+// tol relative to the mean per-feature variance (scikit-learn's scale). The variance pass reads every
+// value: a NaN or infinity anywhere makes it non-finite (so does a float64 value beyond ~1e154, whose
+// squared distances overflow too).
+double absolute_tol(double tol, double mean_variance) {
+  if (!std::isfinite(mean_variance)) throw NonFiniteError("or values whose squares overflow float64");
+  return tol * mean_variance;
 }
 
 }  // namespace
 
 KMeansOutput kmeans_run(KMeansBackend& be, const KMeansOptions& opt) {
   check_k(opt.k, be.n());
-  const double tol_abs = opt.tol * be.mean_variance();
+  const double tol_abs = absolute_tol(opt.tol, be.mean_variance());
   KMeansOutput best;
   bool have = false;
   for (uint64_t seed : run_seeds(opt)) {
@@ -202,51 +211,28 @@ using simd::Vec;
 // with GCC vector types and compiled for AVX2+FMA and the baseline (picked at run time, as the
 // bicluster kernels). Used where D is large enough for the products to dominate.
 template <typename T, int R, int NV>
-[[gnu::always_inline]] inline void dots_chunk(const T* x, int d, const T* ct, int kp, int c0, T* out) {
-  using V = typename Vec<T>::type;
-  constexpr int L = Vec<T>::lanes;
-  V acc[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
-  for (int j = 0; j < d; ++j) {
-    V c[NV];
-    for (int v = 0; v < NV; ++v) c[v] = *reinterpret_cast<const V*>(ct + static_cast<int64_t>(j) * kp + c0 + v * L);
-    for (int r = 0; r < R; ++r) {
-      const T xv = x[static_cast<int64_t>(r) * d + j];
-      for (int v = 0; v < NV; ++v) acc[r][v] += xv * c[v];
+struct DotsChunk {
+  [[gnu::always_inline]] static inline void run(const T* x, int d, const T* ct, int kp, int c0, T* out) {
+    using V = typename Vec<T>::type;
+    constexpr int L = Vec<T>::lanes;
+    V acc[R][NV];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+    for (int j = 0; j < d; ++j) {
+      V c[NV];
+      for (int v = 0; v < NV; ++v) c[v] = *reinterpret_cast<const V*>(ct + static_cast<int64_t>(j) * kp + c0 + v * L);
+      for (int r = 0; r < R; ++r) {
+        const T xv = x[static_cast<int64_t>(r) * d + j];
+        for (int v = 0; v < NV; ++v) acc[r][v] += xv * c[v];
+      }
     }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + r * kp + c0 + v * L) = acc[r][v];
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + r * kp + c0 + v * L) = acc[r][v];
-}
+};
 
-template <typename T, int R>
-[[gnu::always_inline]] inline void dots_body(const T* x, int d, const T* ct, int kp, T* out) {
-  constexpr int L = Vec<T>::lanes;
-  int c0 = 0;
-  for (; c0 + 2 * L <= kp; c0 += 2 * L) dots_chunk<T, R, 2>(x, d, ct, kp, c0, out);
-  if (c0 < kp) dots_chunk<T, R, 1>(x, d, ct, kp, c0, out);
-}
-template <typename T, int R>
-CNNVIS_TARGET_AVX2 void dots_avx2(const T* x, int d, const T* ct, int kp, T* out) {
-  dots_body<T, R>(x, d, ct, kp, out);
-}
-template <typename T, int R>
-void dots_base(const T* x, int d, const T* ct, int kp, T* out) {
-  dots_body<T, R>(x, d, ct, kp, out);
-}
 template <typename T>
-using DotsFn = void (*)(const T*, int, const T*, int, T*);
-template <typename T>
-DotsFn<T> pick_dots(int rows) {
-  const bool v = cpu_has_avx2();
-  switch (rows) {
-    case 4: return v ? dots_avx2<T, 4> : dots_base<T, 4>;
-    case 3: return v ? dots_avx2<T, 3> : dots_base<T, 3>;
-    case 2: return v ? dots_avx2<T, 2> : dots_base<T, 2>;
-    default: return v ? dots_avx2<T, 1> : dots_base<T, 1>;
-  }
-}
+auto pick_dots(int rows) { return simd::pick_row_tile<DotsChunk, T, int, T>(rows); }
 
 // Points with at least this many features are assigned through the dot-product kernel.
 constexpr int kDotMinFeatures = 8;
@@ -477,15 +463,7 @@ class CpuKMeans final : public KMeansBackend {
     }
   }
 
-  double dist2(int64_t i, const double* c) const {
-    const T* row = x_ + i * d_;
-    double s = 0.0;
-    for (int j = 0; j < d_; ++j) {
-      const double t = static_cast<double>(row[j]) - c[j];
-      s += t * t;
-    }
-    return s;
-  }
+  double dist2(int64_t i, const double* c) const { return squared_distance(x_ + i * d_, c, d_); }
 
   template <typename F>
   void chunked_columns(F&& add_row, double* out) {
@@ -516,7 +494,7 @@ class CpuKMeans final : public KMeansBackend {
 template <typename T>
 KMeansOutput kmeans_cpu_impl(const T* x, int64_t n, int d, const KMeansOptions& opt) {
   check_k(opt.k, n);
-  const double tol_abs = opt.tol * CpuKMeans<T>(x, n, d).mean_variance();
+  const double tol_abs = absolute_tol(opt.tol, CpuKMeans<T>(x, n, d).mean_variance());
   const std::vector<uint64_t> seeds = run_seeds(opt);
   const int runs = static_cast<int>(seeds.size());
   std::vector<KMeansOutput> outs(runs);

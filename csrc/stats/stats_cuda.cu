@@ -15,19 +15,21 @@
 #include <string>
 #include <vector>
 
-#include "stats.hpp"
+#include "common/cuda_utils.cuh"
+#include "stats/stats.hpp"
 
 namespace cnnvis {
 namespace {
 
+using cuda_detail::as_stream;
+using cuda_detail::device_of;
+using cuda_detail::DeviceScope;
+using cuda_detail::sm_count;
+using cuda_detail::StreamBuf;
+
 constexpr int kBlock = 256;         // threads per block of the row kernels
 constexpr int kLongRow = 1 << 14;   // rows at least this long get a whole block
 constexpr int kReduceWarps = 8;     // class_reduce: warps (image slices) per block
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("cnnvis CUDA stats: ") + what + ": " + cudaGetErrorString(err));
-}
 
 template <class T>
 struct Vec;
@@ -206,45 +208,6 @@ __global__ void class_reduce_kernel(const R* __restrict__ r, const M* __restrict
   }
 }
 
-// Device buffer freed on the stream when it goes out of scope (also on error paths).
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  cudaStream_t stream;
-  DeviceBuffer(size_t bytes, cudaStream_t s) : stream(s) {
-    if (bytes) check(cudaMallocAsync(&ptr, bytes, s), "cudaMallocAsync");
-  }
-  ~DeviceBuffer() {
-    if (ptr) cudaFreeAsync(ptr, stream);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  template <class T>
-  T* as() const { return static_cast<T*>(ptr); }
-};
-
-// Restores the caller's current device.
-struct DeviceGuard {
-  int prev = 0;
-  explicit DeviceGuard(int dev) {
-    check(cudaGetDevice(&prev), "cudaGetDevice");
-    if (dev != prev) check(cudaSetDevice(dev), "cudaSetDevice");
-  }
-  ~DeviceGuard() { cudaSetDevice(prev); }
-};
-
-int device_of(const void* ptr, bool host_input) {
-  int dev = 0;
-  if (host_input) {
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    return dev;
-  }
-  cudaPointerAttributes attr{};
-  check(cudaPointerGetAttributes(&attr, ptr), "cudaPointerGetAttributes");
-  if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged)
-    throw std::invalid_argument("cnnvis CUDA stats: the activation pointer is not device memory");
-  return attr.device;
-}
-
 // Page-locked host staging for the small transfers (image order up, (K, C) results down): pageable
 // copies go through the driver's bounce buffers at a fraction of the bus speed. One buffer per host
 // thread, grown on demand and kept (portable: any device may use it).
@@ -255,9 +218,9 @@ class PinnedStaging {
   }
   int64_t* words(size_t n) {
     if (n > capacity_) {
-      if (ptr_) check(cudaFreeHost(ptr_), "cudaFreeHost");
+      if (ptr_) CNNVIS_CUDA_CHECK(cudaFreeHost(ptr_));
       ptr_ = nullptr, capacity_ = 0;
-      check(cudaHostAlloc(&ptr_, n * 8, cudaHostAllocPortable), "cudaHostAlloc");
+      CNNVIS_CUDA_CHECK(cudaHostAlloc(&ptr_, n * 8, cudaHostAllocPortable));
       capacity_ = n;
     }
     return static_cast<int64_t*>(ptr_);
@@ -289,7 +252,7 @@ template <class T>
 void launch_rows(const T* x, const ActivationView& v, double* r, T* m, int sms, cudaStream_t st) {
   const int64_t rows = v.n * v.c;
   const int64_t max_blocks = int64_t(sms) * (2048 / kBlock);
-  auto blocks_for = [&](int64_t threads) { return int(std::max<int64_t>(1, std::min(max_blocks, (threads + kBlock - 1) / kBlock))); };
+  auto blocks_for = [&](int64_t threads) { return int(std::max<int64_t>(1, std::min(max_blocks, cuda_detail::ceil_div(threads, kBlock)))); };
   const int64_t S = v.s;
   if (S >= kLongRow && rows < max_blocks * 4) {
     row_stats_block_kernel<T><<<int(std::min(rows, max_blocks * 4)), kBlock, 0, st>>>(x, rows, v.c, S, v.stride_n, v.stride_c, r, m);
@@ -304,7 +267,7 @@ void launch_rows(const T* x, const ActivationView& v, double* r, T* m, int sms, 
   } else {
     row_stats_kernel<T, 32><<<blocks_for(rows * 32), kBlock, 0, st>>>(x, rows, v.c, S, v.stride_n, v.stride_c, r, m);
   }
-  check(cudaGetLastError(), "row_stats launch");
+  CNNVIS_CUDA_LAUNCHED("row_stats");
 }
 
 // One allocation per call, carved into 8-byte-aligned pieces, so a batch costs one H2D copy (image order
@@ -344,9 +307,7 @@ template <class T>
 StatsStatus run(const ActivationView& v, const int64_t* labels, ClassMoments& out, cudaStream_t st,
                 bool host_input) {
   const int64_t N = v.n, C = v.c, K = out.n_classes, S = v.s;
-  int dev = 0, sms = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
+  const int sms = sm_count();
 
   // Host side: images grouped by class, uploaded with the class offsets in one copy.
   std::vector<int64_t> order, offsets, count;
@@ -362,21 +323,21 @@ StatsStatus run(const ActivationView& v, const int64_t* labels, ClassMoments& ou
   const T* x = static_cast<const T*>(v.data);
   ActivationView dv = v;
   const size_t x_bytes = size_t(N * C * S) * sizeof(T);
-  DeviceBuffer staged(host_input ? x_bytes : 0, st);
+  StreamBuf staged(host_input ? x_bytes : 0, st);
   if (host_input) {
-    check(cudaMemcpyAsync(staged.ptr, v.data, x_bytes, cudaMemcpyHostToDevice, st), "copy activations");
+    CNNVIS_CUDA_CHECK(cudaMemcpyAsync(staged.get(), v.data, x_bytes, cudaMemcpyHostToDevice, st));
     x = staged.as<T>();
     dv.stride_n = C * S, dv.stride_c = S;
   }
 
   const int64_t rows = S > 1 ? N * C : 0;
-  DeviceBuffer buf(workspace_words(N, C, K, rows) * 8, st);
-  const Workspace ws = carve(buf.ptr, N, C, K, rows);
-  check(cudaMemcpyAsync(ws.order, up, up_words * 8, cudaMemcpyHostToDevice, st), "copy labels");
-  check(cudaMemsetAsync(ws.bad, 0xff, 8, st), "memset");
+  StreamBuf buf(workspace_words(N, C, K, rows) * 8, st);
+  const Workspace ws = carve(buf.get(), N, C, K, rows);
+  CNNVIS_CUDA_CHECK(cudaMemcpyAsync(ws.order, up, up_words * 8, cudaMemcpyHostToDevice, st));
+  CNNVIS_CUDA_CHECK(cudaMemsetAsync(ws.bad, 0xff, 8, st));
 
   const dim3 rblock(32, kReduceWarps);
-  const dim3 rgrid(unsigned((C + 31) / 32), unsigned(std::min<int64_t>(K, 65535)));
+  const dim3 rgrid(unsigned(cuda_detail::ceil_div(C, 32)), unsigned(std::min<int64_t>(K, 65535)));
   if (S == 1) {  // r = m = x: no row pass
     class_reduce_kernel<T, T><<<rgrid, rblock, 0, st>>>(x, x, dv.stride_n, dv.stride_c, C, K, ws.order,
                                                         ws.offsets, ws.mean, ws.m2, ws.max, ws.active, ws.bad);
@@ -386,10 +347,10 @@ StatsStatus run(const ActivationView& v, const int64_t* labels, ClassMoments& ou
     class_reduce_kernel<double, T><<<rgrid, rblock, 0, st>>>(ws.r, m, C, 1, C, K, ws.order, ws.offsets,
                                                              ws.mean, ws.m2, ws.max, ws.active, ws.bad);
   }
-  check(cudaGetLastError(), "class_reduce launch");
+  CNNVIS_CUDA_LAUNCHED("class_reduce");
 
-  check(cudaMemcpyAsync(down, ws.bad, down_words * 8, cudaMemcpyDeviceToHost, st), "copy results");
-  check(cudaStreamSynchronize(st), "stats kernels");
+  CNNVIS_CUDA_CHECK(cudaMemcpyAsync(down, ws.bad, down_words * 8, cudaMemcpyDeviceToHost, st));
+  CNNVIS_CUDA_CHECK(cudaStreamSynchronize(st));
 
   unsigned long long first_bad;
   std::memcpy(&first_bad, down, 8);
@@ -411,8 +372,12 @@ StatsStatus class_moments_cuda(const ActivationView& x, const int64_t* labels, C
   if (st.code != StatsStatus::Ok) return st;
   out.reset();
   if (x.n == 0 || x.c == 0) return st;
-  DeviceGuard guard(device_of(x.data, host_input));
-  cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  // The device that owns the input (the current one for a host input); the kernels run on the producer's
+  // stream (common/cuda_utils.cuh's policy).
+  int current = 0;
+  if (host_input) CNNVIS_CUDA_CHECK(cudaGetDevice(&current));
+  DeviceScope scope(host_input ? current : device_of(x.data));
+  const cudaStream_t s = as_stream(stream);
   try {
     return x.dtype == DType::F32 ? run<float>(x, labels, out, s, host_input)
                                  : run<double>(x, labels, out, s, host_input);

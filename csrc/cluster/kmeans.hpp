@@ -7,9 +7,22 @@
 #include <memory>
 #include <vector>
 
+#include "common/host_device.hpp"
+
 namespace cnnvis {
 
 constexpr int64_t kKMeansChunk = 4096;
+
+// |row - c|² in double, term by term (the CPU and CUDA backends' direct distance).
+template <typename T>
+CNNVIS_HOST_DEVICE inline double squared_distance(const T* row, const double* c, int d) {
+  double s = 0.0;
+  for (int j = 0; j < d; ++j) {
+    const double t = static_cast<double>(row[j]) - c[j];
+    s += t * t;
+  }
+  return s;
+}
 
 class KMeansBackend {
  public:
@@ -35,6 +48,7 @@ class KMeansBackend {
   virtual void read_labels(int64_t* out) = 0;
 };
 
+// Bound to Python once (cluster/bind_cluster.cpp); these defaults are cnnvis.compute.kmeans's.
 struct KMeansOptions {
   int k = 8;
   int n_init = 4;
@@ -50,7 +64,8 @@ struct KMeansOutput {
   int n_iter = 0;
 };
 
-// Each restart seeded from opt.seed; the lowest inertia wins (the first on ties).
+// Each restart seeded from opt.seed; the lowest inertia wins (the first on ties). Throws NonFiniteError
+// when X holds NaN or infinity (seen by the variance pass that scales tol).
 KMeansOutput kmeans_run(KMeansBackend& be, const KMeansOptions& opt);
 // CPU k-means over a row-major (N × D) host array: the same algorithm, restarts run in parallel.
 KMeansOutput kmeans_cpu(const float* x, int64_t n, int d, const KMeansOptions& opt);
@@ -61,9 +76,10 @@ std::unique_ptr<KMeansBackend> make_cpu_kmeans(const float* x, int64_t n, int d)
 std::unique_ptr<KMeansBackend> make_cpu_kmeans(const double* x, int64_t n, int d);
 
 #ifdef CNNVIS_WITH_CUDA
-// CUDA backend over a device array (N × D, row-major); the pointer is borrowed.
-std::unique_ptr<KMeansBackend> make_cuda_kmeans(const float* x_dev, int64_t n, int d);
-std::unique_ptr<KMeansBackend> make_cuda_kmeans(const double* x_dev, int64_t n, int d);
+// CUDA backend over a device array (N × D, row-major); the pointer is borrowed. The input's producer
+// queued its work on `stream` (common/cuda_utils.cuh's policy).
+std::unique_ptr<KMeansBackend> make_cuda_kmeans(const float* x_dev, int64_t n, int d, std::uintptr_t stream);
+std::unique_ptr<KMeansBackend> make_cuda_kmeans(const double* x_dev, int64_t n, int d, std::uintptr_t stream);
 #endif
 
 }  // namespace cnnvis

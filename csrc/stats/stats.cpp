@@ -1,5 +1,5 @@
 // CPU per-class statistics kernel (see stats.hpp): one read of every activation, sums in double.
-#include "stats.hpp"
+#include "stats/stats.hpp"
 
 #include <omp.h>
 

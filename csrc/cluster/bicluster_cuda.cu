@@ -8,9 +8,9 @@
 #include <cstring>
 #include <limits>
 
-#include "bicluster.hpp"
-#include "kmeans.hpp"
-#include "linalg_cuda.cuh"
+#include "cluster/bicluster.hpp"
+#include "cluster/kmeans.hpp"
+#include "cluster/linalg_cuda.cuh"
 
 namespace cnnvis {
 namespace {
@@ -21,6 +21,42 @@ using cuda_detail::DevBuf;
 constexpr int kBM = 64;  // rows (ax) or columns (atw) of A per block
 constexpr int kBK = 32;  // the other dimension of A's shared tile
 constexpr int kFlushTiles = 32;  // tiles summed in T before adding into double (1024 products)
+
+// The shared steps of the two tiled products below. Each thread holds TM × 4 accumulators in T, flushed
+// into double every kFlushTiles tiles.
+// acc[t][c] += a_col[t · a_step] · v[c]: one k-step of the thread's tile (a_col in shared memory).
+template <typename T, int TM>
+__device__ __forceinline__ void tile_fma(const T* a_col, int a_step, const T* v, T (&acc)[TM][4]) {
+  T vv[4];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) vv[c] = v[c];
+#pragma unroll
+  for (int t = 0; t < TM; ++t) {
+    const T av = a_col[t * a_step];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) acc[t][c] += av * vv[c];
+  }
+}
+
+template <typename T, int TM>
+__device__ __forceinline__ void flush_tiles(int& tiles, T (&acc)[TM][4], double (&accd)[TM][4]) {
+  if (++tiles == kFlushTiles) {
+    for (int t = 0; t < TM; ++t)
+      for (int c = 0; c < 4; ++c) accd[t][c] += acc[t][c], acc[t][c] = T(0);
+    tiles = 0;
+  }
+}
+
+// out rows first .. first + TM - 1 (those below limit), columns cg·4 .. cg·4 + 3 of an (· × LP) partial.
+template <typename T, int TM, int LP>
+__device__ __forceinline__ void store_tile(double* out, int64_t first, int64_t limit, int cg,
+                                           const T (&acc)[TM][4], const double (&accd)[TM][4]) {
+  for (int t = 0; t < TM; ++t) {
+    const int64_t g = first + t;
+    if (g < limit)
+      for (int c = 0; c < 4; ++c) out[g * LP + cg * 4 + c] = accd[t][c] + acc[t][c];
+  }
+}
 
 // ypart[s] (m × LP) = A[:, k-slice s] · xs[k-slice s, :]. Thread tile: TM rows × 4 columns.
 template <typename T, int LP>
@@ -51,30 +87,11 @@ __global__ void __launch_bounds__(256) ax_kernel(const T* __restrict__ a, int64_
     }
     __syncthreads();
 #pragma unroll 8
-    for (int kk = 0; kk < kBK; ++kk) {
-      T xv[4];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) xv[c] = xsh[kk][cg * 4 + c];
-#pragma unroll
-      for (int t = 0; t < TM; ++t) {
-        const T av = as[rg * TM + t][kk];
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[t][c] += av * xv[c];
-      }
-    }
+    for (int kk = 0; kk < kBK; ++kk) tile_fma<T, TM>(&as[rg * TM][kk], kBK + 1, &xsh[kk][cg * 4], acc);
     __syncthreads();
-    if (++tiles == kFlushTiles) {
-      for (int t = 0; t < TM; ++t)
-        for (int c = 0; c < 4; ++c) accd[t][c] += acc[t][c], acc[t][c] = T(0);
-      tiles = 0;
-    }
+    flush_tiles<T, TM>(tiles, acc, accd);
   }
-  double* out = ypart + static_cast<int64_t>(blockIdx.y) * m * LP;
-  for (int t = 0; t < TM; ++t) {
-    const int64_t gr = row0 + rg * TM + t;
-    if (gr < m)
-      for (int c = 0; c < 4; ++c) out[gr * LP + cg * 4 + c] = accd[t][c] + acc[t][c];
-  }
+  store_tile<T, TM, LP>(ypart + static_cast<int64_t>(blockIdx.y) * m * LP, row0 + rg * TM, m, cg, acc, accd);
 }
 
 // zpart[s] (n × LP) = A[i-slice s, :]^T · w[i-slice s, :]. Thread tile: TM columns of A × 4 outputs.
@@ -106,30 +123,11 @@ __global__ void __launch_bounds__(256) atw_kernel(const T* __restrict__ a, int64
     }
     __syncthreads();
 #pragma unroll 8
-    for (int r = 0; r < kBK; ++r) {
-      T wv[4];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) wv[c] = wsh[r][cg * 4 + c];
-#pragma unroll
-      for (int t = 0; t < TM; ++t) {
-        const T av = as[r][jg * TM + t];
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[t][c] += av * wv[c];
-      }
-    }
+    for (int r = 0; r < kBK; ++r) tile_fma<T, TM>(&as[r][jg * TM], 1, &wsh[r][cg * 4], acc);
     __syncthreads();
-    if (++tiles == kFlushTiles) {
-      for (int t = 0; t < TM; ++t)
-        for (int c = 0; c < 4; ++c) accd[t][c] += acc[t][c], acc[t][c] = T(0);
-      tiles = 0;
-    }
+    flush_tiles<T, TM>(tiles, acc, accd);
   }
-  double* out = zpart + static_cast<int64_t>(blockIdx.y) * n * LP;
-  for (int t = 0; t < TM; ++t) {
-    const int64_t gj = col0 + jg * TM + t;
-    if (gj < n)
-      for (int c = 0; c < 4; ++c) out[gj * LP + cg * 4 + c] = accd[t][c] + acc[t][c];
-  }
+  store_tile<T, TM, LP>(zpart + static_cast<int64_t>(blockIdx.y) * n * LP, col0 + jg * TM, n, cg, acc, accd);
 }
 
 // out[i] = Σ_s part[s][i] in split order.
@@ -300,7 +298,7 @@ int64_t pick_splits(int64_t tiles, int64_t reduce_len) {
 template <typename T>
 class CudaMatrix final : public MatrixBackend {
  public:
-  CudaMatrix(const T* a, int64_t m, int64_t n) : scope_(a), a_(a), w_(a), m_(m), n_(n) {
+  CudaMatrix(const T* a, int64_t m, int64_t n, std::uintptr_t stream) : scope_(a, stream), a_(a), w_(a), m_(m), n_(n) {
     std::vector<double> ones_m(m, 1.0), ones_n(n, 1.0), zm(m, 0.0), zn(n, 0.0);
     dr_.upload(ones_m.data(), m);
     dc_.upload(ones_n.data(), n);
@@ -455,7 +453,7 @@ class CudaMatrix final : public MatrixBackend {
  private:
   // The thin width is a compile-time 16, 32 or 64 (whole 4-column groups × 256 threads per tile).
   static int padded(int l) {
-    if (l > 64) throw std::invalid_argument("the CUDA products support at most 64 thin columns");
+    if (l > 64) throw InvalidArgument("the CUDA products support at most 64 thin columns");
     return l <= 16 ? 16 : l <= 32 ? 32 : 64;
   }
 
@@ -529,11 +527,13 @@ class CudaMatrix final : public MatrixBackend {
 
 }  // namespace
 
-std::unique_ptr<MatrixBackend> make_cuda_matrix(const float* a_dev, int64_t rows, int64_t cols) {
-  return std::make_unique<CudaMatrix<float>>(a_dev, rows, cols);
+std::unique_ptr<MatrixBackend> make_cuda_matrix(const float* a_dev, int64_t rows, int64_t cols,
+                                                std::uintptr_t stream) {
+  return std::make_unique<CudaMatrix<float>>(a_dev, rows, cols, stream);
 }
-std::unique_ptr<MatrixBackend> make_cuda_matrix(const double* a_dev, int64_t rows, int64_t cols) {
-  return std::make_unique<CudaMatrix<double>>(a_dev, rows, cols);
+std::unique_ptr<MatrixBackend> make_cuda_matrix(const double* a_dev, int64_t rows, int64_t cols,
+                                                std::uintptr_t stream) {
+  return std::make_unique<CudaMatrix<double>>(a_dev, rows, cols, stream);
 }
 
 }  // namespace cnnvis

@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace cnnvis {
+#include "common/dtype.hpp"
 
-enum class DType { F32, F64 };
+namespace cnnvis {
 
 // Running moments of K classes x C channels; also the result of one batch.
 struct ClassMoments {

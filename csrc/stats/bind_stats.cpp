@@ -6,10 +6,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <stdexcept>
 #include <string>
 
-#include "stats.hpp"
+#include "common/dtype.hpp"
+#include "common/errors.hpp"
+#include "common/binding.hpp"
+#include "stats/stats.hpp"
 
 namespace py = pybind11;
 
@@ -22,7 +24,7 @@ using Labels = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 struct Accumulator {
   ClassMoments state, batch;
   Accumulator(int64_t k, int64_t c) : state(k, c), batch(k, c) {
-    if (k < 1 || c < 1) throw std::invalid_argument("ClassMoments: n_classes and n_channels must be >= 1");
+    if (k < 1 || c < 1) throw InvalidArgument("ClassMoments: n_classes and n_channels must be >= 1");
   }
 };
 
@@ -30,15 +32,15 @@ py::tuple as_tuple(const StatsStatus& st) { return py::make_tuple(int(st.code), 
 
 void check_batch(const Accumulator& acc, const ActivationView& v, const Labels& labels) {
   if (v.c != acc.state.n_channels)
-    throw std::invalid_argument("activations have " + std::to_string(v.c) + " channels, the accumulator " +
+    throw InvalidArgument("activations have " + std::to_string(v.c) + " channels, the accumulator " +
                                 std::to_string(acc.state.n_channels));
   if (labels.ndim() != 1 || labels.shape(0) != v.n)
-    throw std::invalid_argument("labels must be 1-D with one entry per image");
-  if (v.s < 1) throw std::invalid_argument("activations have an empty spatial size");
+    throw InvalidArgument("labels must be 1-D with one entry per image");
+  if (v.s < 1) throw InvalidArgument("activations have an empty spatial size");
 }
 
 ActivationView host_view(const py::array& x) {
-  if (x.ndim() != 3) throw std::invalid_argument("update_cpu expects an (N, C, S) array");
+  if (x.ndim() != 3) throw InvalidArgument("update_cpu expects an (N, C, S) array");
   const auto isz = x.itemsize();
   ActivationView v;
   if (x.dtype().is(py::dtype::of<float>()))
@@ -46,11 +48,11 @@ ActivationView host_view(const py::array& x) {
   else if (x.dtype().is(py::dtype::of<double>()))
     v.dtype = DType::F64;
   else
-    throw std::invalid_argument("update_cpu expects float32 or float64");
+    throw InvalidArgument("update_cpu expects float32 or float64");
   v.data = x.data();
   v.n = x.shape(0), v.c = x.shape(1), v.s = x.shape(2);
   if (x.strides(0) % isz || x.strides(1) % isz || (v.s > 1 && x.strides(2) != isz))
-    throw std::invalid_argument("update_cpu expects a contiguous spatial axis and element-aligned strides");
+    throw InvalidArgument("update_cpu expects a contiguous spatial axis and element-aligned strides");
   v.stride_n = x.strides(0) / isz, v.stride_c = x.strides(1) / isz;
   return v;
 }
@@ -77,8 +79,7 @@ py::tuple update_cuda(Accumulator& acc, std::uintptr_t ptr, const std::string& d
                       std::uintptr_t stream, bool host_input) {
 #ifdef CNNVIS_WITH_CUDA
   ActivationView v;
-  if (dtype != "f4" && dtype != "f8") throw std::invalid_argument("update_cuda expects dtype 'f4' or 'f8'");
-  v.dtype = dtype == "f4" ? DType::F32 : DType::F64;
+  v.dtype = parse_dtype(dtype);
   v.data = reinterpret_cast<const void*>(ptr);
   v.n = n, v.c = c, v.s = s, v.stride_n = stride_n, v.stride_c = stride_c;
   return run_batch(acc, v, labels, [&](const ActivationView& view, const int64_t* lab, ClassMoments& out) {
@@ -87,15 +88,8 @@ py::tuple update_cuda(Accumulator& acc, std::uintptr_t ptr, const std::string& d
 #else
   (void)acc, (void)ptr, (void)dtype, (void)n, (void)c, (void)s, (void)stride_n, (void)stride_c;
   (void)labels, (void)stream, (void)host_input;
-  throw std::runtime_error("cnnvis._core was built without CUDA");
+  throw CudaError("cnnvis._core was built without CUDA");
 #endif
-}
-
-template <class V>
-py::array_t<V> to_array(const std::vector<V>& v, int64_t rows, int64_t cols) {
-  py::array_t<V> a(cols ? std::vector<py::ssize_t>{rows, cols} : std::vector<py::ssize_t>{rows});
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
 }
 
 }  // namespace
@@ -116,14 +110,14 @@ void register_stats(py::module_& m) {
            "contiguous); labels int64 on the host. Same return value as update_cpu.")
       .def("merge", [](Accumulator& a, const Accumulator& b) {
         if (a.state.n_classes != b.state.n_classes || a.state.n_channels != b.state.n_channels)
-          throw std::invalid_argument("merge: shapes differ");
+          throw InvalidArgument("merge: shapes differ");
         a.state.merge(b.state);
       })
       .def("state", [](const Accumulator& a) {
         const auto& s = a.state;
-        return py::make_tuple(to_array(s.count, s.n_classes, 0), to_array(s.mean, s.n_classes, s.n_channels),
-                              to_array(s.m2, s.n_classes, s.n_channels), to_array(s.max, s.n_classes, s.n_channels),
-                              to_array(s.active, s.n_classes, s.n_channels));
+        const std::vector<py::ssize_t> kc{s.n_classes, s.n_channels};
+        return py::make_tuple(to_array(s.count, {s.n_classes}), to_array(s.mean, kc), to_array(s.m2, kc),
+                              to_array(s.max, kc), to_array(s.active, kc));
       }, "(count, mean, m2, max, active): copies of the raw running state.");
 }
 

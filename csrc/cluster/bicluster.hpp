@@ -13,7 +13,8 @@
 #include <memory>
 #include <vector>
 
-#include "linalg.hpp"
+#include "cluster/kmeans.hpp"
+#include "cluster/linalg.hpp"
 
 namespace cnnvis {
 
@@ -36,16 +37,19 @@ class MatrixBackend : public SvdBackend {
 std::unique_ptr<MatrixBackend> make_cpu_matrix(const float* a, int64_t rows, int64_t cols);
 std::unique_ptr<MatrixBackend> make_cpu_matrix(const double* a, int64_t rows, int64_t cols);
 #ifdef CNNVIS_WITH_CUDA
-std::unique_ptr<MatrixBackend> make_cuda_matrix(const float* a_dev, int64_t rows, int64_t cols);
-std::unique_ptr<MatrixBackend> make_cuda_matrix(const double* a_dev, int64_t rows, int64_t cols);
+// A device matrix (borrowed) whose producer queued its work on `stream` (common/cuda_utils.cuh's policy).
+std::unique_ptr<MatrixBackend> make_cuda_matrix(const float* a_dev, int64_t rows, int64_t cols, std::uintptr_t stream);
+std::unique_ptr<MatrixBackend> make_cuda_matrix(const double* a_dev, int64_t rows, int64_t cols,
+                                                std::uintptr_t stream);
 #endif
 
-// k-means on host data (n × d), returning labels; the caller picks the device.
+// k-means on host data (n × d), returning labels; the caller picks the device and the options other
+// than k and seed.
 using KMeansFn = std::function<std::vector<int64_t>(const double* x, int64_t n, int d, int k, uint64_t seed)>;
-
+KMeansFn cpu_kmeans_fn(const KMeansOptions& base);
 #ifdef CNNVIS_WITH_CUDA
 // k-means on the current GPU for host data (uploaded once; kmeans_cuda.cu).
-KMeansFn cuda_kmeans_fn(int n_init);
+KMeansFn cuda_kmeans_fn(const KMeansOptions& base);
 #endif
 
 // The normalisations (host factors), each one or more passes over A.
@@ -53,7 +57,7 @@ struct FirstPass {
   double min_value = 0.0;
   std::vector<double> row_sums, col_sums;  // of A itself
 };
-// Reads A once; throws std::domain_error when an entry is NaN or infinite.
+// Reads A once; throws NonFiniteError when an entry is NaN or infinite.
 FirstPass first_pass(MatrixBackend& mb);
 // make_nonnegative's shift: max(0, min_value - min(A)).
 inline double nonnegative_shift(const FirstPass& fp, double min_value) {
@@ -79,18 +83,37 @@ struct BiclusterLabels {
   int svd_iterations = 0;
 };
 
+// The option structs are bound to Python once (cluster/bind_cluster.cpp); their defaults here are the
+// only ones: cnnvis.bicluster and cnnvis.compute read them from the bound structs.
 struct SpectralOptions {
   uint64_t seed = 0;
+  // Randomized SVD: oversampling as scikit-learn (widened to whole vectors), at least min_power_iter and
+  // at most max_power_iter power iterations (-1: scikit-learn's rule, 7 or 4), stopping once every wanted
+  // Ritz pair of M^T M has a residual below svd_tol·σ1² (an angle error of about svd_tol / gap, plenty
+  // for k-means on the embedding; planted data reach it after one iteration).
   int n_oversamples = 10;
-  int min_power_iter = 2;
-  int max_power_iter = -1;  // -1: scikit-learn's rule (7 or 4)
-  double svd_tol = 1e-6;
+  int min_power_iter = 1;
+  int max_power_iter = -1;
+  double svd_tol = 1e-3;
+  // k-means on the embedding (k and seed are set per call): 4 restarts run in parallel where
+  // scikit-learn runs 10 one after the other.
+  KMeansOptions kmeans;
 };
 
-BiclusterLabels spectral_cocluster(MatrixBackend& mb, int n_clusters, const SpectralOptions& opt,
-                                   const KMeansFn& km);
-BiclusterLabels spectral_bicluster(MatrixBackend& mb, BiclusterMethod method, int n_row_clusters,
-                                   int n_col_clusters, int n_components, int n_best, const SpectralOptions& opt,
-                                   const KMeansFn& km);
+struct CoclusterOptions {
+  int n_clusters = 3;
+  SpectralOptions spectral;
+};
+
+struct BiclusterOptions {
+  BiclusterMethod method = BiclusterMethod::kBistochastic;
+  int n_row_clusters = 3, n_col_clusters = 3;
+  int n_components = 6;  // singular vectors considered (after the trivial one for scale/bistochastic)
+  int n_best = 3;        // of those, the best approximated by piecewise-constant vectors
+  SpectralOptions spectral;
+};
+
+BiclusterLabels spectral_cocluster(MatrixBackend& mb, const CoclusterOptions& opt, const KMeansFn& km);
+BiclusterLabels spectral_bicluster(MatrixBackend& mb, const BiclusterOptions& opt, const KMeansFn& km);
 
 }  // namespace cnnvis

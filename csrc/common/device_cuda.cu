@@ -1,6 +1,6 @@
 #include <cuda_runtime.h>
 
-#include "device.hpp"
+#include "common/device.hpp"
 
 namespace cnnvis {
 

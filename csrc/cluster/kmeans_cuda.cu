@@ -7,9 +7,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "bicluster.hpp"
-#include "kmeans.hpp"
-#include "linalg_cuda.cuh"
+#include "cluster/bicluster.hpp"
+#include "cluster/kmeans.hpp"
+#include "common/cuda_utils.cuh"
 
 namespace cnnvis {
 namespace {
@@ -18,22 +18,13 @@ using cuda_detail::block_sum_256;
 using cuda_detail::ceil_div;
 using cuda_detail::DevBuf;
 
-template <typename T>
-__device__ inline double dist2(const T* __restrict__ row, const double* __restrict__ c, int d) {
-  double s = 0.0;
-  for (int j = 0; j < d; ++j) {
-    const double t = static_cast<double>(row[j]) - c[j];
-    s += t * t;
-  }
-  return s;
-}
 
 template <typename T>
 __global__ void set_mindist_kernel(const T* __restrict__ x, int64_t n, int d, const double* __restrict__ c,
                                    bool keep_min, double* __restrict__ mind) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= n) return;
-  const double v = dist2(x + i * d, c, d);
+  const double v = squared_distance(x + i * d, c, d);
   mind[i] = keep_min ? fmin(mind[i], v) : v;
 }
 
@@ -56,7 +47,7 @@ __global__ void candidate_kernel(const T* __restrict__ x, int64_t n, int d, cons
   const int64_t end = begin + kKMeansChunk < n ? begin + kKMeansChunk : n;
   for (int q = 0; q < t; ++q) {
     double s = 0.0;
-    for (int64_t i = begin + threadIdx.x; i < end; i += 256) s += fmin(mind[i], dist2(x + i * d, cands + q * d, d));
+    for (int64_t i = begin + threadIdx.x; i < end; i += 256) s += fmin(mind[i], squared_distance(x + i * d, cands + q * d, d));
     s = block_sum_256(s, sh);
     if (threadIdx.x == 0) part[blockIdx.x * static_cast<int64_t>(t) + q] = s;
   }
@@ -83,7 +74,7 @@ __global__ void assign_kernel(const T* __restrict__ x, int64_t n, int d, const d
     double best = INFINITY;
     int64_t arg = 0;
     for (int q = 0; q < k; ++q) {
-      const double v = dist2(row, cs + static_cast<int64_t>(q) * d, d);
+      const double v = squared_distance(row, cs + static_cast<int64_t>(q) * d, d);
       if (v < best) best = v, arg = q;
     }
     moved += labels[i] != arg ? 1.0 : 0.0;
@@ -143,7 +134,7 @@ unsigned grid_for(int64_t count) { return static_cast<unsigned>(ceil_div(count, 
 template <typename T>
 class CudaKMeans final : public KMeansBackend {
  public:
-  CudaKMeans(const T* x, int64_t n, int d) : scope_(x), x_(x), n_(n), d_(d), nc_(ceil_div(n, kKMeansChunk)) {
+  CudaKMeans(const T* x, int64_t n, int d, std::uintptr_t stream) : scope_(x, stream), x_(x), n_(n), d_(d), nc_(ceil_div(n, kKMeansChunk)) {
     mind_.resize(n);
     labels_.resize(n);
     reset_labels();
@@ -262,21 +253,20 @@ class CudaKMeans final : public KMeansBackend {
 
 }  // namespace
 
-std::unique_ptr<KMeansBackend> make_cuda_kmeans(const float* x_dev, int64_t n, int d) {
-  return std::make_unique<CudaKMeans<float>>(x_dev, n, d);
+std::unique_ptr<KMeansBackend> make_cuda_kmeans(const float* x_dev, int64_t n, int d, std::uintptr_t stream) {
+  return std::make_unique<CudaKMeans<float>>(x_dev, n, d, stream);
 }
-std::unique_ptr<KMeansBackend> make_cuda_kmeans(const double* x_dev, int64_t n, int d) {
-  return std::make_unique<CudaKMeans<double>>(x_dev, n, d);
+std::unique_ptr<KMeansBackend> make_cuda_kmeans(const double* x_dev, int64_t n, int d, std::uintptr_t stream) {
+  return std::make_unique<CudaKMeans<double>>(x_dev, n, d, stream);
 }
 
-KMeansFn cuda_kmeans_fn(int n_init) {
-  return [n_init](const double* x, int64_t n, int d, int k, uint64_t seed) {
+KMeansFn cuda_kmeans_fn(const KMeansOptions& base) {
+  return [base](const double* x, int64_t n, int d, int k, uint64_t seed) {
     DevBuf<double> xd;
     xd.upload(x, n * d);
-    CudaKMeans<double> be(xd.get(), n, d);
-    KMeansOptions o;
+    CudaKMeans<double> be(xd.get(), n, d, 0);
+    KMeansOptions o = base;
     o.k = k;
-    o.n_init = n_init;
     o.seed = seed;
     return kmeans_run(be, o).labels;
   };

@@ -1,4 +1,4 @@
-#include "device.hpp"
+#include "common/device.hpp"
 
 #include <omp.h>
 
