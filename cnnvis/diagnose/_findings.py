@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 __all__ = ["KINDS", "SEVERITIES", "FACETS", "Thresholds", "Finding", "Diagnosis", "sort_findings"]
 
 # Kinds in tie-break order (the paper's case studies first).
@@ -71,11 +73,17 @@ class Finding:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
         if self.facet not in FACETS:
             raise ValueError(f"facet must be one of {', '.join(FACETS)}, got {self.facet!r}")
-        bad = [k for k, v in self.evidence.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
+        ev = {str(k): (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else
+                       float(v) if isinstance(v, (float, np.floating)) else v) for k, v in self.evidence.items()}
+        bad = [k for k, v in ev.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
         if bad:
             raise ValueError(f"{self.kind} evidence must be finite numbers; not so: {', '.join(bad)}")
+        object.__setattr__(self, "evidence", ev)
+        object.__setattr__(self, "score", float(self.score))
         object.__setattr__(self, "neurons", tuple(int(i) for i in self.neurons))
-        object.__setattr__(self, "evidence", dict(self.evidence))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "clusters", tuple(self.clusters))
+        object.__setattr__(self, "cluster", int(self.cluster))
         if not self.layers:
             object.__setattr__(self, "layers", (self.layer,))
 

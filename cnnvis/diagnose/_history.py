@@ -123,6 +123,6 @@ def gradient(ctx: Context) -> list[Finding]:
         msg = (f"{first}: the mean |gradient| is {np.exp(lr):.3g}x larger than at {last} (geometric mean over "
                f"{g.shape[0]} snapshots): the gradient explodes toward the input; lower the learning rate, "
                f"clip gradients or normalise the layers")
-    return [Finding(kind="gradient", severity="high" if abs(lr) >= 2 * lim else "medium", score=abs(lr) / np.log(10),
+    return [Finding(kind="gradient", severity="high" if abs(lr) >= 2 * lim else "medium", score=float(abs(lr) / np.log(10)),
                     layer=first, layers=(first, last), neurons=(), evidence=ev, message=msg, facet="chart",
                     clusters=ctx.columns([first, last]))]

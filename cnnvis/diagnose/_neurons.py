@@ -10,9 +10,9 @@ n_dead, n_neurons, dead_share, n_images, max_relu_input (the largest ReLU input 
 <= 0). Severity: high when at least 25% of the layer is dead, medium from 5%, low below.
 
 redundant-neurons. In every conv and hidden linear layer (not the last weighted layer, whose neurons are
-the outputs), each neuron's profile is its per-class mean and per-class std of the spatial-mean activation
-after the layer's activation function (the layer itself where no activation follows it): 2K numbers, the
-rows of the viewer's activation matrix plus their spread. Two live neurons are near-identical when the L2
+the outputs), each neuron's profile is its per-class mean and std of the spatial-mean activation and its
+per-class maximum of the spatial max, after the layer's activation function (the layer itself where no
+activation follows it): 3K numbers, the row of the viewer's activation matrix with its spread and peak. Two live neurons are near-identical when the L2
 difference of their profiles is at most `Thresholds.redundant_difference` (default 5%) of the larger
 profile's norm and, where the layer's input has at least 3 neurons, the cosine of their incoming
 kernel-summed weights (the signed kernel sum per input neuron) is at least
@@ -93,9 +93,9 @@ def profile_layer(analysis, layer: str) -> str:
 
 
 def profiles(stats) -> np.ndarray:
-    """(C, 2K') float64: per-class mean then per-class std of each neuron, over the K' classes with images."""
+    """(C, 3K') float64: per-class mean, std and max of each neuron, over the K' classes with images."""
     seen = stats.count > 0
-    return np.concatenate([stats.mean[seen].T, stats.std[seen].T], axis=1).astype(np.float64)
+    return np.concatenate([stats.mean[seen].T, stats.std[seen].T, stats.max[seen].T], axis=1).astype(np.float64)
 
 
 def relative_differences(p: np.ndarray) -> np.ndarray:
