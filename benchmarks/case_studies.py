@@ -16,12 +16,15 @@ expected findings against those found, with their evidence.
     python3 benchmarks/case_studies.py [--quick] [--train N] [--epochs E] [--test N] [--models a,b]
     scripts/case-studies.sh [--quick]
 
---quick: LeNet, LeNet x 4, DeepLeNet and BaseCNN (ReLU and leaky), small subsets: a few minutes on 2 cores.
+--quick: LeNet, LeNet x 4, DeepLeNet and BaseCNN (ReLU and leaky), 2000 training images: a few minutes on 2
+cores. Default: the 7 architectures with ReLU and LeNet, DeepLeNet, BaseCNN with leaky ReLU, 3000 training
+images (--all-leaky: all 7 with leaky ReLU).
 Data: Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist) or --data DIR of IDX files.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -56,23 +59,27 @@ QUICK = ("lenet", "lenet-x4", "deeplenet", "basecnn-x0.25", "basecnn-x0.25" + LE
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="4 architectures, small subsets (a few minutes)")
-    p.add_argument("--train", type=int, help="training images (default 3000; quick 1500)")
-    p.add_argument("--epochs", type=int, help="epochs, one snapshot after each (default 3; quick 2)")
+    p.add_argument("--train", type=int, help="training images (default 3000; quick 2000)")
+    p.add_argument("--epochs", type=int, help="epochs, one snapshot after each (default 3)")
     p.add_argument("--test", type=int, help="test images analysed (default 2000; quick 600)")
-    p.add_argument("--models", help="comma-separated demo model names (default: every architecture, ReLU and "
-                                    "leaky ReLU; quick: " + ",".join(QUICK) + ")")
+    p.add_argument("--models", help="comma-separated demo model names (default: every architecture with ReLU, "
+                                    "and LeNet, DeepLeNet, BaseCNN with leaky ReLU; quick: " + ",".join(QUICK) + ")")
+    p.add_argument("--all-leaky", action="store_true", help="every architecture with leaky ReLU too")
+    p.add_argument("--keep", type=Path, help="keep the trained snapshots in this folder and reuse them on the "
+                                             "next run with the same settings (default: train afresh)")
     p.add_argument("--data", type=Path, default=FASHION, help="folder of Fashion-MNIST IDX files")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    n_train = args.train or (1500 if args.quick else 3000)
-    epochs = args.epochs or (2 if args.quick else 3)
+    n_train = args.train or (2000 if args.quick else 3000)
+    epochs = args.epochs or 3
     n_test = args.test or (600 if args.quick else 2000)
     if args.models:
         names = tuple(args.models.split(","))
     elif args.quick:
         names = QUICK
     else:
-        names = tuple(n for _, base in ARCHS for n in (base, base + LEAKY))
+        leaky = [b for _, b in ARCHS] if args.all_leaky else ["lenet", "deeplenet", "basecnn-x0.25"]
+        names = tuple(n for _, base in ARCHS for n in ((base, base + LEAKY) if base in leaky else (base,)))
     torch.set_num_threads(int(os.environ.get("CNNVIS_THREADS", "2")))
 
     t0 = time.perf_counter()
@@ -86,8 +93,10 @@ def main(argv=None) -> int:
           f"{torch.__version__}\n", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnnvis-case-") as tmp:
+        root = args.keep or Path(tmp)
         for name in names:
-            rows.append(run_model(name, train_set, test_set, Path(tmp) / name, epochs, args.seed))
+            folder = root / f"{name}-n{n_train}-e{epochs}-s{args.seed}"
+            rows.append(run_model(name, train_set, test_set, folder, epochs, args.seed))
             print(f"<!-- {name}: trained in {rows[-1]['train_s']:.0f} s, analysed in {rows[-1]['analyse_s']:.0f} s"
                   f" -->", flush=True)
     print_tables(rows)
@@ -99,8 +108,16 @@ def run_model(name, train_set, test_set, folder, epochs, seed) -> dict:
     torch.manual_seed(seed)
     model = build_model(name, n_classes=10, in_channels=1, image_size=28)
     t = time.perf_counter()
-    result = train(model, train_set, test_set, folder, epochs=epochs, seed=seed, show_progress=False)
-    train_s = time.perf_counter() - t
+    done = folder / "train.json"
+    if done.is_file():  # --keep: the same settings were trained before
+        meta = json.loads(done.read_text())
+        snaps = [folder / s for s in meta["snapshots"]]
+        model.load_state_dict(torch.load(snaps[-1], weights_only=True))
+        train_loss, train_s = meta["train_loss"], meta["train_s"]
+    else:
+        result = train(model, train_set, test_set, folder, epochs=epochs, seed=seed, show_progress=False)
+        snaps, train_loss, train_s = list(result.snapshots), result.train_loss[-1], time.perf_counter() - t
+        done.write_text(json.dumps(dict(snapshots=[p.name for p in snaps], train_loss=train_loss, train_s=train_s)))
     model.eval()
     with torch.no_grad():
         logits = model(torch.from_numpy(test_set.images))
@@ -108,10 +125,10 @@ def run_model(name, train_set, test_set, folder, epochs, seed) -> dict:
         test_loss = float(F.cross_entropy(logits, labels))
         error = float((logits.argmax(1) != labels).float().mean())
     t = time.perf_counter()
-    a = analyze(model, test_set, snapshots=result.snapshots, batch_size=200, top_k=4, show_progress=False)
+    a = analyze(model, test_set, snapshots=snaps, batch_size=200, top_k=4, show_progress=False)
     d = diagnose(a)
     analyse_s = time.perf_counter() - t
-    return dict(name=name, analysis=a, diagnosis=d, error=error, train_loss=result.train_loss[-1],
+    return dict(name=name, analysis=a, diagnosis=d, error=error, train_loss=train_loss,
                 test_loss=test_loss, train_s=train_s, analyse_s=analyse_s)
 
 
@@ -213,17 +230,10 @@ def print_tables(rows) -> None:
     print("\n## Findings expected (paper) vs found\n")
     print("| paper finding | model | expected | found | evidence |")
     print("|---|---|---|---|---|")
-    for label, name, kind, where, expect in EXPECTED:
-        r = by.get(name)
-        if r is None:
-            continue
-        a, d = r["analysis"], r["diagnosis"]
-        target = where(a)
-        hits = [f for f in d.of_kind(kind) if target is None or set(f.layers) & set(target)]
-        ev = "; ".join(_evidence(f) for f in hits[:3]) + (f"; +{len(hits) - 3} more" if len(hits) > 3 else "")
-        place = "any layer" if target is None else ", ".join(target)
-        print(f"| {label} | {name} | {'yes' if expect else 'no'}: {kind} in {place} | "
-              f"{'yes' if hits else 'no'} ({len(hits)}) | {ev or '-'} |")
+    for label, names, check in EXPECTED:
+        if all(n in by for n in names):
+            expected, found, evidence = check(*(by[n] for n in names))
+            print(f"| {label} | {', '.join(names)} | {expected} | {'yes' if found else 'no'} | {evidence} |")
 
     print("\n## All findings per model (first 6)\n")
     for r in rows:
@@ -242,30 +252,57 @@ def _evidence(f) -> str:
     return f"{f.clusters[0] if f.kind == 'weight-change' and f.clusters else f.layer}: {nums}"
 
 
-def _first_group(a):
-    return conv_groups(a)[0]
+def _hits(r, kind, layers=None):
+    return [f for f in r["diagnosis"].of_kind(kind) if layers is None or set(f.layers) & set(layers)]
 
 
-def _first_conv_list(a):
-    return [first_conv(a)]
+def _listed(hits) -> str:
+    return "; ".join(_evidence(f) for f in hits[:3]) + (f"; +{len(hits) - 3} more" if len(hits) > 3 else "") or "-"
 
 
-def _third_group(a):
-    g = conv_groups(a)
-    return g[2] if len(g) > 2 else g[-1]
+def _positive_first_group(deep, lenet):
+    g = conv_groups(deep["analysis"])[0]
+    hits = _hits(deep, "positive-weights", g)
+    fr = dict(group_fractions(deep["analysis"]))
+    fl = dict(group_fractions(lenet["analysis"]))
+    ev = (f"share of positive weight mass: DeepLeNet first group {next(iter(fr.values())):.2f} (rest "
+          f"{np.mean(list(fr.values())[1:]):.2f}), LeNet conv1 {fl.get('conv1', float('nan')):.2f}; " + _listed(hits))
+    return f"positive-weights in {g[0]}..{g[-1]}, none in LeNet conv1", bool(hits) and not _hits(lenet, "positive-weights", ["conv1"]), ev
 
 
-# (label, model, kind, layers it should be in (None: anywhere), expected?)
+def _wider_more_redundant(x4, x1):
+    s4, s1 = (redundant_in(r["diagnosis"], first_conv(r["analysis"]))[0] / r["analysis"].graph.layer(
+        first_conv(r["analysis"])).n_neurons for r in (x4, x1))
+    return ("redundant-neurons in conv1, a larger share than in LeNet", s4 > s1 and s4 > 0,
+            f"share of conv1 in redundant groups: x4 {s4:.1%}, x1 {s1:.1%}; " + _listed(_hits(x4, "redundant-neurons", ["conv1"])))
+
+
+def _dead_fixed_by_leaky(relu, leaky):
+    hits = _hits(relu, "dead-neurons")
+    nd, na = never_positive(relu["analysis"])
+    ld, _ = never_positive(leaky["analysis"])
+    return ("dead-neurons with ReLU, none with leaky ReLU (no ReLU left)", bool(hits) and not _hits(leaky, "dead-neurons"),
+            f"ReLU input <= 0 on every image: ReLU {nd}/{na}, leaky {ld}/{na}; " + _listed(hits))
+
+
+def _jump_at_third_group(relu, leaky):
+    g = conv_groups(relu["analysis"])
+    third = g[2] if len(g) > 2 else g[-1]
+    hits = _hits(relu, "weight-change", third)
+    return (f"weight-change at {third[0]}..{third[-1]} with ReLU, not with leaky",
+            bool(hits) and not _hits(leaky, "weight-change", third),
+            "ReLU: " + change_profile(relu["analysis"], relu["diagnosis"]) + "; found: " + _listed(
+                relu["diagnosis"].of_kind("weight-change")))
+
+
+# (label, models, check(*rows) -> (expected, found, evidence))
 EXPECTED = (
-    ("1. mostly positive first conv group", "deeplenet", "positive-weights", _first_group, True),
-    ("1. (control) LeNet's first conv is mixed", "lenet", "positive-weights", _first_conv_list, False),
-    ("2. near-identical neurons in conv1 of a too-wide model", "lenet-x4", "redundant-neurons", _first_conv_list,
-     True),
-    ("2. (control) fewer in LeNet's conv1", "lenet", "redundant-neurons", _first_conv_list, False),
-    ("3. ReLU input <= 0 on every image", "basecnn-x0.25", "dead-neurons", None, True),
-    ("3. (fix) none with leaky ReLU", "basecnn-x0.25" + LEAKY, "dead-neurons", None, False),
-    ("3. weight-change jump at the third conv group", "basecnn-x0.25", "weight-change", _third_group, True),
-    ("3. (fix) no jump with leaky ReLU", "basecnn-x0.25" + LEAKY, "weight-change", _third_group, False),
+    ("1. DeepLeNet's first conv group mostly positive, LeNet's mixed", ("deeplenet", "lenet"), _positive_first_group),
+    ("2. near-identical neurons in conv1 of a too-wide model", ("lenet-x4", "lenet"), _wider_more_redundant),
+    ("3. BaseCNN: ReLU input <= 0 on every image, fixed by leaky ReLU", ("basecnn-x0.25", "basecnn-x0.25" + LEAKY),
+     _dead_fixed_by_leaky),
+    ("3. BaseCNN: jump of the relative weight change at the third conv group",
+     ("basecnn-x0.25", "basecnn-x0.25" + LEAKY), _jump_at_third_group),
 )
 
 

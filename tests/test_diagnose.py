@@ -422,6 +422,9 @@ def test_command_prints_one_line_per_finding_and_json(planted_file, capsys):
     for o in objs:
         assert {"kind", "layer", "neurons", "evidence", "message", "facet", "severity", "clusters"} <= set(o)
         assert all(isinstance(v, (int, float)) for v in o["evidence"].values())
+    assert run([str(path), "--kind", "weight-change"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith(f"{i}. [") and "weight-change" in line for i, line in enumerate(lines, 1))
     assert run([str(plain), "--json"]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out) == [] or all(o["kind"] not in ("weight-change", "gradient") for o in json.loads(out.out))

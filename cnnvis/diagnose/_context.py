@@ -18,6 +18,7 @@ class Context:
     thresholds: Thresholds
     layer_clusters: tuple
     aggregation: object = None
+    notes: list = field(default_factory=list)  # one line per thing a check could not look at
     _column: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -67,7 +67,8 @@ def diagnose(analysis, *, kinds=None, aggregation=None, thresholds: Thresholds |
         notes.append("no layer feeds a ReLU: no dead-neuron check (neurons of leaky or smooth activations "
                      "keep a gradient)")
     found = [f for k in kinds for f in _CHECKS[k](ctx)]
-    return Diagnosis(findings=sort_findings(found, ctx.layer_order), notes=tuple(notes), thresholds=thr)
+    return Diagnosis(findings=sort_findings(found, ctx.layer_order), notes=tuple(notes + ctx.notes),
+                     thresholds=thr)
 
 
 def _check_thresholds(t: Thresholds) -> None:

@@ -21,6 +21,7 @@ group meets both conditions (the paper's "many neurons with very similar activat
 One finding per group; evidence: n_members, n_neurons, max_difference (largest relative difference of two
 members), similarity (1 - max_difference), min_weight_cosine where checked. Severity: medium for groups of 3
 or more, low for pairs. Dead neurons (all-zero profiles) are the dead-neurons kind, not redundant ones.
+Layers wider than MAX_PAIRWISE (4096) neurons are skipped with a note.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ import numpy as np
 
 from cnnvis.diagnose._context import Context, fmt_neurons, plural
 from cnnvis.diagnose._findings import Finding
+
+MAX_PAIRWISE = 4096  # (C, C) float64 matrices: 128 MB each at this width
 
 __all__ = ["dead_neurons", "redundant_neurons", "profiles", "relative_differences", "weight_cosines",
            "complete_linkage_groups", "profile_layer"]
@@ -150,6 +153,10 @@ def redundant_neurons(ctx: Context) -> list[Finding]:
         src = profile_layer(a, layer)
         st = a.stats.get(src)
         if st is None or st.n_neurons < 2:
+            continue
+        if st.n_neurons > MAX_PAIRWISE:
+            ctx.notes.append(f"{layer}: {st.n_neurons} neurons, more than the {MAX_PAIRWISE} whose pairs the "
+                             "redundant-neurons check compares: skipped")
             continue
         p = profiles(st)
         keep = np.linalg.norm(p, axis=1) > 0
