@@ -45,6 +45,7 @@ from cnnvis.data import build_model, load_idx  # noqa: E402
 from cnnvis.data._train import train  # noqa: E402
 from cnnvis.diagnose import diagnose  # noqa: E402
 from cnnvis.diagnose._history import cluster_change, departures  # noqa: E402
+from cnnvis.diagnose._neurons import profile_layer, profiles, relative_differences  # noqa: E402
 from cnnvis.diagnose._weights import conv_groups, weight_mass  # noqa: E402
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -166,6 +167,16 @@ def change_profile(a, d) -> str:
                      for c, x, r in zip(cols, v, dep))
 
 
+def nearest_difference(a, layer) -> float:
+    """Median over the live neurons of `layer` of the relative profile difference to their nearest other
+    neuron (the redundant-neurons measure; a group needs <= 5%)."""
+    st = a.stats[profile_layer(a, layer)]
+    p = profiles(st)
+    live = np.flatnonzero(np.linalg.norm(p, axis=1) > 0)
+    d = relative_differences(p[live]) + np.diag(np.full(live.size, np.inf))
+    return float(np.median(d.min(1))) if live.size > 1 else float("nan")
+
+
 def first_conv(a) -> str:
     return next(l.name for l in a.graph.layers if l.kind == "conv")
 
@@ -206,14 +217,15 @@ def print_tables(rows) -> None:
     widths = [by[n] for n in ("lenet-x4", "lenet-x2", "lenet", "lenet-x0.5", "lenet-x0.25") if n in by]
     if widths:
         print("\n## Table 2 analogue: width (paper, MNIST: errors 0.87, 0.86, 0.87, 1.16, 1.36%)\n")
-        print("| model | test error | train loss | test loss | conv1 neurons in redundant groups | groups |")
-        print("|---|---|---|---|---|---|")
+        print("| model | test error | train loss | test loss | conv1 neurons in redundant groups | groups | "
+              "conv1 median nearest-neighbour difference |")
+        print("|---|---|---|---|---|---|---|")
         for r in widths:
             a = r["analysis"]
             c1 = first_conv(a)
             n, g = redundant_in(r["diagnosis"], c1)
             print(f"| {r['name']} | {r['error']:.2%} | {r['train_loss']:.4f} | {r['test_loss']:.4f} | "
-                  f"{n}/{a.graph.layer(c1).n_neurons} | {g} |")
+                  f"{n}/{a.graph.layer(c1).n_neurons} | {g} | {nearest_difference(a, c1):.1%} |")
 
     leaky_pairs = [(by[n], by[n + LEAKY]) for _, n in ARCHS if n in by and n + LEAKY in by]
     if leaky_pairs:
