@@ -218,7 +218,7 @@ def test_a_single_mostly_positive_layer_outside_a_positive_group(data):
         w.copy_(w.abs() * torch.where(torch.rand(w.shape) < 0.1, -1.0, 1.0))  # ~90% positive
     d = diagnose(run_analysis(m, data), kinds=["positive-weights"])
     assert [(f.layer, f.layers) for f in d] == [("conv3", ("conv3",))]
-    w = m.conv3.weight
+    w = m.conv3.weight.detach()
     assert d[0].evidence["positive_fraction"] == pytest.approx(float(w[w > 0].sum() / w.abs().sum()), rel=1e-5)
 
 
@@ -326,6 +326,11 @@ def test_non_finite_gradients_are_a_high_exploding_finding(control_diagnosis):
     assert [(f.layer, f.severity, f.evidence["first_snapshot"], f.evidence["n_nonfinite"]) for f in d] == [
         (a.history.layers[1], "high", 2, 2)]
     json.loads(to_json(d))  # evidence stays finite
+    # NaN with a finite loss: that layer got no gradient (frozen); left out, with a note, not an explosion
+    g = a.history.grad_mean.copy()
+    g[:, 1] = np.nan
+    d = diagnose(replace(a, history=replace(a.history, grad_mean=g)), kinds=["gradient"])
+    assert d.findings == () and len(d.notes) == 1 and a.history.layers[1] in d.notes[0]
 
 
 # -- isolated clusters --------------------------------------------------------------------------------------------

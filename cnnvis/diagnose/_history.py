@@ -15,10 +15,11 @@ ratio is beyond 4x either way, else medium (the paper's BaseCNN jump at its thir
 gradient. With g_s the history's mean |dLoss/dW| of the first and last weighted layers at snapshot s, the
 along-depth ratio R is the geometric mean over snapshots of g_s(first) / g_s(last). R at most
 1 / `Thresholds.gradient_ratio` (default 1/100) is a vanishing gradient, R at least the threshold an
-exploding one (toward the input); a non-finite mean gradient in any layer and snapshot is an exploding
-gradient of high severity. Evidence: ratio, first_gradient, last_gradient (geometric means),
+exploding one (toward the input); an infinite mean gradient, or a NaN one with a non-finite loss, is an
+exploding gradient of high severity. Evidence: ratio, first_gradient, last_gradient (geometric means),
 ratio_first_snapshot, ratio_last_snapshot, n_snapshots (n_nonfinite for non-finite ones). Severity: high
-beyond the threshold squared (10^4), else medium.
+beyond the threshold squared (10^4), else medium. A layer whose mean gradient is NaN while the loss is
+finite got no gradient (frozen weights): it is left out, with a note.
 """
 from __future__ import annotations
 
@@ -92,7 +93,10 @@ def gradient(ctx: Context) -> list[Finding]:
     layers = tuple(h.layers)
     if g.size == 0:
         return []
-    bad = ~np.isfinite(g)
+    loss = np.asarray(h.loss, np.float64)
+    # inf, or NaN with a non-finite loss: the training diverged. NaN with a finite loss: a layer whose
+    # weights got no gradient (frozen): left out of the ratio.
+    bad = np.isinf(g) | (np.isnan(g) & ~np.isfinite(loss)[:, None])
     if bad.any():
         j = int(np.flatnonzero(bad.any(axis=0))[0])
         s = int(np.flatnonzero(bad[:, j])[0])
@@ -101,8 +105,13 @@ def gradient(ctx: Context) -> list[Finding]:
                f"({int(bad.sum())} layer-snapshot values): the training diverged; lower the learning rate or "
                f"clip gradients")
         return [Finding(kind="gradient", severity="high", score=1000.0,  # above any finite ratio's log10
-                        layer=layers[j],
-                        neurons=(), evidence=ev, message=msg, facet="chart", clusters=ctx.columns([layers[j]]))]
+                        layer=layers[j], neurons=(), evidence=ev, message=msg, facet="chart",
+                        clusters=ctx.columns([layers[j]]))]
+    keep = ~np.isnan(g).any(axis=0)
+    if not keep.all():
+        ctx.notes.append(f"no gradient recorded for {', '.join(n for n, k in zip(layers, keep) if not k)} "
+                         "(frozen weights?): left out of the gradient check")
+    g, layers = g[:, keep], tuple(n for n, k in zip(layers, keep) if k)
     if len(layers) < 2:
         return []
     lg = np.log(np.maximum(g, _FLOOR))
