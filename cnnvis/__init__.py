@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from cnnvis.errors import CnnvisError
 
-__all__ = ["Analysis", "CnnvisError", "__version__"]
+__all__ = ["Analysis", "CnnvisError", "diagnose", "__version__"]
 
 
 def __getattr__(name):
@@ -15,4 +15,8 @@ def __getattr__(name):
         from cnnvis.analysis import Analysis
 
         return Analysis
+    if name == "diagnose":  # the package is callable: cnnvis.diagnose(analysis) -> Diagnosis
+        import importlib
+
+        return importlib.import_module("cnnvis.diagnose")
     raise AttributeError(f"module 'cnnvis' has no attribute {name!r}")

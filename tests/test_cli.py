@@ -156,3 +156,16 @@ def test_viewer_on_a_foreign_file_says_what_it_is_not(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1 and says in err and name in err, err
         assert not (tmp_path / "o.png").exists()
+
+
+def test_diagnose_is_a_cnnvis_command(tmp_path):
+    from cnnvis.testing.synthetic import synthetic_network
+
+    synthetic_network([16, 16], n_clusters=2, seed=3).analysis.save(tmp_path / "n.cnnvis")
+    r = run(["diagnose", "n.cnnvis", "--json"], tmp_path, tmp_path / "cache")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    assert isinstance(json.loads(r.stdout), list)
+    bad = run(["diagnose", "missing.cnnvis"], tmp_path, tmp_path / "cache")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "missing.cnnvis" in bad.stderr

@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where the model runs during the analysis (default cpu)")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from cnnvis.diagnose._command import parser as diagnose_parser
+
+    sub.add_parser("diagnose", parents=[diagnose_parser()], add_help=False,
+                   help="findings in a .cnnvis file (dead, redundant, positive weights, weight change, ...)",
+                   description=diagnose_parser().description)
     i = sub.add_parser("info", help="describe a .cnnvis file")
     i.add_argument("file")
     i.add_argument("--aggregation", action="store_true",
@@ -61,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _main(argv) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "diagnose":
+        from cnnvis.diagnose._command import execute
+
+        return execute(args)
     if args.command == "info":
         from cnnvis.analysis import Analysis
         from cnnvis.app.report import describe

@@ -13,7 +13,7 @@ import sys
 from cnnvis.diagnose._diagnose import diagnose
 from cnnvis.diagnose._findings import KINDS, Diagnosis
 
-__all__ = ["run", "format_text", "to_json", "parser"]
+__all__ = ["run", "execute", "format_text", "to_json", "parser"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,9 +28,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
+    return execute(parser().parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
+    """The command on parsed arguments (`file`, `json`, `kind`), for a parent parser built on `parser()`."""
     from cnnvis.analysis import Analysis
 
-    args = parser().parse_args(argv)
     result = diagnose(Analysis.load(args.file), kinds=args.kind)
     if args.json:
         print(to_json(result))
