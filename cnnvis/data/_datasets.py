@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnvis.data._batching import iter_batches, row_index
 from cnnvis.errors import DataError
 
 __all__ = ["Dataset", "load_dataset", "load_digits", "load_idx", "load_npz", "load_image_folder"]
@@ -37,6 +38,22 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    normalization = None  # the images are the model's inputs as they are (streamed kinds may normalise)
+
+    def get(self, indices) -> np.ndarray:
+        """Images `indices`, (n, C, H, W) float32, a copy."""
+        return np.ascontiguousarray(self.images[row_index(indices, len(self), self.name)], dtype=np.float32)
+
+    def batches(self, batch_size: int, *, indices=None, workers: int = 0):
+        """(index np.int64 (b,), images torch.float32 (b, C, H, W), labels torch.int64 (b,)) batches in
+        order; the images are in memory already, so `workers` is accepted and unused."""
+        return iter_batches(self, batch_size, indices=indices, workers=0)
+
     def subset(self, index: np.ndarray, name: str | None = None) -> "Dataset":
         return Dataset(self.images[index], self.labels[index], self.class_names, name or self.name)
 
@@ -59,8 +76,10 @@ def _check(images, labels, class_names, name):
         raise DataError(f"{name}: {images.shape[0]} images but labels of shape {labels.shape}")
     if images.shape[0] == 0:
         raise DataError(f"{name}: the data set is empty")
-    if not np.isfinite(images).all():
-        raise DataError(f"{name}: images contain NaN or infinite values")
+    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+    if not finite.all():
+        raise DataError(f"{name}: images contain NaN or infinite values (first: image "
+                        f"{int(np.flatnonzero(~finite)[0])})")
     bad = (labels < 0) | (labels >= len(class_names))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
