@@ -1,5 +1,5 @@
-"""The data and model options of `cnnvis analyze`, and turning parsed arguments into a data set and a model.
-The command's parser calls `add_data_options` / `add_model_options`; its handler `dataset_from_args`,
+"""The data and model options of `cnnvis analyze` (a parser lives only in the app layer), and turning parsed
+arguments into a data set and a model. The command's parser calls `add_data_options` / `add_model_options`; its
 `workers_from_args` and `model_from_args`. Errors are CnnvisErrors (one line, exit 2)."""
 from __future__ import annotations
 
