@@ -1,6 +1,6 @@
-"""The data and model options of `cnnvis analyze` (a parser lives only in the app layer), and turning parsed
-arguments into a data set and a model. The command's parser calls `add_data_options` / `add_model_options`; its
-`workers_from_args` and `model_from_args`. Errors are CnnvisErrors (one line, exit 2)."""
+"""The data and model options of `cnnvis analyze` (a parser lives only in the app layer) and turning parsed
+arguments into a data set and a model: the parser calls `add_data_options` / `add_model_options`, the handler
+`dataset_from_args`, `workers_from_args` and `model_from_args`. Errors are CnnvisErrors (one line, exit 2)."""
 from __future__ import annotations
 
 import argparse
