@@ -76,17 +76,24 @@ def _check(images, labels, class_names, name):
         raise DataError(f"{name}: {images.shape[0]} images but labels of shape {labels.shape}")
     if images.shape[0] == 0:
         raise DataError(f"{name}: the data set is empty")
-    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
-    if not finite.all():
-        raise DataError(f"{name}: images contain NaN or infinite values (first: image "
-                        f"{int(np.flatnonzero(~finite)[0])})")
+    _check_finite(images, name)
     bad = (labels < 0) | (labels >= len(class_names))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{name}: label {int(labels[i])} of image {i} is outside [0, {len(class_names)})")
 
 
-def _to_unit(x: np.ndarray) -> np.ndarray:
+def _check_finite(images: np.ndarray, name: str) -> None:
+    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+    if not finite.all():
+        raise DataError(f"{name}: images contain NaN or infinite values (first: image "
+                        f"{int(np.flatnonzero(~finite)[0])})")
+
+
+def _to_unit(x: np.ndarray, name: str) -> np.ndarray:
+    """Scaled to [0, 1] by the min and max; checked first, as NaN would turn into zeros here."""
+    if len(x):
+        _check_finite(x, name)
     x = x.astype(np.float32)
     lo, hi = float(x.min()), float(x.max())
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
@@ -153,7 +160,7 @@ def load_idx(path: str | Path, *, split: str = "train") -> Dataset:
         raise DataError(f"{labs}: {y.shape} labels for {x.shape[0]} images in {imgs.name}")
     k = int(y.max()) + 1
     names = _FASHION if "fashion" in str(path).lower() and k == 10 else tuple(str(i) for i in range(k))
-    return Dataset(_to_unit(x)[:, None], y.astype(np.int64), names, path.name)
+    return Dataset(_to_unit(x, path.name)[:, None], y.astype(np.int64), names, path.name)
 
 
 def _first(candidates, where, what) -> Path:
@@ -191,7 +198,7 @@ def load_npz(path: str | Path) -> Dataset:
         raise DataError(f"{path}: images must have 3 or 4 dimensions, got shape {x.shape}")
     if names is None:
         names = tuple(str(i) for i in range(int(y.max()) + 1 if y.size else 0))
-    return Dataset(np.ascontiguousarray(_to_unit(x)), y.astype(np.int64), names, path.stem)
+    return Dataset(np.ascontiguousarray(_to_unit(x, path.stem)), y.astype(np.int64), names, path.stem)
 
 
 # -- image folders -----------------------------------------------------------------------------------------

@@ -112,7 +112,8 @@ class StreamedDataset:
             if mean.size not in (1, x.shape[1]) or std.size not in (1, x.shape[1]):
                 raise DataError(f"{self.name}: --normalize gives {mean.size} means and {std.size} stds for "
                                 f"images with {x.shape[1]} channels")
-            x = (x - mean[None, :, None, None]) / std[None, :, None, None]
+            with np.errstate(over="ignore", invalid="ignore"):  # reported just below, naming the image
+                x = (x - mean[None, :, None, None]) / std[None, :, None, None]
         finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
         if not finite.all():
             j = int(np.flatnonzero(~finite)[0])
@@ -192,6 +193,8 @@ class ArrayDataset(StreamedDataset):
         shape = tuple(array.shape)
         if layout is None:
             layout = _guess_layout(shape, name)
+        if len(shape) != len(layout):
+            raise DataError(f"{name}: images of shape {shape} do not have the layout {layout}")
         self._layout = layout
         if shape[0] != self._labels.shape[0]:
             raise DataError(f"{name}: {shape[0]} images but {self._labels.shape[0]} labels")
@@ -201,7 +204,9 @@ class ArrayDataset(StreamedDataset):
 
     def _source_shape(self):
         s = self._array.shape
-        return {"NHW": (1, s[1], s[2]), "NHWC": (s[3], s[1], s[2]), "NCHW": (s[1], s[2], s[3])}[self._layout]
+        if self._layout == "NHW":
+            return 1, s[1], s[2]
+        return (s[3], s[1], s[2]) if self._layout == "NHWC" else (s[1], s[2], s[3])
 
     def _scan(self) -> tuple[float, float]:
         """Min and max over all images, a chunk at a time; the first non-finite image is named."""
