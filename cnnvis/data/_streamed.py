@@ -26,7 +26,7 @@ __all__ = ["StreamedDataset", "ArrayDataset", "ImageFolderDataset", "open_datase
            "parse_normalize", "IMAGENET"]
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-_SCAN_BYTES = 64 << 20  # min/max/finite scan of a mapped array, a chunk at a time
+_SCAN_BYTES = 8 << 20  # min/max/finite scan of a mapped array, a chunk at a time (peak ~2 chunks)
 _IN_MEMORY_LIMIT = 2 << 30  # a compressed .npz member is unpacked into memory up to this size
 
 
@@ -174,8 +174,10 @@ class _MappedArray:
                 self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             self._array = np.ndarray(self.shape, self.dtype, buffer=self._mm, offset=self.offset,
                                      order="F" if self.fortran else "C")
-        out = self._array[rows] if len(rows) != 1 else self._array[int(rows[0])][None]
-        out = np.array(out, copy=True)
+        if len(rows) and int(rows[-1]) - int(rows[0]) == len(rows) - 1 and (np.diff(rows) == 1).all():
+            out = np.array(self._array[int(rows[0]):int(rows[-1]) + 1])  # a run of rows: one plain copy
+        else:
+            out = self._array[rows]  # fancy indexing copies
         # Mapped pages count as resident memory until dropped; the page cache keeps them for the next read.
         if hasattr(self._mm, "madvise"):
             self._mm.madvise(mmap.MADV_DONTNEED)
