@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnvis.data import load_dataset, load_digits, load_idx, load_image_folder, load_npz
+from cnnvis.data import Dataset, load_dataset, load_digits, load_idx, load_image_folder, load_npz
 from cnnvis.errors import DataError
 
 
@@ -187,12 +187,12 @@ def test_streamed_idx_is_mapped_and_matches(tmp_path):
 
 
 def test_compressed_npz_is_read_into_memory_or_explains_itself(tmp_path, monkeypatch):
-    from cnnvis.data import _streamed
+    from cnnvis.data import _arrays
 
     x = np.random.default_rng(5).random((6, 4, 4)).astype(np.float32)
     np.savez_compressed(tmp_path / "c.npz", images=x, labels=np.arange(6) % 2)
     np.testing.assert_array_equal(open_npz(tmp_path / "c.npz").get(np.arange(6)), load_npz(tmp_path / "c.npz").images)
-    monkeypatch.setattr(_streamed, "_IN_MEMORY_LIMIT", 100)
+    monkeypatch.setattr(_arrays, "_IN_MEMORY_LIMIT", 100)
     with pytest.raises(DataError, match=r"c\.npz: array 'images' is compressed .* save it with numpy\.savez"):
         open_npz(tmp_path / "c.npz")
 
@@ -204,8 +204,10 @@ def test_non_finite_images_name_the_first_bad_one(tmp_path):
     np.savez(tmp_path / "nan.npz", images=x, labels=np.zeros(5, int))
     with pytest.raises(DataError, match=r"nan: image 3 is NaN or infinite"):
         open_npz(tmp_path / "nan.npz")
-    with pytest.raises(DataError, match=r"NaN or infinite values \(first: image 3\)"):
+    with pytest.raises(DataError, match=r"nan: image 3 is NaN or infinite"):
         load_npz(tmp_path / "nan.npz")
+    with pytest.raises(DataError, match=r"raw: image 3 is NaN or infinite"):
+        Dataset(x, np.zeros(5, np.int64), ("a",), "raw")
     ok = np.zeros((2, 1, 3, 3), np.float32)
     ok[1, 0, 0, 0] = 1.0
     np.savez(tmp_path / "ok.npz", images=ok, labels=np.zeros(2, int))

@@ -40,7 +40,7 @@ def add_model_options(parser, group=None) -> None:
 
 def dataset_from_args(args):
     """The data set --data names, with --input-size and --normalize applied."""
-    from cnnvis.data._streamed import open_dataset
+    from cnnvis.data import open_dataset
 
     if not getattr(args, "data", None):
         raise DataError("--data is required with --model")
@@ -50,7 +50,7 @@ def dataset_from_args(args):
 
 def workers_from_args(args, ds) -> int:
     """--workers, or the default for this kind of data set."""
-    from cnnvis.data._streamed import ImageFolderDataset
+    from cnnvis.data import ImageFolderDataset
 
     if getattr(args, "workers", None) is not None:
         return int(args.workers)
