@@ -52,7 +52,7 @@ def parse_normalize(spec) -> tuple[np.ndarray, np.ndarray] | None:
 
 class StreamedDataset:
     """Base of the streamed kinds; a subclass reads rows of its source with `_read(rows)` -> (n, C, H, W)
-    float32 in [0, 1] at `self._shape`."""
+    float32 in [0, 1] at `image_shape` (before normalisation)."""
 
     def __init__(self, labels, class_names, name: str, *, input_size: int | None = None, normalize=None):
         self._labels = np.ascontiguousarray(labels, dtype=np.int64)
