@@ -37,6 +37,7 @@ def iter_batches(ds, batch_size: int, *, indices=None, workers: int = 0):
     if workers == 0 or len(chunks) <= 1:
         for c in chunks:
             yield c, torch.from_numpy(ds.get(c)), torch.from_numpy(ds.labels[c])
+            _release_free_heap()
         return
     # batch_size=None: the sampler hands each worker a whole chunk, so a batch is decoded by one worker and
     # at most workers * prefetch_factor batches are in flight; DataLoader keeps them in sampler order.
@@ -46,6 +47,22 @@ def iter_batches(ds, batch_size: int, *, indices=None, workers: int = 0):
         if error is not None:  # raised here, not in the worker: one line, not a worker traceback
             raise DataError(error)
         yield c, images, torch.from_numpy(ds.labels[c])
+        _release_free_heap()
+
+
+def _release_free_heap(_libc=[]):
+    """Hand the free pages inside glibc's heap back to the system. Each batch frees the consumer's large
+    temporaries while new small objects land between them; measured (benchmarks/data_rss.py) without this,
+    the resident heap of a pass over 10,000 images grew 250 -> 900 MB with workers, and by chance."""
+    if not _libc:
+        import ctypes
+
+        try:  # the process's own symbols: no library search (which would start a subprocess)
+            _libc.append(ctypes.CDLL(None).malloc_trim)
+        except (OSError, AttributeError):  # not glibc: nothing to do
+            _libc.append(None)
+    if _libc[0] is not None:
+        _libc[0](0)
 
 
 class _Chunks(torch.utils.data.Dataset):
