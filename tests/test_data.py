@@ -315,3 +315,15 @@ def test_in_memory_dataset_offers_the_streamed_interface():
     np.testing.assert_array_equal(got[-1][1].numpy(), d.images[296::-1])
     with pytest.raises(DataError, match="batch size must be >= 1"):
         next(d.batches(0))
+
+
+def test_large_jpegs_decode_reduced_and_still_cover(tmp_path):
+    (tmp_path / "a").mkdir()
+    y, x = np.mgrid[0:480, 0:640]
+    smooth = np.stack([x * 255 // 639, y * 255 // 479, np.full_like(x, 128)], -1).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "a" / "big.jpg", quality=95)
+    got = open_dataset(tmp_path, input_size=32).get([0])[0]
+    ref = np.asarray(Image.fromarray(smooth).resize((43, 32), Image.BILINEAR).crop((5, 0, 37, 32)),
+                     np.float32).transpose(2, 0, 1) / 255
+    assert got.shape == (3, 32, 32)
+    np.testing.assert_allclose(got, ref, atol=0.04)  # JPEG and DCT-domain scaling, on a smooth image

@@ -36,7 +36,7 @@ class ImageFolderDataset(StreamedDataset):
         super().__init__(np.asarray(labels, np.int64), [c.name for c in classes], path.name,
                          input_size=input_size, normalize=normalize)
         self.root, self.files = path, files
-        first = self._open(0)
+        first = self._decode(0)
         self._mode = "L" if first.mode in ("L", "1", "I", "I;16", "F", "LA") else "RGB"
         w, h = first.size
         self._size = (int(input_size), int(input_size)) if input_size else (w, h)
@@ -44,14 +44,19 @@ class ImageFolderDataset(StreamedDataset):
     def _source_shape(self):
         return (1 if self._mode == "L" else 3, self._size[1], self._size[0])
 
-    def _open(self, row: int):
+    def _decode(self, row: int, size=None):
+        """The image of `row`: as stored, or in this data set's mode covering and cropped to `size` (w, h)."""
         from PIL import Image
 
         f = self.root / self.files[row]
         try:
             with Image.open(f) as im:
-                im.load()
-                return im.copy()
+                if size is None:
+                    im.load()
+                    return im.copy()
+                if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still covers `size`
+                    im.draft(self._mode, size)
+                return _cover_crop(im.convert(self._mode), size)
         except Exception as exc:  # PIL raises OSError, SyntaxError, DecompressionBombError, ...
             raise DataError(f"{f}: cannot read image ({first_line(exc)})") from None
 
@@ -59,8 +64,7 @@ class ImageFolderDataset(StreamedDataset):
         c, h, w = self._source_shape()
         out = np.empty((len(rows), c, h, w), np.float32)
         for j, r in enumerate(rows):
-            im = _cover_crop(self._open(int(r)).convert(self._mode), (w, h))
-            a = np.asarray(im, dtype=np.float32) / np.float32(255.0)
+            a = np.asarray(self._decode(int(r), (w, h)), dtype=np.float32) / np.float32(255.0)
             out[j] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
         return out
 
