@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["CnnvisError", "DataError", "ModelError", "AnalysisFileError", "DeviceError", "guard"]
+__all__ = ["CnnvisError", "DataError", "ModelError", "AnalysisFileError", "DeviceError", "guard", "first_line"]
 
 
 class CnnvisError(ValueError):
@@ -26,6 +26,12 @@ class AnalysisFileError(CnnvisError):
 
 class DeviceError(CnnvisError):
     """device="cuda" was asked for where CUDA is not usable."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when empty), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def guard(fn, argv, prog: str) -> int:

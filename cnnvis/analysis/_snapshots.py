@@ -10,53 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from cnnvis.analysis._analysis import TrainingHistory
+from cnnvis.data._checkpoint import apply_checkpoint, load_checkpoint  # re-exported: the one copy
 from cnnvis.data._datasets import Dataset
-from cnnvis.errors import ModelError
 from cnnvis.graph._network import NetworkGraph
 from cnnvis.graph._trace import weight_matrices
 from cnnvis.progress import progress
 
 __all__ = ["load_checkpoint", "apply_checkpoint", "training_history", "fixed_batch"]
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A state dict from a checkpoint file, never unpickling arbitrary objects (weights_only=True).
-
-    Accepts a bare state dict or a dict holding one under 'state_dict' or 'model'.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... on bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: not a loadable weights-only checkpoint ({first})") from None
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelError(f"{path}: the checkpoint holds no state dict of tensors")
-    return obj
-
-
-def apply_checkpoint(model: torch.nn.Module, state: dict, source: str) -> None:
-    """Load `state` into `model`, with an error naming the missing, unexpected or mis-shaped tensors."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
-              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    problems = []
-    if missing:
-        problems.append("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
-    if unexpected:
-        problems.append("unexpected " + ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else ""))
-    if shapes:
-        problems.append("shape mismatch " + "; ".join(shapes[:3]) + (" ..." if len(shapes) > 3 else ""))
-    if problems:
-        raise ModelError(f"{source}: checkpoint does not fit {type(model).__name__}: " + "; ".join(problems))
-    model.load_state_dict(state)
 
 
 def fixed_batch(data: Dataset, size: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

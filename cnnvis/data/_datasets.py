@@ -1,22 +1,23 @@
 """Data sets: scikit-learn's bundled digits (the embedded default), IDX files, .npz arrays, image folders.
 
-Every loader returns a Dataset of float32 images in [0, 1], shape (N, C, H, W), and int64 labels.
+`open_dataset` returns the streamed kind for a file or folder (memory does not grow with it); every
+`load_*` returns an in-memory Dataset of float32 images in [0, 1], shape (N, C, H, W), and int64 labels.
 """
 from __future__ import annotations
 
-import gzip
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cnnvis.data._arrays import ArrayDataset, open_idx, open_npz
+from cnnvis.data._base import parse_normalize
+from cnnvis.data._batching import iter_batches, row_index
+from cnnvis.data._folders import ImageFolderDataset
 from cnnvis.errors import DataError
 
-__all__ = ["Dataset", "load_dataset", "load_digits", "load_idx", "load_npz", "load_image_folder"]
-
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
+__all__ = ["Dataset", "load_dataset", "load_digits", "load_idx", "load_npz", "load_image_folder", "open_dataset",
+           "in_memory"]
 
 @dataclass(frozen=True)
 class Dataset:
@@ -36,6 +37,22 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    normalization = None  # the images are the model's inputs as they are (streamed kinds may normalise)
+
+    def get(self, indices) -> np.ndarray:
+        """Images `indices`, (n, C, H, W) float32, a copy."""
+        return np.ascontiguousarray(self.images[row_index(indices, len(self), self.name)], dtype=np.float32)
+
+    def batches(self, batch_size: int, *, indices=None, workers: int = 0):
+        """(index np.int64 (b,), images torch.float32 (b, C, H, W), labels torch.int64 (b,)) batches in
+        order; the images are in memory already, so `workers` is accepted and unused."""
+        return iter_batches(self, batch_size, indices=indices, workers=0)
 
     def subset(self, index: np.ndarray, name: str | None = None) -> "Dataset":
         return Dataset(self.images[index], self.labels[index], self.class_names, name or self.name)
@@ -59,18 +76,17 @@ def _check(images, labels, class_names, name):
         raise DataError(f"{name}: {images.shape[0]} images but labels of shape {labels.shape}")
     if images.shape[0] == 0:
         raise DataError(f"{name}: the data set is empty")
-    if not np.isfinite(images).all():
-        raise DataError(f"{name}: images contain NaN or infinite values")
+    _check_finite(images, name)
     bad = (labels < 0) | (labels >= len(class_names))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{name}: label {int(labels[i])} of image {i} is outside [0, {len(class_names)})")
 
 
-def _to_unit(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float32)
-    lo, hi = float(x.min()), float(x.max())
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+def _check_finite(images: np.ndarray, name: str) -> None:
+    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+    if not finite.all():
+        raise DataError(f"{name}: image {int(np.flatnonzero(~finite)[0])} is NaN or infinite")
 
 
 def load_digits(size: int = 28) -> Dataset:
@@ -89,134 +105,54 @@ def load_digits(size: int = 28) -> Dataset:
                    tuple(str(k) for k in range(10)), "digits")
 
 
-# -- IDX (MNIST, Fashion-MNIST) ----------------------------------------------------------------------------
-_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-            "Ankle boot")
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    ndim = raw[3]
-    head = 4 + 4 * ndim
-    if len(raw) < head:
-        raise DataError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", raw[4:head])
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    need = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - head != need:
-        raise DataError(f"{path}: IDX file holds {len(raw) - head} data bytes, its header promises {need}")
-    return np.frombuffer(raw, dtype, offset=head).reshape(dims)
-
-
+# -- files: read through the streamed kinds, then held in memory ---------------------------------------------
 def load_idx(path: str | Path, *, split: str = "train") -> Dataset:
     """A folder of MNIST-style IDX files ({split}-images-idx3-ubyte[.gz] and labels), or an images file
     whose labels file sits beside it."""
-    path = Path(path)
-    if path.is_dir():
-        prefix = "t10k" if split == "test" else "train"
-        imgs = _first([path / f"{prefix}-images-idx3-ubyte{s}" for s in ("", ".gz")], path, "images")
-        labs = _first([path / f"{prefix}-labels-idx1-ubyte{s}" for s in ("", ".gz")], path, "labels")
-    else:
-        imgs = path
-        labs = _first([path.with_name(path.name.replace("images-idx3", "labels-idx1"))], path.parent, "labels")
-    x, y = read_idx(imgs), read_idx(labs)
-    if x.ndim != 3:
-        raise DataError(f"{imgs}: expected images of shape (N, H, W), got {x.shape}")
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise DataError(f"{labs}: {y.shape} labels for {x.shape[0]} images in {imgs.name}")
-    k = int(y.max()) + 1
-    names = _FASHION if "fashion" in str(path).lower() and k == 10 else tuple(str(i) for i in range(k))
-    return Dataset(_to_unit(x)[:, None], y.astype(np.int64), names, path.name)
+    return in_memory(open_idx(path, split=split))
 
 
-def _first(candidates, where, what) -> Path:
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise DataError(f"{where}: no IDX {what} file (looked for {', '.join(c.name for c in candidates)})")
-
-
-# -- .npz ----------------------------------------------------------------------------------------------
 def load_npz(path: str | Path) -> Dataset:
     """Arrays `images` (or `x`) of shape (N, H, W), (N, H, W, C) or (N, C, H, W) and `labels` (or `y`);
     optional `class_names`. Loaded without pickle."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-            xk = next((k for k in ("images", "x", "X") if k in files), None)
-            yk = next((k for k in ("labels", "y", "Y") if k in files), None)
-            if xk is None or yk is None:
-                raise DataError(f"{path}: needs arrays 'images' and 'labels' (has {', '.join(sorted(files))})")
-            x, y = z[xk], z[yk]
-            names = tuple(str(s) for s in z["class_names"]) if "class_names" in files else None
-    except DataError:
-        raise
-    except Exception as exc:  # zipfile/np.load raise many types on corrupt files
-        raise DataError(f"{path}: cannot read .npz ({exc})") from None
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: labels must be integers, got {y.dtype}")
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
-        x = x.transpose(0, 3, 1, 2)
-    elif x.ndim != 4:
-        raise DataError(f"{path}: images must have 3 or 4 dimensions, got shape {x.shape}")
-    if names is None:
-        names = tuple(str(i) for i in range(int(y.max()) + 1 if y.size else 0))
-    return Dataset(np.ascontiguousarray(_to_unit(x)), y.astype(np.int64), names, path.stem)
+    return in_memory(open_npz(path))
 
 
-# -- image folders -----------------------------------------------------------------------------------------
 def load_image_folder(path: str | Path, *, size: int | None = None) -> Dataset:
-    """One sub-folder per class (sorted names); images resized to the first image's size (or `size`)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    classes = sorted(p for p in path.iterdir() if p.is_dir())
-    if not classes:
-        raise DataError(f"{path}: an image folder needs one sub-folder per class")
-    images, labels, shape, mode = [], [], None, None
-    for k, folder in enumerate(classes):
-        for f in sorted(folder.iterdir()):
-            if f.suffix.lower() not in _IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(f) as im:
-                    if mode is None:
-                        mode = "L" if im.mode in ("L", "1", "I", "I;16", "F") else "RGB"
-                        shape = (size, size) if size else im.size
-                    a = np.asarray(im.convert(mode).resize(shape), dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DataError(f"{f}: cannot read image ({exc})") from None
-            images.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-            labels.append(k)
-    if not images:
-        raise DataError(f"{path}: no images found in its class folders")
-    return Dataset(np.stack(images), np.asarray(labels, np.int64), tuple(c.name for c in classes), path.name)
+    """One sub-folder per class (sorted names); images at the first image's size (or size x size),
+    scaled to cover it and centre-cropped."""
+    return in_memory(ImageFolderDataset(path, input_size=size))
 
 
 def load_dataset(spec: str | Path) -> Dataset:
-    """'digits', a .npz file, an IDX file or folder, or an image folder."""
+    """'digits', a .npz file, an IDX file or folder, or an image folder, in memory."""
+    return in_memory(open_dataset(spec))
+
+
+def in_memory(ds) -> Dataset:
+    """Any data set, all its images read into memory."""
+    if isinstance(ds, Dataset):
+        return ds
+    return Dataset(ds.get(np.arange(len(ds))), ds.labels, ds.class_names, ds.name)
+
+
+def open_dataset(spec: str | Path, *, input_size: int | None = None, normalize=None):
+    """'digits' (in memory, as `load_digits`), a .npz, an IDX file or folder, or an image folder, streamed."""
+    options = dict(input_size=input_size, normalize=normalize)
     if str(spec) == "digits":
-        return load_digits()
+        d = load_digits()
+        if input_size is None and parse_normalize(normalize) is None:
+            return d
+        return ArrayDataset(d.images, d.labels, d.class_names, d.name, layout="NCHW", scale=(0.0, 1.0), **options)
     path = Path(spec)
     if not path.exists():
         raise DataError(f"{path}: no such data file or folder")
     if path.is_file():
         if path.suffix == ".npz":
-            return load_npz(path)
+            return open_npz(path, **options)
         if "idx" in path.name:
-            return load_idx(path)
+            return open_idx(path, **options)
         raise DataError(f"{path}: unknown data format (expected .npz, IDX, or a folder)")
     if any(path.glob("*-idx3-ubyte*")):
-        return load_idx(path)
-    return load_image_folder(path)
+        return open_idx(path, **options)
+    return ImageFolderDataset(path, **options)

@@ -1,0 +1,138 @@
+"""Every torchvision classification family that torch.fx traces, with random weights, num_classes=10 and
+small inputs: one layer per module call (distinct names `name`, `name_1`, ... in call order), then a few
+images analysed, aggregated, laid out as a Scene and rendered offscreen.
+
+Needs torchvision, which here pairs only with torch 2.14.1: run through scripts/test-zoo.sh (the zoo venv).
+"""
+import collections
+import re
+
+import numpy as np
+import pytest
+
+torchvision = pytest.importorskip(
+    "torchvision", reason="torchvision is not importable here; scripts/test-zoo.sh runs these tests in its venv")
+import torch  # noqa: E402
+import torch.fx as fx  # noqa: E402
+
+from cnnvis.data import Dataset, check_fits_model, load_model  # noqa: E402
+from cnnvis.graph import from_torch  # noqa: E402
+
+pytestmark = pytest.mark.zoo
+
+N_IMAGES, N_CLASSES = 10, 10
+# family -> (factory in torchvision.models, extra keyword arguments, input side in pixels)
+ZOO = {
+    "resnet18": ("resnet18", {}, 64),
+    "resnet50": ("resnet50", {}, 64),
+    "resnet101": ("resnet101", {}, 64),
+    "wide_resnet50_2": ("wide_resnet50_2", {}, 64),
+    "resnext50_32x4d": ("resnext50_32x4d", {}, 64),
+    "densenet121": ("densenet121", {}, 64),
+    "inception_v3": ("inception_v3", {"aux_logits": False, "init_weights": True}, 80),  # needs 75+
+    "googlenet": ("googlenet", {"aux_logits": False, "init_weights": True}, 64),
+    "vgg16_bn": ("vgg16_bn", {}, 64),
+    "mobilenet_v2": ("mobilenet_v2", {}, 64),
+    "mobilenet_v3_large": ("mobilenet_v3_large", {}, 64),
+    "efficientnet_b0": ("efficientnet_b0", {}, 64),
+    "regnet_y_400mf": ("regnet_y_400mf", {}, 64),
+    "convnext_tiny": ("convnext_tiny", {}, 64),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}, 64),
+    "squeezenet1_1": ("squeezenet1_1", {}, 64),
+    "mnasnet0_5": ("mnasnet0_5", {}, 64),
+}
+
+
+def _build(family):
+    factory, kwargs, size = ZOO[family]
+    torch.manual_seed(0)
+    # through the same loader as `--model torchvision.models:NAME --model-kwargs num_classes=10`
+    model = load_model(f"torchvision.models:{factory}", {"num_classes": N_CLASSES, "weights": None, **kwargs})
+    return model.eval(), size
+
+
+def _data(size, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.random((N_IMAGES, 3, size, size), dtype=np.float32)
+    return Dataset(images, np.arange(N_IMAGES, dtype=np.int64) % N_CLASSES,
+                   tuple(f"c{k}" for k in range(N_CLASSES)), "random")
+
+
+def _call_sites(model):
+    """module name -> how many times forward calls it (fx's own trace, independent of cnnvis)."""
+    gm = fx.symbolic_trace(model)
+    return collections.Counter(n.target for n in gm.graph.nodes if n.op == "call_module")
+
+
+@pytest.mark.parametrize("family", list(ZOO))
+def test_one_layer_per_module_call(family):
+    model, size = _build(family)
+    sites = _call_sites(model)
+    graph = from_torch(model, torch.zeros(2, 3, size, size))
+    names = [l.name for l in graph.layers]
+    dupes = sorted(n for n, c in collections.Counter(names).items() if c > 1)
+    assert not dupes, f"{family}: layer names used more than once: {dupes[:5]}"
+    modules = set(dict(model.named_modules()))
+    missing = []
+    for target, k in sites.items():
+        want = [target] + [f"{target}_{i}" for i in range(1, k)]
+        missing += [w for w in want if w not in names]
+        # no call site beyond the k fx saw
+        extra = [n for n in names if re.fullmatch(re.escape(target) + r"_(\d+)", n) and n not in modules
+                 and int(n.rsplit("_", 1)[1]) >= k]
+        assert not extra, f"{family}: {target} is called {k} times but the graph has {extra}"
+    assert not missing, f"{family}: module calls without their own layer: {missing[:5]} ({len(missing)} in all)"
+    reused = {t: k for t, k in sites.items() if k > 1}
+    if reused:  # each call site of a reused module has its own inputs
+        t = next(iter(reused))
+        inputs = {graph.layer(n).inputs for n in [t] + [f"{t}_{i}" for i in range(1, reused[t])]}
+        assert len(inputs) == reused[t], f"{family}: the calls of {t} share inputs {inputs}"
+
+
+@pytest.mark.parametrize("family", list(ZOO))
+def test_analyse_aggregate_and_draw(family, tmp_path):
+    from cnnvis.aggregate import aggregate
+    from cnnvis.analysis import Analysis
+    from cnnvis.analysis._run import analyze
+    from cnnvis.layout import build_scene
+
+    model, size = _build(family)
+    data = _data(size)
+    check_fits_model(data, model)
+    analysis = analyze(model, data, batch_size=5, top_k=3, show_progress=False, max_patch=16)
+    assert analysis.meta["n_images"] == N_IMAGES
+    convs = [l for l in analysis.graph.layers if l.kind == "conv"]
+    assert convs and all(np.isfinite(analysis.stats[l.name].mean).all() for l in convs[:3])
+    analysis.save(tmp_path / "a.cnnvis")
+    analysis = Analysis.load(tmp_path / "a.cnnvis")
+    agg = aggregate(analysis)
+    scene = build_scene(analysis, agg)
+    scene.validate()
+    assert len(agg.layer_clusters) >= 2 and scene.rect_box.shape[0] > len(agg.layer_clusters)
+    image = _render(scene)
+    assert len(np.unique(image.reshape(-1, 4), axis=0)) > 20, f"{family}: the render is nearly blank"
+
+
+def _render(scene, size=(320, 200)):
+    import vispy
+
+    vispy.use(app="egl", gl="gl+")
+    from cnnvis.gl import Viewer
+
+    v = Viewer(scene, size=size)
+    v.canvas.events.ignore_callback_errors = False
+    try:
+        return v.render()
+    finally:
+        v.close()
+
+
+def test_input_too_small_for_the_model_is_named():
+    model, _ = _build("inception_v3")
+    from cnnvis.errors import DataError
+
+    with pytest.raises(DataError, match=r"random: images of shape 3x32x32 do not fit Inception3 .*--input-size"):
+        check_fits_model(_data(32), model)
+    with pytest.raises(DataError, match=r"images have 1 channel \(1x80x80\) but layer 'Conv2d_1a_3x3.conv'"):
+        check_fits_model(Dataset(np.zeros((2, 1, 80, 80), np.float32), np.zeros(2, np.int64), ("a",), "grey"),
+                         model)
