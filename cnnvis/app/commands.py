@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
 from pathlib import Path
 
+from cnnvis.app._data_options import (add_data_options, add_model_options, dataset_from_args, model_from_args,
+                                      workers_from_args)
 from cnnvis.app.demo import DEMO_DEFAULT
 from cnnvis.errors import DataError, ModelError, guard
 
@@ -32,16 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     src = a.add_mutually_exclusive_group(required=True)
     src.add_argument("--demo", action="store_true",
                      help="the embedded default: train (or reuse) a demo model on scikit-learn's digits")
-    src.add_argument("--model", metavar="PKG.MODULE:FACTORY",
-                     help="a callable returning the torch.nn.Module (a class or a function)")
+    add_model_options(a, src)
     a.add_argument("--demo-model", default=DEMO_DEFAULT,
                    help=f"demo architecture (default {DEMO_DEFAULT}; lenet, lenet-x0.25 ... lenet-x4, deeplenet, "
                         "basecnn, basecnn-x0.25)")
     a.add_argument("--epochs", type=int, default=6, help="demo training epochs (default 6)")
-    a.add_argument("--weights", metavar="CKPT.pt", help="trained weights (a state dict; loaded weights-only)")
     a.add_argument("--snapshots", nargs="+", metavar="CKPT.pt", default=[],
                    help="training snapshots, oldest first, for the per-layer debugging chart")
-    a.add_argument("--data", metavar="PATH", help="'digits', a .npz, an IDX file/folder or an image folder")
+    add_data_options(a)
     a.add_argument("-o", "--output", required=True, metavar="OUT.cnnvis")
     a.add_argument("--batch-size", type=int, default=128)
     a.add_argument("--top-k", type=int, default=9, help="learned-feature patches kept per neuron (default 9)")
@@ -102,7 +100,7 @@ def _analyze(args) -> int:
     import torch  # noqa: F401  (deferred: `cnnvis info` does not need it)
 
     from cnnvis.analysis._run import analyze
-    from cnnvis.data import load_dataset, load_digits
+    from cnnvis.data import load_digits
 
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     if args.demo:
@@ -114,21 +112,11 @@ def _analyze(args) -> int:
         snapshots, meta = list(result.snapshots), {"demo_model": args.demo_model,
                                                     "test_accuracy": result.test_accuracy[-1]}
     else:
-        if not args.data:
-            raise DataError("--data is required with --model")
-        data = load_dataset(args.data)
-        model = _load_model(args.model)
-        if args.weights:
-            from cnnvis.analysis._snapshots import apply_checkpoint, load_checkpoint
+        data = dataset_from_args(args)
+        model = model_from_args(args)
+        from cnnvis.data import check_fits_model
 
-            apply_checkpoint(model, load_checkpoint(args.weights), args.weights)
-        elif args.snapshots:
-            from cnnvis.analysis._snapshots import apply_checkpoint, load_checkpoint
-
-            apply_checkpoint(model, load_checkpoint(args.snapshots[-1]), args.snapshots[-1])
-        else:
-            raise ModelError("--weights (or --snapshots) is required with --model: an untrained model "
-                             "has nothing to show")
+        check_fits_model(data, model)
         snapshots, meta = list(args.snapshots), {"model_spec": args.model}
     if args.limit:
         import numpy as np
@@ -142,27 +130,6 @@ def _analyze(args) -> int:
          f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "
          f"accuracy {analysis.meta['accuracy']:.3f}", True)
     return 0
-
-
-def _load_model(spec: str):
-    import torch.nn as nn
-
-    if ":" not in spec:
-        raise ModelError(f"--model {spec!r}: expected PKG.MODULE:FACTORY")
-    mod_name, attr = spec.split(":", 1)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # models defined in the user's working folder
-    try:
-        mod = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ModelError(f"--model {spec!r}: cannot import {mod_name!r} ({exc})") from None
-    factory = getattr(mod, attr, None)
-    if factory is None or not callable(factory):
-        raise ModelError(f"--model {spec!r}: {mod_name} has no callable {attr!r}")
-    model = factory()
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"--model {spec!r}: returned {type(model).__name__}, not a torch.nn.Module")
-    return model
 
 
 def _say(msg: str, show: bool) -> None:
