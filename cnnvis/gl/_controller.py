@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
+from cnnvis.gl._findings import finding_actions
 from cnnvis.gl._panel import hit_widget, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
@@ -21,7 +22,8 @@ __all__ = ["ACTIONS", "CurveIndex", "canvas_xy", "pick", "hover", "click", "doub
 
 ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", "set_edge_mode",
                      "set_edge_threshold", "select_classes", "toggle_class", "set_series", "set_snapshot",
-                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron"})
+                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron",
+                     "focus_finding"})
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
 
 
@@ -152,6 +154,8 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
         bundle = int(s.curve_bundle[i])
         lines = (f"bundle {bundle}", f"weight {v[0]:+.2f} \u00b7 gradient {v[1]:.2f} \u00b7 change {v[2]:.2f}",
                  "click to select (two to merge)")
+    elif kind == "widget":
+        lines = i.tip
     elif kind == "chart" and i >= 0 and len(s.chart_names):
         ser = st.series % len(s.chart_names)
         val = s.chart_values[ser, st.snapshot % max(1, len(s.chart_snapshots)), i]
@@ -247,4 +251,6 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
         return [("state", {"focus_column": -1}), ("fit",)]
     if kind == "merge":
         return [("merge_bundles",)]
+    if kind in ("finding", "finding_step"):
+        return finding_actions(scene, state, action)
     return []
