@@ -18,14 +18,14 @@ import textwrap
 import numpy as np
 
 from cnnvis.gl._derived import rect_facets
-from cnnvis.gl._panel import GAP, ROW, Widget
+from cnnvis.gl._panel import GAP, MARGIN, ROW, Widget
 from cnnvis.gl._state import FACETS
 from cnnvis.gl._text import text_width
 from cnnvis.gl._ui import UiBatch
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
 __all__ = ["FINDING_COLOR", "ROWS_SHOWN", "focus", "current_mark", "draw_finding", "panel_section",
-           "finding_actions", "finding_tip"]
+           "finding_actions", "finding_tip", "tip_at"]
 
 FINDING_COLOR = (0.80, 0.07, 0.52, 1.0)   # magenta: apart from the hover orange, edge blue/vermilion, pastels
 ROWS_SHOWN = 3                            # findings listed at once in the panel (the page of the one shown)
@@ -87,7 +87,8 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
         return
     s = scene
     own, others = _marked_boxes(s, m)
-    light = FINDING_COLOR[:3] + (0.4,)
+    light = tuple(0.4 * c + 0.6 for c in FINDING_COLOR[:3]) + (1.0,)  # opaque: the rect shader mixes a
+    # translucent border with the (transparent black) fill, which would darken it
     for box in others:
         b = _pixel_box(camera, box, RING_PAD)
         if b is not None:
@@ -108,7 +109,7 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
             for box in s.matrix_box[s.matrix_rect == r]:
                 h = (box[3] - box[1]) / max(int(s.rect_size[r]), 1)
                 top = box[3] - row * h
-                b = _pixel_box(camera, (box[0], top - h, box[0], top))
+                b = _pixel_box(camera, (box[0], top - h, box[2], top))
                 if b is not None:   # a tick left of the row, outside the cluster's outline, >= 2 px high
                     cy, hh = 0.5 * (b[1] + b[3]), max(0.5 * (b[3] - b[1]), 1.0)
                     x1 = b[0] - RING_PAD - RING_WIDTH - 2
@@ -131,6 +132,13 @@ def finding_tip(m) -> tuple:
     """Tooltip lines of a finding's panel row: title and severity, the full message, what a click does."""
     return (f"{m.title}  [{m.severity}]", *textwrap.wrap(m.message, 64),
             "click: zoom to it and show its evidence (again: clear)")
+
+
+def tip_at(widget, at) -> tuple:
+    """Where a panel widget's tooltip goes: left of the panel, level with the pointer (the overlay draws
+    all its text after all its boxes, so a tooltip over the panel would show the panel's labels through)."""
+    w = max(text_width(t, 12) for t in widget.tip) + 16   # the overlay's tooltip width
+    return (widget.box[0] - MARGIN - w - 22, at[1])      # the overlay puts the box 14 px right of `at`
 
 
 def panel_section(out: list, state, scene, x0: float, x1: float, y: float) -> float:
