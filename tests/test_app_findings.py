@@ -166,6 +166,13 @@ def test_neurons_of_another_unit_of_the_column_mark_only_the_column():
     (m,) = [m for m in s.findings if m.kind == "dead-neurons" and m.layer == "conv1.bn"]
     assert m.column == merged and s.column_layer[merged] == "conv2.relu"
     assert (m.neurons, m.clusters) == ((), ())  # conv1's neurons are not the ones the column draws
+    f = next(f for f in ses.findings.diagnosis if f.message == m.message)
+    assert m.n_unplaced == len(f.neurons) > 0  # the viewer says: expand the column to see them
+    assert all(x.n_unplaced == 0 for x in s.findings if x.neurons or x.kind not in ("dead-neurons",
+                                                                                   "redundant-neurons"))
+    expanded = ses.on_edit(ExpandColumn(merged))
+    m2 = expanded.findings[m.number - 1]
+    assert (m2.neurons, m2.n_unplaced) == (f.neurons, 0) and expanded.column_layer[m2.column] == "conv1.bn"
 
 
 def test_marks_and_scene_validation_name_what_is_wrong(session):

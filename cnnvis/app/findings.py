@@ -61,12 +61,14 @@ def finding_marks(analysis, findings, aggregation, chart_names=(), covered=None)
         layers = covered[i] if covered is not None else f.layers
         others = sorted({col_of[n] for n in layers if n in col_of} - {column})
         neurons, clusters, rows = _place_neurons(analysis, aggregation, f, column)
+        unplaced = len(f.neurons) if column >= 0 and not neurons else 0
         series = SERIES.get(f.kind, "") if f.facet == "chart" else ""
         out.append(FindingMark(
             number=i + 1, kind=f.kind, severity=f.severity, layer=f.layer, message=f.message, facet=f.facet,
             column=column, columns=((column,) if column >= 0 else ()) + tuple(others),
             clusters=_by_count(clusters), neurons=neurons, neuron_cluster=clusters, neuron_row=rows,
-            series=series if series in tuple(chart_names) else "", edge_mode=EDGE_MODE.get(f.kind, "weight")))
+            series=series if series in tuple(chart_names) else "", edge_mode=EDGE_MODE.get(f.kind, "weight"),
+            n_unplaced=unplaced))
     return tuple(out)
 
 

@@ -30,6 +30,7 @@ __all__ = ["FINDING_COLOR", "ROWS_SHOWN", "focus", "current_mark", "draw_finding
 FINDING_COLOR = (0.80, 0.07, 0.52, 1.0)   # magenta: apart from the hover orange, edge blue/vermilion, pastels
 ROWS_SHOWN = 3                            # findings listed at once in the panel (the page of the one shown)
 RING_PAD, RING_WIDTH = 5.0, 3.0           # the outline: pixels outside the box, and its width
+_EXPAND = "expand the column to see its neurons"
 
 
 def current_mark(scene, state):
@@ -120,7 +121,7 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
                 if b is not None:
                     batch.rect(b, (0, 0, 0, 0), FINDING_COLOR, radius=2, border_width=2)
     if tag is not None:   # a pill on the outline's top right corner: "N. kind"
-        label = f"{m.number}. {m.kind}"
+        label = f"{m.number}. {m.kind}" + (f" \u00b7 {_EXPAND}" if m.n_unplaced else "")
         w = text_width(label, 11) + 12
         x1, y0 = tag[2], tag[3] - 2
         batch.rect((x1 - w, y0, x1, y0 + 17), FINDING_COLOR, radius=4, border_width=0)
@@ -131,6 +132,7 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
 def finding_tip(m) -> tuple:
     """Tooltip lines of a finding's panel row: title and severity, the full message, what a click does."""
     return (f"{m.title}  [{m.severity}]", *textwrap.wrap(m.message, 64),
+            *((f"its neurons are {m.layer}'s: {_EXPAND}",) if m.n_unplaced else ()),
             "click: zoom to it and show its evidence (again: clear)")
 
 

@@ -28,7 +28,8 @@ class FindingMark:
     neuron_row, aligned with neurons: the cluster holding each one and its row in that cluster's activation
     matrix (top row 0). facet: one of MARK_FACETS. series: the chart series (a Scene.chart_names entry)
     that shows a chart finding, "" otherwise; edge_mode: the curve colour coding that shows it ("weight",
-    "gradient", "change").
+    "gradient", "change"). n_unplaced: neurons the finding names that this Scene does not draw (they are
+    a layer of the column other than its representative: expanding the column shows them).
     """
 
     number: int
@@ -45,6 +46,7 @@ class FindingMark:
     neuron_row: tuple = ()
     series: str = ""
     edge_mode: str = "weight"
+    n_unplaced: int = 0
 
     def __post_init__(self):
         if self.facet not in MARK_FACETS:

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the planted models of test_diagnose
-from test_diagnose import control, data, run_analysis, snapshots  # noqa: E402,F401  (data: a fixture)
+from test_app_findings import planted, session  # noqa: F401  (fixtures: 2 findings planted, its Session)
+from test_diagnose import control, data, run_analysis  # noqa: F401  (data: a fixture)
 
-from cnnvis.app import main_gl  # noqa: E402
-from cnnvis.app.session import Session  # noqa: E402
-from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, current_mark  # noqa: E402
-from cnnvis.gl._scenefile import load_scene, save_scene  # noqa: E402
-from cnnvis.gl.app import run  # noqa: E402
-from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN  # noqa: E402
-from cnnvis.testing.synthetic import synthetic_network  # noqa: E402
-from glhelpers import plain_scene, window_xy  # noqa: E402
+from cnnvis.app import main_gl
+from cnnvis.app.session import Session
+from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, current_mark, finding_tip
+from cnnvis.gl._scenefile import load_scene, save_scene
+from cnnvis.gl.app import run
+from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
+from cnnvis.testing.synthetic import synthetic_network
+from glhelpers import plain_scene
 
 pytestmark = pytest.mark.gl
 SIZE = (800, 600)
@@ -45,19 +45,6 @@ def left_ring_point(viewer, box):
     """A canvas point on the outline's left side: inside its band, RING_PAD..RING_PAD-RING_WIDTH px out."""
     p0, p1 = viewer.camera.to_pixel(box[:2]), viewer.camera.to_pixel(box[2:])
     return p0[0] - RING_PAD + RING_WIDTH / 2, 0.5 * (p0[1] + p1[1])
-
-
-@pytest.fixture(scope="module")
-def planted(data):  # noqa: F811
-    m = control()
-    with torch.no_grad():
-        m.conv2.bias[[1, 6]] = -50.0
-    return run_analysis(m, data, snapshots(m, {"conv2": 0.2}))
-
-
-@pytest.fixture
-def session(planted):
-    return Session(planted)
 
 
 def test_choosing_a_dead_neuron_finding_shows_its_matrix_zooms_and_outlines_its_cluster(session, make_viewer):
@@ -142,6 +129,19 @@ def test_the_panel_lists_the_findings_and_a_click_shows_one(session, make_viewer
 def synthetic_session():
     net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
     return Session(net.analysis)
+
+
+def test_a_finding_on_another_layer_of_a_column_says_to_expand_it(synthetic_session, make_viewer):
+    s = synthetic_session.scene
+    m = next(m for m in s.findings if m.n_unplaced)
+    v = make_viewer(s, size=SIZE)
+    row = next(w for w in v.widgets() if w.action == ("finding", 1))
+    assert row.tip == finding_tip(s.findings[0]) and not any("expand" in t for t in row.tip)
+    assert f"its neurons are {m.layer}'s: expand the column to see its neurons" in finding_tip(m)
+    v.focus_finding(m.number, animate=False)
+    img = v.render()
+    colbox = s.rect_box[(s.rect_kind == RECT_COLUMN) & (s.rect_column == m.column)][0]
+    assert at_pixel(v, img, *left_ring_point(v, colbox))  # the column is outlined, no cluster
 
 
 def test_the_pager_steps_through_a_long_list(synthetic_session, make_viewer):
