@@ -13,6 +13,7 @@ from test_diagnose import control, data, run_analysis  # noqa: F401  (data: a fi
 
 from cnnvis.app import main_gl
 from cnnvis.app.session import Session
+from cnnvis.errors import CnnvisError
 from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, current_mark, finding_tip
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.gl.app import run
@@ -237,3 +238,8 @@ def test_a_saved_scene_keeps_its_findings(session, tmp_path):
     assert load_scene(tmp_path / "s.npz").findings == session.scene.findings
     assert run([str(tmp_path / "s.npz"), "--finding", "2", "--screenshot", str(tmp_path / "s.png"),
                 "--size", "320x240"]) == 0
+    z = dict(np.load(tmp_path / "s.npz"))
+    for bad in ("not json", '["1. dead"]', '[{"number": 1, "kind": "x", "facet": "features"}]'):
+        np.savez(tmp_path / "bad.npz", **{**z, "findings": np.asarray(bad)})
+        with pytest.raises(CnnvisError, match="bad.npz"):
+            load_scene(tmp_path / "bad.npz")
