@@ -12,7 +12,7 @@ import numpy as np
 
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
-from cnnvis.gl._findings import finding_actions, tip_at
+from cnnvis.gl._findings import finding_actions, widget_tip
 from cnnvis.gl._panel import hit_widget, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
@@ -155,7 +155,7 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
         lines = (f"bundle {bundle}", f"weight {v[0]:+.2f} \u00b7 gradient {v[1]:.2f} \u00b7 change {v[2]:.2f}",
                  "click to select (two to merge)")
     elif kind == "widget" and i.tip:
-        lines, at = i.tip, tip_at(i, at)
+        lines, at = widget_tip(i, at)
     elif kind == "chart" and i >= 0 and len(s.chart_names):
         ser = st.series % len(s.chart_names)
         val = s.chart_values[ser, st.snapshot % max(1, len(s.chart_snapshots)), i]

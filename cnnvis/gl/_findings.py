@@ -25,7 +25,7 @@ from cnnvis.gl._ui import UiBatch
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
 __all__ = ["FINDING_COLOR", "ROWS_SHOWN", "focus", "current_mark", "draw_finding", "panel_section",
-           "finding_actions", "finding_tip", "tip_at"]
+           "finding_actions", "finding_tip", "widget_tip"]
 
 FINDING_COLOR = (0.80, 0.07, 0.52, 1.0)   # magenta: apart from the hover orange, edge blue/vermilion, pastels
 ROWS_SHOWN = 3                            # findings listed at once in the panel (the page of the one shown)
@@ -129,18 +129,22 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
 
 
 # -- the panel ---------------------------------------------------------------------------------------------
-def finding_tip(m) -> tuple:
-    """Tooltip lines of a finding's panel row: title and severity, the full message, what a click does."""
-    return (f"{m.title}  [{m.severity}]", *textwrap.wrap(m.message, 64),
-            *((f"its neurons are {m.layer}'s: {_EXPAND}",) if m.n_unplaced else ()),
-            "click: zoom to it and show its evidence (again: clear)")
+def finding_tip(m) -> str:
+    """Tooltip of a finding's panel row, one line each: title and severity, the full message (wrapped),
+    the neurons' layer where they need an expand, what a click does."""
+    return "\n".join((f"{m.title}  [{m.severity}]", *textwrap.wrap(m.message, 64),
+                      *((f"its neurons are {m.layer}'s: {_EXPAND}",) if m.n_unplaced else ()),
+                      "click: zoom to it and show its evidence (again: clear)"))
 
 
-def tip_at(widget, at) -> tuple:
-    """Where a panel widget's tooltip goes: left of the panel, level with the pointer (the overlay draws
-    all its text after all its boxes, so a tooltip over the panel would show the panel's labels through)."""
-    w = max(text_width(t, 12) for t in widget.tip) + 16   # the overlay's tooltip width
-    return (widget.box[0] - MARGIN - w - 22, at[1])      # the overlay puts the box 14 px right of `at`
+def widget_tip(widget, at) -> tuple:
+    """(tooltip lines, where) of a panel widget hovered at canvas point `at`. A findings row's tooltip goes
+    left of the panel, level with the pointer, so that it covers neither the list nor the panel's labels."""
+    lines = tuple(widget.tip.split("\n"))
+    if not (widget.action and widget.action[0] in ("finding", "finding_step")):
+        return lines, at
+    w = max(text_width(t, 12) for t in lines) + 16   # the overlay's tooltip width
+    return lines, (widget.box[0] - MARGIN - w - 22, at[1])   # the overlay puts the box 14 px right of `at`
 
 
 def panel_section(out: list, state, scene, x0: float, x1: float, y: float) -> float:
@@ -160,8 +164,8 @@ def panel_section(out: list, state, scene, x0: float, x1: float, y: float) -> fl
         y -= ROW + GAP
         lo, hi = page * ROWS_SHOWN + 1, min((page + 1) * ROWS_SHOWN, K)
         out.append(Widget("button", "<", (x0, y, x0 + ROW, y + ROW), ("finding_step", -1),
-                          tip=("previous finding",)))
-        out.append(Widget("button", ">", (x1 - ROW, y, x1, y + ROW), ("finding_step", +1), tip=("next finding",)))
+                          tip="previous finding"))
+        out.append(Widget("button", ">", (x1 - ROW, y, x1, y + ROW), ("finding_step", +1), tip="next finding"))
         out.append(Widget("note", f"{lo}\u2013{hi} of {K}", (x0 + ROW + GAP, y, x1 - ROW - GAP, y + ROW)))
     return y
 

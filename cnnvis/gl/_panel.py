@@ -24,7 +24,7 @@ class Widget:
     active: bool = False
     enabled: bool = True
     value: float = 0.0
-    tip: tuple = ()        # tooltip lines shown on hover
+    tip: str = ""          # the tooltip shown on hover (lines split at newlines)
 
     def contains(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self.box

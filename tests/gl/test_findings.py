@@ -137,7 +137,9 @@ def test_a_finding_on_another_layer_of_a_column_says_to_expand_it(synthetic_sess
     m = next(m for m in s.findings if m.n_unplaced)
     v = make_viewer(s, size=SIZE)
     row = next(w for w in v.widgets() if w.action == ("finding", 1))
-    assert row.tip == finding_tip(s.findings[0]) and not any("expand" in t for t in row.tip)
+    assert row.tip == finding_tip(s.findings[0]) and "expand" not in row.tip
+    assert v.hover(0.5 * (row.box[0] + row.box[2]), v.size[1] - row.box[1] - 2) == tuple(row.tip.split("\n"))
+    assert v.state.tooltip_at[0] < v.size[0] - 250  # left of the panel
     assert f"its neurons are {m.layer}'s: expand the column to see its neurons" in finding_tip(m)
     v.focus_finding(m.number, animate=False)
     img = v.render()
