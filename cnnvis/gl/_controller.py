@@ -132,7 +132,9 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     s, st = scene, state
     lines: tuple = ()
     rect, bundle = -1, -1
-    if kind == "patch":
+    if kind == "widget":
+        lines, at = widget_tip(i, at) if i.tip else ((), at)
+    elif kind == "patch":
         r = int(s.patch_rect[i])
         lines = (f"neuron (patch {i}) of {_cluster_name(s, r)}", "drag it onto another cluster to move it")
         rect = r
@@ -154,8 +156,6 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
         bundle = int(s.curve_bundle[i])
         lines = (f"bundle {bundle}", f"weight {v[0]:+.2f} \u00b7 gradient {v[1]:.2f} \u00b7 change {v[2]:.2f}",
                  "click to select (two to merge)")
-    elif kind == "widget" and i.tip:
-        lines, at = widget_tip(i, at)
     elif kind == "chart" and i >= 0 and len(s.chart_names):
         ser = st.series % len(s.chart_names)
         val = s.chart_values[ser, st.snapshot % max(1, len(s.chart_snapshots)), i]
