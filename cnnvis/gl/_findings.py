@@ -28,7 +28,7 @@ __all__ = ["FINDING_COLOR", "ROWS_SHOWN", "focus", "current_mark", "draw_finding
            "finding_actions", "finding_tip", "widget_tip"]
 
 FINDING_COLOR = (0.80, 0.07, 0.52, 1.0)   # magenta: apart from the hover orange, edge blue/vermilion, pastels
-ROWS_SHOWN = 3                            # findings listed at once in the panel (the page of the one shown)
+ROWS_SHOWN = 2                            # findings listed at once in the panel (the page of the one shown)
 RING_PAD, RING_WIDTH = 5.0, 3.0           # the outline: pixels outside the box, and its width
 _EXPAND = "expand the column to see its neurons"
 
@@ -148,25 +148,26 @@ def widget_tip(widget, at) -> tuple:
 
 
 def panel_section(out: list, state, scene, x0: float, x1: float, y: float) -> float:
-    """Append the findings list (heading, a page of ROWS_SHOWN rows, a pager when there are more) to the
-    panel's widgets `out` from height y down; returns the new y. A row: "N. kind · layer"."""
+    """Append the findings list to the panel's widgets `out` from height y down; returns the new y. A
+    heading (with < > buttons stepping through the findings when they do not all fit), then the page of
+    ROWS_SHOWN rows holding the finding shown, one button each: "N. kind · layer"."""
     marks = scene.findings
     K = len(marks)
-    y -= 26
-    out.append(Widget("heading", f"FINDINGS ({K}) \u00b7 CLICK TO SHOW", (x0, y, x1, y + 14)))
-    y -= 6
     page = (state.finding - 1) // ROWS_SHOWN if 1 <= state.finding <= K else 0
-    for i, m in enumerate(marks[page * ROWS_SHOWN:(page + 1) * ROWS_SHOWN]):
+    lo, hi = page * ROWS_SHOWN + 1, min((page + 1) * ROWS_SHOWN, K)
+    y -= 26
+    out.append(Widget("heading", f"FINDINGS {lo}\u2013{hi} OF {K}" if K > ROWS_SHOWN else f"FINDINGS ({K})",
+                      (x0, y, x1, y + 14)))
+    if K > ROWS_SHOWN:
+        b = 18.0
+        out.append(Widget("button", "<", (x1 - 2 * b - GAP, y - 3, x1 - b - GAP, y - 3 + b), ("finding_step", -1),
+                          tip="previous finding"))
+        out.append(Widget("button", ">", (x1 - b, y - 3, x1, y - 3 + b), ("finding_step", +1), tip="next finding"))
+    y -= 6
+    for i, m in enumerate(marks[lo - 1:hi]):
         y -= ROW + (GAP if i else 0)
         out.append(Widget("button", m.title, (x0, y, x1, y + ROW), ("finding", m.number),
                           active=state.finding == m.number, tip=finding_tip(m)))
-    if K > ROWS_SHOWN:
-        y -= ROW + GAP
-        lo, hi = page * ROWS_SHOWN + 1, min((page + 1) * ROWS_SHOWN, K)
-        out.append(Widget("button", "<", (x0, y, x0 + ROW, y + ROW), ("finding_step", -1),
-                          tip="previous finding"))
-        out.append(Widget("button", ">", (x1 - ROW, y, x1, y + ROW), ("finding_step", +1), tip="next finding"))
-        out.append(Widget("note", f"{lo}\u2013{hi} of {K}", (x0 + ROW + GAP, y, x1 - ROW - GAP, y + ROW)))
     return y
 
 

@@ -14,7 +14,7 @@ from test_diagnose import control, data, run_analysis  # noqa: F401  (data: a fi
 from cnnvis.app import main_gl
 from cnnvis.app.session import Session
 from cnnvis.errors import CnnvisError
-from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, current_mark, finding_tip
+from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, ROWS_SHOWN, current_mark, finding_tip
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.gl.app import run
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
@@ -159,13 +159,14 @@ def test_the_pager_steps_through_a_long_list(synthetic_session, make_viewer):
     def listed():
         return [w.action[1] for w in v.widgets() if w.action and w.action[0] == "finding"]
 
-    assert listed() == [1, 2, 3]
+    R = ROWS_SHOWN
+    assert listed() == list(range(1, R + 1))
     press(+1)
     assert v.state.finding == 1
-    for _ in range(3):
+    for _ in range(R):
         press(+1)
-    assert v.state.finding == 4 and listed() == [4, 5, 6]
-    assert any(w.label == f"4\u20136 of {K}" for w in v.widgets() if w.kind == "note")
+    assert v.state.finding == R + 1 and listed() == list(range(R + 1, 2 * R + 1))  # the next page
+    assert any(w.label == f"FINDINGS {R + 1}\u2013{2 * R} OF {K}" for w in v.widgets() if w.kind == "heading")
     v.update_state(finding=1)
     press(-1)
     assert v.state.finding == K and listed()[-1] == K
