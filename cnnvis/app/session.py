@@ -17,16 +17,23 @@ class Session:
 
     Each edit is a pure function from one Aggregation to the next (cnnvis.aggregate); the Scene is laid
     out again and handed back to the viewer, which re-uploads only the buffers whose arrays changed.
+    findings: diagnose the analysis (cnnvis.app.findings) and put its findings on every Scene.
     """
 
-    def __init__(self, analysis, **aggregate_options):
+    def __init__(self, analysis, *, findings: bool = True, **aggregate_options):
         from cnnvis.aggregate import aggregate
         from cnnvis.layout import build_scene
 
         self.analysis = analysis
         self.aggregation = aggregate(analysis, **aggregate_options)
-        self.scene = build_scene(analysis, self.aggregation)
         self._build_scene = build_scene
+        self.findings = None
+        if findings:  # diagnosed once (cnnvis diagnose's numbering); every Scene built gets them, edits included
+            from cnnvis.app.findings import SceneFindings
+
+            self.findings = SceneFindings(analysis, self.aggregation)
+            self._build_scene = lambda a, agg: self.findings.attach(build_scene(a, agg), agg)
+        self.scene = self._build_scene(analysis, self.aggregation)
 
     def on_edit(self, edit):
         """Apply a viewer edit request (cnnvis.layout's edit protocol, addressed by the Scene's stable ids);

@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
+from cnnvis.gl._findings import finding_actions, widget_tip
 from cnnvis.gl._panel import hit_widget, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
@@ -21,7 +22,8 @@ __all__ = ["ACTIONS", "CurveIndex", "canvas_xy", "pick", "hover", "click", "doub
 
 ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", "set_edge_mode",
                      "set_edge_threshold", "select_classes", "toggle_class", "set_series", "set_snapshot",
-                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron"})
+                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron",
+                     "focus_finding"})
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
 
 
@@ -130,7 +132,9 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     s, st = scene, state
     lines: tuple = ()
     rect, bundle = -1, -1
-    if kind == "patch":
+    if kind == "widget":
+        lines, at = widget_tip(i, at) if i.tip else ((), at)
+    elif kind == "patch":
         r = int(s.patch_rect[i])
         lines = (f"neuron (patch {i}) of {_cluster_name(s, r)}", "drag it onto another cluster to move it")
         rect = r
@@ -247,4 +251,6 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
         return [("state", {"focus_column": -1}), ("fit",)]
     if kind == "merge":
         return [("merge_bundles",)]
+    if kind in ("finding", "finding_step"):
+        return finding_actions(scene, state, action)
     return []

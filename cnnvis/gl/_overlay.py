@@ -3,10 +3,11 @@ text, the control panel, the dragged neuron's ghost, the tooltip), composed as t
 Scene, the ViewState, the camera and the window size. Pure: the renderer uploads and draws them.
 
 `under` is drawn before the chart's lines (frame, grid), `over` after them and last of all, in the order
-it was filled: chart text, panel, drag ghost, tooltip."""
+it was filled: chart text, the shown finding's outline, panel, drag ghost, tooltip."""
 from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
+from cnnvis.gl._findings import draw_finding
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
 from cnnvis.gl._text import text_width
@@ -27,6 +28,7 @@ class Overlay:
         self.under, self.over = UiBatch(), UiBatch()
         self.widgets = panel_widgets(state, scene, size)
         draw_chart(scene, state, camera, size, panel_width(size), self.under, self.over)
+        draw_finding(scene, state, camera, size, self.over)   # the finding shown, under the panel
         draw_panel(self.widgets, self.over, size)
         if state.drag_ghost:
             gx, gy = state.drag_ghost

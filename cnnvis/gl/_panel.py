@@ -16,7 +16,7 @@ MARGIN, ROW, GAP = 14.0, 24.0, 6.0
 @dataclass(frozen=True)
 class Widget:
     """kind: title, heading, note, button, slider; action: what a click does (None for text);
-    box: x0, y0, x1, y1 in canvas pixels (origin bottom-left)."""
+    box: x0, y0, x1, y1 in canvas pixels (origin bottom-left); tip: tooltip lines (empty: none)."""
     kind: str
     label: str
     box: tuple
@@ -24,6 +24,7 @@ class Widget:
     active: bool = False
     enabled: bool = True
     value: float = 0.0
+    tip: str = ""          # the tooltip shown on hover (lines split at newlines)
 
     def contains(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self.box
@@ -66,6 +67,11 @@ def panel_widgets(state: ViewState, scene, size) -> list[Widget]:
     y -= 16
     out.append(Widget("note", f"{len(scene.column_names)} layers \u00b7 {n_clusters} clusters \u00b7 "
                               f"{scene.n_curves} edges", (x0, y, x1, y + 12)))
+
+    if len(scene.findings):  # the findings list (cnnvis.gl._findings), first: what the diagnosis says
+        from cnnvis.gl._findings import panel_section
+
+        y = panel_section(out, state, scene, x0, x1, y)
 
     heading("FACET (ALL CLUSTERS)")
     row([(f.capitalize(), ("facet", f), state.facet == f, True) for f in FACETS])

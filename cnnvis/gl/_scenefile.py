@@ -1,12 +1,13 @@
 """A Scene saved as .npz (no pickle): for scripted use of `cnnvis-gl scene.npz` and for tests."""
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, fields
 
 import numpy as np
 
 from cnnvis.errors import CnnvisError
-from cnnvis.layout import Scene
+from cnnvis.layout import FindingMark, Scene
 
 __all__ = ["save_scene", "load_scene"]
 
@@ -17,6 +18,8 @@ _TUPLES = ("chart_names", "chart_snapshots", "chart_legend", "label_text", "clas
 def save_scene(scene: Scene, path) -> None:
     arrays = {f.name: (np.asarray(getattr(scene, f.name), dtype=str) if f.name in _TUPLES
                        else getattr(scene, f.name)) for f in fields(Scene)}
+    # records, not arrays: one JSON string (an object array would need pickle to load)
+    arrays["findings"] = np.asarray(json.dumps([m.to_dict() for m in scene.findings]))
     np.savez_compressed(path, **arrays)
 
 
@@ -38,6 +41,8 @@ def load_scene(path) -> Scene:
         if name in kw:
             kw[name] = tuple(str(s) for s in kw[name])
     try:
+        if "findings" in kw:
+            kw["findings"] = tuple(FindingMark.from_dict(d) for d in json.loads(str(kw["findings"])))
         return Scene(**kw).validate()
     except (TypeError, ValueError) as exc:
         raise CnnvisError(f"{path}: {exc}") from None

@@ -54,6 +54,7 @@ class ViewState:
     tooltip: tuple = ()                           # lines of the tooltip, empty when none
     tooltip_at: tuple = (0.0, 0.0)                # canvas pixels (origin bottom-left)
     drag_ghost: tuple = ()                        # (x, y) of a neuron being dragged, canvas pixels
+    finding: int = 0                              # the finding shown (number in Scene.findings), 0: none
 
     def __post_init__(self):
         if not isinstance(self.cluster_facet, FacetMap):

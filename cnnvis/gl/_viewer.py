@@ -16,6 +16,7 @@ from cnnvis.gl._camera import Camera
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import content_box, rect_facets, rect_opacity, visible_curves
 from cnnvis.gl._events import WindowEvents
+from cnnvis.gl._findings import focus
 from cnnvis.gl._panel import panel_widgets, panel_width
 from cnnvis.gl._renderer import Renderer
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
@@ -233,6 +234,12 @@ class Viewer:
         if self._pending_expand >= 0:
             c, self._pending_expand = self._pending_expand, -1
             self.expand_column(c)
+
+    def focus_finding(self, number: int, *, animate: bool = True):
+        """Show finding `number` (1-based, as `cnnvis diagnose` numbers them) of Scene.findings: the facet
+        that shows its evidence, the camera on its column, its clusters or neurons outlined (see
+        cnnvis.gl._findings). Returns its FindingMark; ValueError naming the range for a bad number."""
+        return focus(self, number, animate=animate)
 
     # ------------------------------------------------------------------------------------- edits --
     def _emit(self, edit):

@@ -3,6 +3,7 @@
     cnnvis-gl FILE.cnnvis                 open a window (glfw)
     cnnvis-gl --demo                      the embedded demo
     cnnvis-gl FILE --screenshot out.png [--size 1280x800]   render offscreen and exit
+    cnnvis-gl FILE --finding N [--screenshot out.png]        show finding N of `cnnvis diagnose FILE`
 
 Turning a .cnnvis file into a Scene is the application's job (`cnnvis.app`): `run(argv, scene_for=...)`
 takes it as a hook (`scene_for(path)`, path None for the demo, returning a Scene or (Scene, on_edit)). A `.npz`
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, metavar="S", help="hide edges weaker than S (0..1)")
     p.add_argument("--classes", metavar="A,B", help="select classes: clusters not driven by them fade")
     p.add_argument("--series", metavar="NAME", help="chart series (e.g. 'relative weight change')")
+    p.add_argument("--finding", type=int, metavar="N",
+                   help="show finding N of `cnnvis diagnose FILE`: zoom to it, outline it, show its evidence")
     p.add_argument("--dump", metavar="PREFIX", help=argparse.SUPPRESS)   # scripted tests: key P dumps
     return p
 
@@ -123,7 +126,15 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
 
 
 def _apply_view_options(viewer, args) -> None:
-    """The command line's initial view: the same Viewer methods the panel calls."""
+    """The command line's initial view: the same Viewer methods the panel calls (a finding first, so the
+    options given with it still decide their own part of the view)."""
+    if args.finding is not None:
+        k = len(viewer.scene.findings)
+        if k == 0:
+            raise CnnvisError(f"--finding {args.finding}: this file has no findings ({args.file or 'the demo'})")
+        if not 1 <= args.finding <= k:
+            raise CnnvisError(f"--finding must be in 1..{k} ({k} findings), got {args.finding}")
+        viewer.focus_finding(args.finding, animate=False)
     if args.facet:
         viewer.set_facet(args.facet)
     if args.edges:

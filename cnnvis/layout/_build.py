@@ -14,7 +14,7 @@ from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_FILL, NEGAT
 from cnnvis.layout._place import barycenter_order, rect_sizes
 from cnnvis.layout._scene import RECT_CLUSTER, RECT_COLUMN, Scene
 
-__all__ = ["build_scene", "bundle_edges"]
+__all__ = ["build_scene", "bundle_edges", "matrix_rows"]
 
 CHART_SERIES = ("average gradient", "relative weight change", "dead-neuron fraction")
 
@@ -146,7 +146,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
     # -- activation matrices ---------------------------------------------------------------------------
     mblocks, mbox, mrect = [], [], []
     for nc, k, r in _drawn_clusters(agg, rect_of):
-        rows = nc.order[nc.labels[nc.order] == k]
+        rows = matrix_rows(nc, k)
         mblocks.append(unit_max(nc.profiles[rows][:, cls_order].astype(np.float32)).astype(np.float32))
         mbox.append(_inset(rbox[r], 3.0))
         mrect.append(r)
@@ -216,6 +216,11 @@ def _drawn_clusters(agg, rect_of):
             r = rect_of.get((c, k))
             if r is not None:
                 yield nc, k, r
+
+
+def matrix_rows(nc, k: int) -> np.ndarray:
+    """The neurons of cluster k in the rows of its activation matrix, top row first."""
+    return nc.order[nc.labels[nc.order] == k]
 
 
 def _inset(box, most: float) -> tuple:

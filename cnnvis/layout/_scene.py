@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from cnnvis.layout._findings import check_marks
+
 __all__ = ["Scene", "RECT_COLUMN", "RECT_CLUSTER", "CURVE_VALUE_MODES"]
 
 RECT_COLUMN = 0   # a layer cluster's column (background)
@@ -60,6 +62,8 @@ class Scene:
       in the BundleSet of that column pair).
     chart_legend (S,) str: the chart's caption per series (chart_names are the series' identifiers, which
       --series and set_series take); empty: the chart shows chart_names.
+    findings: tuple of cnnvis.layout._findings.FindingMark, numbered 1..K as `cnnvis diagnose` numbers
+      them, placed on this Scene's columns and clusters (set by the application; empty: none known).
 
     Value ranges are set once, by the layout: rect_class_activation, matrix_atlas and curve_values in
     their documented ranges (validate() checks them); the viewer and the shaders use them as given.
@@ -105,6 +109,7 @@ class Scene:
     column_layer: tuple = ()
     bundle_id: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int32))
     chart_legend: tuple = ()
+    findings: tuple = ()
 
     @property
     def n_rects(self) -> int:
@@ -154,6 +159,7 @@ class Scene:
         for name, n in (("column_layer", len(self.column_names)), ("chart_legend", len(self.chart_names))):
             if len(getattr(self, name)) not in (0, n):
                 bad.append(f"{name}: want {n} names (or none), got {len(getattr(self, name))}")
+        bad += check_marks(self.findings, len(self.column_names))
         for name in ("rect_class_activation", "matrix_atlas"):
             v = getattr(self, name)
             if isinstance(v, np.ndarray) and v.size and not (v.min() >= 0.0 and v.max() <= 1.0):
