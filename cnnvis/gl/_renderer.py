@@ -98,6 +98,7 @@ class Renderer:
         self.chart["u_accent"] = THEME["accent"]
         self.ui_under = _UiLayer(font)
         self.ui_over = _UiLayer(font)
+        self.ui_top = _UiLayer(font)
         self.atlas_tex = None
         self.matrix_tex = None
         self.uploads: list[str] = []
@@ -204,6 +205,7 @@ class Renderer:
             self.overlay = Overlay(self.scene, self.state, camera, size)
             self.ui_under.upload(self.overlay.under)
             self.ui_over.upload(self.overlay.over)
+            self.ui_top.upload(self.overlay.top)
         return self.overlay
 
     # ---------------------------------------------------------------------------------- drawing --
@@ -247,6 +249,7 @@ class Renderer:
         gloo.set_scissor(0, 0, W, H)
         gloo.set_state(scissor_test=False)
         self.ui_over.draw(res)
+        self.ui_top.draw(res)
 
     def render(self, camera, size) -> np.ndarray:
         """One frame offscreen; (h, w, 4) uint8 RGBA, row 0 at the top."""
