@@ -41,6 +41,7 @@ class Viewer:
         self.on_edit = on_edit
         self.edits: list = []
         self.state = ViewState()
+        self.frames = 0                    # frames drawn into the window (tests count idle draws)
         self.canvas = canvas or app.Canvas(size=tuple(size), show=show, title=title, keys=None)
         self.canvas.set_current()
         self.size = tuple(int(v) for v in size)
@@ -80,11 +81,11 @@ class Viewer:
     def update_state(self, **changes) -> ViewState:
         """Replace the view state with these fields changed; uploads what the change touches."""
         new = self.state.replace(**changes)
-        if new != self.state:
+        if new != self.state:   # only a change asks for a frame: an idle window draws nothing
             self.state = new
             self.canvas.set_current()
             self.renderer.set_state(new)
-        self.canvas.update()
+            self.canvas.update()
         return new
 
     def rect_facets(self) -> np.ndarray:
@@ -354,6 +355,7 @@ class Viewer:
 
     def draw(self, size=None) -> None:
         """Draw one frame into the current framebuffer (the window's draw event calls this)."""
+        self.frames += 1
         self.resize(size or self.canvas.size)
         self.renderer.draw(self.camera, self.size)
 

@@ -110,7 +110,6 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
     import vispy
 
     vispy.use(app="glfw", gl="gl+")
-    from vispy import app
 
     from cnnvis.gl._viewer import Viewer
 
@@ -118,7 +117,9 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
     _apply_view_options(viewer, args)
     if args.dump:
         _attach_dump(viewer, args.dump)
-    app.run()
+    from cnnvis.gl._loop import run_glfw
+
+    run_glfw()
     return 0
 
 

@@ -34,3 +34,47 @@ def test_the_tooltip_covers_the_panel_text_under_it(make_viewer):
     mid = img[v.size[1] - int((lower[1] + lower[3]) / 2), int((lower[0] + lower[2]) / 2), :3]
     assert np.abs(mid - fill).max() < 8
     assert _dark(img, (box[0], box[3] - 20, box[2], box[3]), v.size[1]) > 0   # its own text still shows
+
+
+def _spin(seconds):
+    import time
+
+    from vispy import app
+
+    end = time.time() + seconds
+    while time.time() < end:
+        app.process_events()
+        time.sleep(0.005)
+
+
+def test_an_idle_window_draws_nothing_and_a_flight_draws_until_it_lands(make_viewer):
+    v = make_viewer(plain_scene(), size=(480, 320))
+    _spin(0.1)
+    start = v.frames
+    _spin(0.4)                                   # no input at all
+    assert v.frames == start
+    x, y = window_xy(v, (50, 220))
+    v.hover(x, y)                                # a hover that changes the tooltip: one frame
+    _spin(0.05)
+    assert v.frames == start + 1
+    for _ in range(10):                          # the mouse resting on the same spot: nothing changes
+        v.hover(x, y)
+        _spin(0.02)
+    assert v.frames == start + 1
+    v.zoom_to_column(1, duration=0.15)           # an animation draws frames, then stops
+    _spin(0.5)
+    assert not v.camera.animating
+    moved = v.frames
+    assert moved > start + 2
+    _spin(0.3)
+    assert v.frames == moved
+
+
+def test_the_window_loop_sleeps_until_the_next_timer_or_draw():
+    from cnnvis.gl._loop import IDLE_WAKE_S, wait_time
+
+    assert wait_time(10.0, [], False) == IDLE_WAKE_S
+    assert wait_time(10.0, [float("inf")], False) == IDLE_WAKE_S     # stopped timers
+    assert wait_time(10.0, [10.25, 12.0], False) == pytest.approx(0.25)
+    assert wait_time(10.0, [9.0], False) == 0.0                       # a timer overdue
+    assert wait_time(10.0, [12.0], True) == 0.0                       # a frame asked for
