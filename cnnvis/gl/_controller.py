@@ -12,7 +12,7 @@ import numpy as np
 
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
-from cnnvis.gl._panel import hit_widget, panel_width, slider_value
+from cnnvis.gl._panel import LAYER_ROWS, hit_widget, layer_rows, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
@@ -21,7 +21,8 @@ __all__ = ["ACTIONS", "CurveIndex", "canvas_xy", "pick", "hover", "click", "doub
 
 ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", "set_edge_mode",
                      "set_edge_threshold", "select_classes", "toggle_class", "set_series", "set_snapshot",
-                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron"})
+                     "zoom_to_column", "expand_column", "collapse_column", "undo", "redo", "select_bundle",
+                     "merge_bundles", "move_neuron", "toggle_help"})
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
 
 
@@ -124,29 +125,54 @@ def _cluster_name(scene, r: int) -> str:
     return f"{column_name(scene, int(scene.rect_column[r]))} \u00b7 neuron cluster {int(scene.rect_cluster[r])}"
 
 
+def _neuron_lines(s, p: int) -> tuple:
+    """A patch's tooltip in a person's terms: layer and neuron index, dead or not, importance, top classes."""
+    r = int(s.patch_rect[p])
+    c = int(s.rect_column[r])
+    layer = str(s.column_layer[c]) if len(s.column_layer) > c else column_name(s, c)
+    neuron = int(s.patch_neuron[p]) if len(s.patch_neuron) == s.n_patches else -1
+    lines = [f"{layer} \u00b7 neuron {neuron}" if neuron >= 0 else f"{layer} \u00b7 a neuron",
+             f"in {_cluster_name(s, r)}"]
+    if len(s.patch_dead) == s.n_patches:
+        dead = bool(s.patch_dead[p])
+        imp = f" \u00b7 importance {float(s.patch_importance[p]):.2f}" if len(s.patch_importance) == s.n_patches else ""
+        lines.append(("dead: never fires on the data" if dead else "alive (fires on some images)") + imp)
+    if len(s.patch_top_classes) == s.n_patches and not (len(s.patch_dead) and s.patch_dead[p]):
+        top = [str(s.class_names[k]) for k in s.patch_top_classes[p] if 0 <= k < len(s.class_names)]
+        if top:
+            lines.append("top classes: " + ", ".join(top))
+    lines.append("drag it onto another cluster of this layer to move it")
+    return tuple(lines)
+
+
 def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     """The ViewState fields a hover over `picked` sets (tooltip lines at canvas point `at`, highlights)."""
     kind, i = picked
     s, st = scene, state
     lines: tuple = ()
     rect, bundle = -1, -1
-    if kind == "patch":
-        r = int(s.patch_rect[i])
-        lines = (f"neuron (patch {i}) of {_cluster_name(s, r)}", "drag it onto another cluster to move it")
-        rect = r
+    if kind == "widget":
+        lines = (i.tip,) if i.tip else ()
+    elif kind == "patch":
+        rect = int(s.patch_rect[i])
+        lines = _neuron_lines(s, i)
     elif kind == "rect" and s.rect_kind[i] == RECT_CLUSTER:
         rect = i
         act = s.rect_class_activation[i]
         top = np.argsort(-act)[:3] if act.size else []
-        lines = (_cluster_name(s, i),
+        dead = len(s.rect_dead) == s.n_rects and bool(s.rect_dead[i])
+        lines = (_cluster_name(s, i) + (" (dead: these neurons never fire)" if dead else ""),
                  f"{int(s.rect_size[i])} neurons \u00b7 importance {float(s.rect_importance[i]):.2f}",
                  "top classes: " + ", ".join(f"{s.class_names[k]} ({act[k]:.2f})" for k in top),
                  f"facet: {FACETS[int(rect_facets(s, st)[i])]} (click for the next)")
     elif kind == "rect":
         c = int(s.rect_column[i])
         n = int(((s.rect_column == c) & (s.rect_kind == RECT_CLUSTER)).sum())
+        grouped = len(s.column_group) > c and s.column_group[c] >= 0
         lines = (f"layer cluster {column_name(s, c)}",
-                 f"{int(s.rect_size[i])} layers \u00b7 {n} neuron clusters", "double-click to zoom in and expand")
+                 f"{int(s.rect_size[i])} layers \u00b7 {n} neuron clusters",
+                 "double-click to collapse these layers back" if grouped else
+                 "double-click to zoom in and expand" if s.rect_size[i] > 1 else "double-click to zoom in")
     elif kind == "curve":
         v = s.curve_values[i]
         bundle = int(s.curve_bundle[i])
@@ -183,6 +209,9 @@ def double_click(scene, picked: tuple) -> tuple:
         kind, i = "rect", int(scene.patch_rect[i])
     if kind in ("rect", "chart") and i >= 0:
         c = int(scene.rect_column[i]) if kind == "rect" else i
+        g = scene.column_group
+        if len(g) > c and g[c] >= 0:           # a layer of an expanded group: collapse the group
+            return ("column", c), [("collapse_column", c)]
         expand = bool(scene.rect_size[column_rect(scene, c)] > 1)
         return ("column", c), [("zoom_to_column", c, {"expand": expand})]
     return (kind, i), []
@@ -215,8 +244,12 @@ def key(state: ViewState, name: str) -> list | None:
                "]": [("set_edge_threshold", min(1.0, round(t + 0.05, 2)))],
                "[": [("set_edge_threshold", max(0.0, round(t - 0.05, 2)))],
                "=": [("zoom", 1.25)], "+": [("zoom", 1.25)], "-": [("zoom", 0.8)],
-               "m": [("merge_bundles",)] if len(state.selected_bundles) == 2 else []}
-    return actions.get(name.lower() if len(name) == 1 else name)
+               "m": [("merge_bundles",)] if len(state.selected_bundles) == 2 else [],
+               "e": [("expand_column", state.focus_column)] if state.focus_column >= 0 else [],
+               "x": [("collapse_column", state.focus_column)] if state.focus_column >= 0 else [],
+               "ctrl+z": [("undo",)], "ctrl+shift+z": [("redo",)], "ctrl+y": [("redo",)],
+               "?": [("toggle_help",)], "h": [("toggle_help",)]}
+    return actions.get(name.lower())
 
 
 def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=None) -> list:
@@ -241,8 +274,15 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
         return [("set_snapshot", state.snapshot % n_snaps + action[1])]
     if kind == "column":
         return [("zoom_to_column", action[1])]
+    if kind == "layer_scroll":
+        most = max(layer_rows(scene) - LAYER_ROWS, 0)
+        return [("state", {"layer_scroll": min(max(0, state.layer_scroll + action[1]), most)})]
     if kind == "expand" and state.focus_column >= 0:
         return [("expand_column", state.focus_column)]
+    if kind == "collapse" and state.focus_column >= 0:
+        return [("collapse_column", state.focus_column)]
+    if kind in ("undo", "redo", "toggle_help"):
+        return [(kind,)]
     if kind == "fit":
         return [("state", {"focus_column": -1}), ("fit",)]
     if kind == "merge":

@@ -54,6 +54,8 @@ class ViewState:
     tooltip: tuple = ()                           # lines of the tooltip, empty when none
     tooltip_at: tuple = (0.0, 0.0)                # canvas pixels (origin bottom-left)
     drag_ghost: tuple = ()                        # (x, y) of a neuron being dragged, canvas pixels
+    show_help: bool = False                       # the keys-and-mouse card (key ?)
+    layer_scroll: int = 0                         # first row of the panel's layer list shown
 
     def __post_init__(self):
         if not isinstance(self.cluster_facet, FacetMap):
