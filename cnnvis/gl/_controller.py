@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
+from cnnvis.gl._names import column_headers
 from cnnvis.gl._panel import LAYER_ROWS, hit_widget, layer_rows, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
@@ -107,6 +108,9 @@ def pick(scene, state: ViewState, camera, size, widgets, curves: CurveIndex, x: 
     columns = np.flatnonzero(inside)
     if len(columns):
         return ("rect", int(columns[0]))
+    for c, _, (x0, y0, x1, y1), _ in column_headers(s, camera, size):   # a column's name: its column
+        if x0 - 3 <= cx <= x1 + 3 and y0 - 1 <= cy <= y1 + 1:
+            return ("rect", column_rect(s, c))
     return ("none", -1)
 
 

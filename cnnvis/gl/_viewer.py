@@ -200,6 +200,7 @@ class Viewer:
         """Show the whole scene."""
         self.camera.fit(self._content, margin=28)
         self.canvas.update()
+        self._refresh_tooltip()
 
     def pan(self, dx: float, dy: float) -> None:
         """Move the content by (dx, dy) window pixels (dy down, as a mouse drag)."""
@@ -210,6 +211,7 @@ class Viewer:
         """Zoom by factor about the window point `at` (default: the view centre)."""
         self.camera.zoom_about(factor, None if at is None else ctl.canvas_xy(self.size, *at))
         self.canvas.update()
+        self._refresh_tooltip()
 
     def column_box(self, column: int) -> np.ndarray:
         s = self.scene
@@ -271,6 +273,7 @@ class Viewer:
                 self.camera.fit(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], margin=24)
                 self.update_state(focus_column=int(cols[0]))
                 self.canvas.update()
+                self._refresh_tooltip()
 
     def _check_column(self, column: int) -> None:
         if not 0 <= column < max(len(self.scene.column_names), int(self.scene.rect_column.max(initial=-1)) + 1):
