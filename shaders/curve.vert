@@ -41,8 +41,8 @@ varying vec4 v_color;
 const vec3 GREY = vec3(0.80, 0.81, 0.83);
 const vec3 POS = vec3(0.0, 0.447, 0.698);  // positive weights: Okabe-Ito blue (as the layout's palette)
 const vec3 NEG = vec3(0.835, 0.369, 0.0);  // negative weights: Okabe-Ito vermilion
-const vec3 GRAD = vec3(0.46, 0.28, 0.64);  // gradient: purple
-const vec3 CHANGE = vec3(0.13, 0.55, 0.35);// relative change: green
+const vec3 GRAD = vec3(0.70, 0.36, 0.66);    // gradient: purple, deeper than Okabe-Ito reddish purple (palette.GRADIENT)
+const vec3 CHANGE = vec3(0.0, 0.62, 0.45);    // relative change: Okabe-Ito bluish green (palette.CHANGE)
 
 void main() {
     float strength;

@@ -252,7 +252,8 @@ def key(state: ViewState, name: str) -> list | None:
                "e": [("expand_column", state.focus_column)] if state.focus_column >= 0 else [],
                "x": [("collapse_column", state.focus_column)] if state.focus_column >= 0 else [],
                "ctrl+z": [("undo",)], "ctrl+shift+z": [("redo",)], "ctrl+y": [("redo",)],
-               "?": [("toggle_help",)], "h": [("toggle_help",)]}
+               "?": [("toggle_help",)], "h": [("toggle_help",)],
+               "l": [("state", {"show_legend": not state.show_legend})]}
     return actions.get(name.lower())
 
 

@@ -8,6 +8,7 @@ whatever must cover text (the tooltip over the panel's labels) lives in a later 
 from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
+from cnnvis.gl._legend import draw_legend, legend_height
 from cnnvis.gl._names import HEADER_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
@@ -29,6 +30,7 @@ HELP = (
     ("[ ]", "edge filter down / up by 0.05"),
     ("= -", "zoom in / out"),
     ("M", "merge the two selected bundles"),
+    ("L", "show / hide the legend"),
     ("E", "expand the focused layer cluster"),
     ("X", "collapse the focused expanded layers"),
     ("Ctrl+Z", "undo the last edit"),
@@ -54,11 +56,14 @@ class Overlay:
             self.over.rect((x0 - 3, y0 - 1, x1 + 3, y1 + 1), (*THEME["background"][:3], 0.85), radius=3,
                            border_width=0)
             self.over.text(text, x0, y0 + 3, HEADER_SIZE, THEME["text"])
+        rx, ry, rw, _ = camera.region
+        lh = legend_height(size) if state.show_legend else 0.0
+        self.legend = draw_legend(self.over, scene, state, (rx, ry - lh, rx + rw, ry)) if lh else []
         draw_chart(scene, state, camera, size, panel_width(size), self.under, self.over)
         draw_panel(self.widgets, self.over, size)
         if state.drag_ghost:
             gx, gy = state.drag_ghost
-            self.top.rect((gx - 10, gy - 10, gx + 10, gy + 10), (1, 1, 1, 0.6), THEME["accent"], radius=3,
+            self.top.rect((gx - 10, gy - 10, gx + 10, gy + 10), (1, 1, 1, 0.6), THEME["selection"], radius=3,
                            border_width=2)
         if state.show_help:
             _help(self.top, camera.region)

@@ -151,7 +151,7 @@ def panel_widgets(state: ViewState, scene, size) -> list[Widget]:
     if len(scene.column_names):
         rows = layer_rows(scene)
         first = min(max(state.layer_scroll, 0), max(rows - LAYER_ROWS, 0))
-        heading(f"LAYER CLUSTERS (CLICK: ZOOM) {first + 1}\u2013{min(first + LAYER_ROWS, rows)} OF {rows} ROWS"
+        heading(f"LAYERS (CLICK: ZOOM) \u00b7 ROWS {first + 1}\u2013{min(first + LAYER_ROWS, rows)} OF {rows}"
                 if rows > LAYER_ROWS else "LAYER CLUSTERS (CLICK: ZOOM)")
         top = y
         bw = (inner - ROW - GAP - GAP * (LAYERS_PER_ROW - 1)) / LAYERS_PER_ROW
@@ -166,14 +166,14 @@ def panel_widgets(state: ViewState, scene, size) -> list[Widget]:
                 out.append(Widget("button", abbreviate(name, bw - 8, 11.0), (bx, y, bx + bw, y + ROW),
                                   ("column", k), focus == k, True, tip=name))
         if rows > LAYER_ROWS:
-            out.append(Widget("button", "\u25b2", (x1 - ROW, top - ROW, x1, top), ("layer_scroll", -1),
+            out.append(Widget("button", "^", (x1 - ROW, top - ROW, x1, top), ("layer_scroll", -1),
                               enabled=first > 0, tip="scroll the layer list up"))
-            out.append(Widget("button", "\u25bc", (x1 - ROW, y, x1, y + ROW), ("layer_scroll", +1),
+            out.append(Widget("button", "v", (x1 - ROW, y, x1, y + ROW), ("layer_scroll", +1),
                               enabled=first + LAYER_ROWS < rows, tip="scroll the layer list down"))
 
     y -= 8
-    for hint in ("?: every key and mouse action", "double-click a layer: zoom + expand (again: collapse)",
-                 "drag a patch onto a cluster: move the neuron"):
+    for hint in ("?: every key and mouse action", "double-click: expand / collapse",
+                 "drag a patch: move the neuron"):
         note(hint)
     # A short window shows what fits; everything stays reachable by keys and Viewer methods.
     return [w for w in out if w.box[1] >= 4]

@@ -66,6 +66,7 @@ class _UiLayer:
         self.text["u_zoom"] = 1.0
         self.text["u_min_size"] = 0.0
         self.rect["u_accent"] = THEME["accent"]
+        self.rect["u_ring"] = THEME["selection"]
 
     def upload(self, batch: UiBatch) -> None:
         static, state = batch.rect_arrays()
@@ -89,6 +90,7 @@ class Renderer:
         self.programs = make_programs()
         self.programs["text"]["t_font"] = font
         self.programs["rect"]["u_accent"] = THEME["accent"]
+        self.programs["rect"]["u_ring"] = THEME["selection"]
         self.programs["curve"]["u_accent"] = THEME["selection"]
         self.chart = InstancedProgram("curve", "a_tside", _ribbon(CURVE_SEGMENTS))
         self.chart["u_mode"] = 3

@@ -55,6 +55,7 @@ class ViewState:
     tooltip_at: tuple = (0.0, 0.0)                # canvas pixels (origin bottom-left)
     drag_ghost: tuple = ()                        # (x, y) of a neuron being dragged, canvas pixels
     show_help: bool = False                       # the keys-and-mouse card (key ?)
+    show_legend: bool = True                      # the legend in the view's corner (key L)
     layer_scroll: int = 0                         # first row of the panel's layer list shown
 
     def __post_init__(self):

@@ -17,6 +17,7 @@ from cnnvis.gl._controller import column_name as column_label
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import content_box, rect_facets, rect_opacity, visible_curves
 from cnnvis.gl._events import WindowEvents
+from cnnvis.gl._legend import legend_height
 from cnnvis.gl._panel import panel_widgets, panel_width
 from cnnvis.gl._renderer import Renderer
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
@@ -94,7 +95,13 @@ class Viewer:
         """Replace the view state with these fields changed; uploads what the change touches."""
         new = self.state.replace(**changes)
         if new != self.state:   # only a change asks for a frame: an idle window draws nothing
+            relayout = new.show_legend != self.state.show_legend
             self.state = new
+            if relayout:
+                x, y, w, h = self.camera.region
+                c = self.camera.to_world((x + w / 2, y + h / 2))
+                self._layout(self.size)
+                self.camera.center[:] = c
             self.canvas.set_current()
             self.renderer.set_state(new)
             self.canvas.update()
@@ -185,6 +192,7 @@ class Viewer:
     def _layout(self, size) -> None:
         W, H = size
         pw, ch = panel_width(size), chart_height(size)
+        ch += legend_height(size) if self.state.show_legend else 0.0   # the legend bar sits above the chart
         self.camera.region = (0.0, ch, max(W - pw, 1.0), max(H - ch, 1.0))
         self.size = (int(W), int(H))
 

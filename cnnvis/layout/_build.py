@@ -9,14 +9,17 @@ from cnnvis.errors import CnnvisError
 from cnnvis.layout._atlas import matrix_atlas, patch_atlas
 from cnnvis.layout._curves import bundle_curves
 from cnnvis.layout._pack import pack_squares
-from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_FILL, NEGATIVE, POSITIVE, cluster_border,
-                                    cluster_fill)
+from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_BORDER, DEAD_FILL, NEGATIVE, POSITIVE,
+                                    cluster_border, cluster_fill)
 from cnnvis.layout._place import barycenter_order, rect_sizes
 from cnnvis.layout._scene import RECT_CLUSTER, RECT_COLUMN, Scene
 
 __all__ = ["build_scene", "bundle_edges"]
 
 CHART_SERIES = ("average gradient", "relative weight change", "dead-neuron fraction")
+CHART_NA = ("no gradient recorded for this snapshot",
+            "the first snapshot has no earlier weights to change from",
+            "measured on the analysed (last) snapshot only")
 
 
 def _check(name, v, low, high=np.inf):
@@ -115,7 +118,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
             y -= h + gap
             dead = k == nc.dead_cluster
             rfill.append(DEAD_FILL if dead else cluster_fill(int(k), imp[j] / top_imp))
-            rborder.append(COLUMN_BORDER if dead else cluster_border(int(k)))
+            rborder.append(DEAD_BORDER if dead else cluster_border(int(k)))
             rkind.append(RECT_CLUSTER)
             rcol.append(c)
             rclu.append(int(k))
@@ -216,7 +219,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         bundle_id=_bundle_ids(agg, bundle_ids), chart_legend=CHART_SERIES,
         column_group=_column_groups(agg), rect_dead=np.asarray(rdead, np.int8),
         patch_importance=np.asarray(pimp, np.float32), patch_dead=np.asarray(pdead, np.int8),
-        patch_top_classes=np.asarray(ptop, np.int32).reshape(-1, 3),
+        patch_top_classes=np.asarray(ptop, np.int32).reshape(-1, 3), chart_na=CHART_NA,
     ).validate()
 
 

@@ -68,6 +68,7 @@ class Scene:
       patch_dead (P,) int8: 1 for a neuron that never fires;
       patch_top_classes (P, 3) int32: the neuron's three most activating classes, best first, as indices
       into class_names (-1 where it has fewer).
+      chart_na (S,) str: why a series has no value at a snapshot (shown instead of drawing nothing).
 
     Value ranges are set once, by the layout: rect_class_activation, matrix_atlas and curve_values in
     their documented ranges (validate() checks them); the viewer and the shaders use them as given.
@@ -118,6 +119,7 @@ class Scene:
     patch_importance: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     patch_dead: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int8))
     patch_top_classes: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int32))
+    chart_na: tuple = ()
 
     @property
     def n_rects(self) -> int:
@@ -168,7 +170,8 @@ class Scene:
             bad.append(f"atlas: want (H, W, 4) uint8, got {self.atlas.shape} {self.atlas.dtype}")
         if self.matrix_atlas.ndim != 2 or self.matrix_atlas.dtype != np.float32:
             bad.append(f"matrix_atlas: want (H, W) float32, got {self.matrix_atlas.shape} {self.matrix_atlas.dtype}")
-        for name, n in (("column_layer", len(self.column_names)), ("chart_legend", len(self.chart_names))):
+        for name, n in (("column_layer", len(self.column_names)), ("chart_legend", len(self.chart_names)),
+                        ("chart_na", len(self.chart_names))):
             if len(getattr(self, name)) not in (0, n):
                 bad.append(f"{name}: want {n} names (or none), got {len(getattr(self, name))}")
         for name in ("rect_class_activation", "matrix_atlas"):

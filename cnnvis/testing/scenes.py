@@ -16,7 +16,7 @@ import numpy as np
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene, build_scene
 from cnnvis.layout._atlas import matrix_atlas as pack_matrix_atlas
 from cnnvis.layout._atlas import patch_atlas
-from cnnvis.layout._build import CHART_SERIES, unit_max
+from cnnvis.layout._build import CHART_NA, CHART_SERIES, unit_max
 from cnnvis.layout._palette import NEGATIVE, POSITIVE
 
 __all__ = ["layout_scene", "synthetic_scene", "sized_scene"]
@@ -161,7 +161,7 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
         patch_neuron=np.asarray(pneuron, np.int32),
         matrix_atlas=matrix_atlas, matrix_box=inner.astype(np.float32).reshape(-1, 4),
         matrix_uv=matrix_uv.astype(np.float32).reshape(-1, 4), matrix_rect=clusters.astype(np.int32),
-        chart_names=CHART_SERIES, chart_legend=CHART_SERIES,
+        chart_names=CHART_SERIES, chart_legend=CHART_SERIES, chart_na=CHART_NA,
         chart_snapshots=tuple(f"epoch {5 * (t + 1)}" for t in range(T)),
         chart_values=chart_values, chart_x=centres,
         chart_box=np.array([0, -240, x1, -40], np.float32),

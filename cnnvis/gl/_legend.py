@@ -1,0 +1,111 @@
+"""The legend bar between the view and the chart (it covers nothing): what the edge colour means in the current edge mode, what
+a cluster's fill means, and the scale of each facet on screen (matrix: class order and activation ramp;
+importance: the bar). Pure: entries from (Scene, ViewState), drawn into a UiBatch. Colours come from
+cnnvis.layout._palette, the palette the layout and the shaders use."""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnvis.gl._derived import rect_facets
+from cnnvis.gl._state import FACETS, ViewState
+from cnnvis.gl._text import text_width
+from cnnvis.gl._ui import THEME, UiBatch
+from cnnvis.layout import RECT_CLUSTER
+from cnnvis.layout import _palette as pal
+
+__all__ = ["legend_entries", "draw_legend", "legend_height", "LEGEND_ROWS"]
+
+ROW_H, SWATCH_W, PAD, SIZE = 17.0, 22.0, 8.0, 10.5
+LEGEND_ROWS = 2        # a fixed height, so the view does not move when the facet changes
+
+
+def legend_height(size) -> float:
+    return LEGEND_ROWS * ROW_H + 6.0
+_GREY = np.array([0.80, 0.81, 0.83, 1.0], np.float32)   # curve.vert's GREY: the weak end of the ramps
+
+
+def _c(v) -> tuple:
+    return tuple(float(x) for x in np.asarray(v, np.float32)[:3]) + (1.0,)
+
+
+def legend_entries(scene, state: ViewState) -> list:
+    """(title, [(swatch, text)]) sections; a swatch is ("solid", colour), ("ramp", low, high) or
+    ("box", fill, border)."""
+    out = []
+    if scene.n_curves:
+        if state.edge_mode == "weight":
+            rows = [(("solid", _c(pal.POSITIVE)), "positive weight"), (("solid", _c(pal.NEGATIVE)), "negative weight")]
+            note = "width, opacity: strength"
+        elif state.edge_mode == "gradient":
+            rows = [(("ramp", _c(_GREY), _c(pal.GRADIENT)), "gradient magnitude, low \u2192 high (log)")]
+            note = "opacity: magnitude"
+        else:
+            rows = [(("ramp", _c(_GREY), _c(pal.CHANGE)), "relative weight change, low \u2192 high (log)")]
+            note = "at the shown snapshot"
+        out.append((f"EDGES ({state.edge_mode})", rows + [(None, note)]))
+    clusters = scene.rect_kind == RECT_CLUSTER
+    if clusters.any():
+        rows = [(("ramp", _c(pal.CLUSTER_LOW), _c(pal.CLUSTER_HIGH)), "cluster importance, low \u2192 high")]
+        if len(scene.rect_dead) == scene.n_rects and scene.rect_dead.any():
+            rows.append((("box", _c(pal.DEAD_FILL), _c(pal.DEAD_BORDER)), "dead: neurons that never fire"))
+        out.append(("CLUSTER FILL", rows))
+    shown = {FACETS[int(f)] for f in rect_facets(scene, state)[clusters]} if clusters.any() else set()
+    if "matrix" in shown and len(scene.class_names):
+        names = " ".join(str(n) for n in scene.class_names)
+        out.append(("MATRIX FACET (ROWS: NEURONS)", [
+            (("ramp", _c(pal.MATRIX_LOW), _c(pal.MATRIX_HIGH)), "activation, 0 \u2192 1 of the neuron's max"),
+            (None, f"columns, left \u2192 right: classes {names}")]))
+    if "importance" in shown:
+        out.append(("IMPORTANCE FACET", [(("ramp", _c(pal.CLUSTER_LOW), _c(pal.IMPORTANCE)),
+                                          "bar height: importance, 0 \u2192 1 of the layer's top")]))
+    return out
+
+
+def draw_legend(batch: UiBatch, scene, state: ViewState, box) -> list:
+    """The legend into `batch`, in the canvas box (x0, y0, x1, y1), wrapped onto LEGEND_ROWS rows (what
+    does not fit is left out, last sections first); returns [(swatch, text, swatch box)] as drawn."""
+    x0, y0, x1, y1 = box
+    batch.rect((x0, y0, x1, y1), THEME["background"], radius=0, border_width=0)
+    drawn = []
+    row, x = 0, x0 + PAD
+    for title, items in legend_entries(scene, state):
+        need = text_width(title, 9.5) + 8
+        if x + need > x1 - PAD and x > x0 + PAD:
+            row, x = row + 1, x0 + PAD
+        if row >= LEGEND_ROWS:
+            break
+        ty = y1 - 3 - ROW_H * (row + 1)
+        batch.text(title, x, ty + 5, 9.5, THEME["muted"])
+        x += need
+        for sw, text in items:
+            w = (SWATCH_W + 5 if sw is not None else 0) + text_width(text, SIZE) + 12
+            if x + w > x1 - PAD:
+                row, x = row + 1, x0 + PAD + 12
+                if row >= LEGEND_ROWS:
+                    break
+                ty = y1 - 3 - ROW_H * (row + 1)
+            sbox = (x, ty + 4, x + SWATCH_W, ty + ROW_H - 4)
+            if sw is not None:
+                _swatch(batch, sw, sbox)
+                x += SWATCH_W + 5
+            batch.text(text, x, ty + 5, SIZE, THEME["text"] if sw is not None else THEME["muted"])
+            x += text_width(text, SIZE) + 12
+            drawn.append((sw, text, sbox))
+        x += 10
+    return drawn
+
+
+def _swatch(batch: UiBatch, sw, box) -> None:
+    x0, y0, x1, y1 = box
+    if sw[0] == "solid":
+        batch.rect((x0, (y0 + y1) / 2 - 2.5, x1, (y0 + y1) / 2 + 2.5), sw[1], radius=2, border_width=0)
+    elif sw[0] == "box":
+        batch.rect(box, sw[1], sw[2], radius=2, border_width=1.5)
+    else:   # a ramp in 8 steps
+        lo, hi = np.array(sw[1]), np.array(sw[2])
+        n = 8
+        for k in range(n):
+            t = k / (n - 1)
+            c = tuple(float(v) for v in (1 - t) * lo + t * hi)
+            batch.rect((x0 + k * (x1 - x0) / n, y0, x0 + (k + 1) * (x1 - x0) / n + 0.5, y1), c, radius=0,
+                       border_width=0)
