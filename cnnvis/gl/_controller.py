@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
+from cnnvis.gl._legend import legend_shown
 from cnnvis.gl._names import column_headers
 from cnnvis.gl._panel import LAYER_ROWS, hit_widget, layer_rows, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
@@ -25,6 +26,8 @@ ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", 
                      "zoom_to_column", "expand_column", "collapse_column", "undo", "redo", "select_bundle",
                      "merge_bundles", "move_neuron", "toggle_help"})
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
+PICK_PX = 4.0             # a click this many pixels off an edge still picks it
+NEAR_MISS_PX = 12.0       # a click this close to an edge (but off it) keeps the bundle selection
 
 
 def canvas_xy(size, x: float, y: float) -> tuple:
@@ -38,8 +41,8 @@ class CurveIndex:
         self.scene = scene
         self._samples = None
 
-    def nearest(self, state: ViewState, wx: float, wy: float, zoom: float) -> int:
-        """The visible curve nearest the world point within a few pixels of its width, or -1."""
+    def nearest(self, state: ViewState, wx: float, wy: float, zoom: float, slack: float = 0.0) -> int:
+        """The visible curve nearest the world point within PICK_PX pixels of its edge (+ slack), or -1."""
         s = self.scene
         if not s.n_curves:
             return -1
@@ -48,7 +51,7 @@ class CurveIndex:
             basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3], 1)[..., 0]
             self._samples = np.einsum("tk,ekd->etd", basis, s.curve_ctrl.astype(np.float64))
             self._bbox = np.r_["1", s.curve_ctrl.min(1), s.curve_ctrl.max(1)]
-        tol = (np.maximum(s.curve_width / 2, 2.0) + 3.0) / zoom
+        tol = (np.maximum(s.curve_width / 2, 2.0) + PICK_PX + slack) / zoom
         bb = self._bbox
         cand = np.flatnonzero((bb[:, 0] - tol <= wx) & (wx <= bb[:, 2] + tol) & (bb[:, 1] - tol <= wy)
                               & (wy <= bb[:, 3] + tol) & visible_curves(s, state))
@@ -190,8 +193,9 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     return dict(tooltip=lines, tooltip_at=at, hover_bundle=bundle, hover_rect=rect)
 
 
-def click(scene, state: ViewState, picked: tuple, cx: float) -> tuple:
-    """A left click on `picked` at canvas x `cx`: (what was hit, index or action), [actions]."""
+def click(scene, state: ViewState, picked: tuple, cx: float, near_edge: bool = False) -> tuple:
+    """A left click on `picked` at canvas x `cx`: (what was hit, index or action), [actions]. A click on
+    nothing clears the bundle selection unless it was a near miss of an edge (`near_edge`)."""
     kind, i = picked
     if kind == "widget":
         return ("widget", i.action), widget_actions(scene, state, i.action, cx, i)
@@ -201,7 +205,7 @@ def click(scene, state: ViewState, picked: tuple, cx: float) -> tuple:
         return (kind, i), [("cycle_facet", i)]
     if kind == "curve":
         return (kind, i), [("select_bundle", int(scene.curve_bundle[i]))]
-    if kind == "none" and state.selected_bundles:
+    if kind == "none" and state.selected_bundles and not near_edge:
         return (kind, i), [("state", {"selected_bundles": ()})]
     return (kind, i), []
 
@@ -239,7 +243,7 @@ def drag(scene, start: tuple, end: tuple, delta: tuple, cx1: float) -> list:
     return [("pan", *delta)]
 
 
-def key(state: ViewState, name: str) -> list | None:
+def key(state: ViewState, name: str, size=(1280, 800)) -> list | None:
     """The actions of a keyboard shortcut, or None for a key that means nothing."""
     t = state.edge_threshold
     actions = {"f": [("fit",)], "1": [("set_facet", "features")], "2": [("set_facet", "matrix")],
@@ -253,7 +257,7 @@ def key(state: ViewState, name: str) -> list | None:
                "x": [("collapse_column", state.focus_column)] if state.focus_column >= 0 else [],
                "ctrl+z": [("undo",)], "ctrl+shift+z": [("redo",)], "ctrl+y": [("redo",)],
                "?": [("toggle_help",)], "h": [("toggle_help",)],
-               "l": [("state", {"show_legend": not state.show_legend})]}
+               "l": [("state", {"show_legend": not legend_shown(state, size)})]}
     return actions.get(name.lower())
 
 

@@ -13,15 +13,31 @@ from cnnvis.gl._ui import THEME, UiBatch
 from cnnvis.layout import RECT_CLUSTER
 from cnnvis.layout import _palette as pal
 
-__all__ = ["legend_entries", "draw_legend", "legend_height", "LEGEND_ROWS"]
+__all__ = ["legend_entries", "draw_legend", "legend_height", "legend_shown", "LEGEND_MIN_SIZE"]
+
+LEGEND_MIN_SIZE = (700, 500)   # a smaller window keeps its room for the view (key L shows the legend)
+
+
+def legend_shown(state: ViewState, size) -> bool:
+    if state.show_legend is not None:
+        return bool(state.show_legend)
+    return size[0] >= LEGEND_MIN_SIZE[0] and size[1] >= LEGEND_MIN_SIZE[1]
 
 ROW_H, SWATCH_W, PAD, SIZE = 17.0, 22.0, 8.0, 10.5
-LEGEND_ROWS = 2        # a fixed height, so the view does not move when the facet changes
-
-
-def legend_height(size) -> float:
-    return LEGEND_ROWS * ROW_H + 6.0
 _GREY = np.array([0.80, 0.81, 0.83, 1.0], np.float32)   # curve.vert's GREY: the weak end of the ramps
+
+
+def legend_height(size, scene) -> float:
+    """Height of the legend bar: the rows its longest content (every edge mode, both facet scales) takes
+    at this width, so the view does not move when the edge mode or a facet changes."""
+    from cnnvis.gl._panel import panel_width
+
+    x1 = size[0] - panel_width(size)
+    rows = 1
+    for mode in ("weight", "gradient", "change"):
+        st = ViewState(edge_mode=mode, cluster_facet={(-7, -7): "matrix"}, facet="importance")
+        rows = max(rows, _place(_entries(scene, st, {"matrix", "importance"}), 0.0, x1)[1])
+    return rows * ROW_H + 6.0
 
 
 def _c(v) -> tuple:
@@ -31,67 +47,78 @@ def _c(v) -> tuple:
 def legend_entries(scene, state: ViewState) -> list:
     """(title, [(swatch, text)]) sections; a swatch is ("solid", colour), ("ramp", low, high) or
     ("box", fill, border)."""
+    clusters = scene.rect_kind == RECT_CLUSTER
+    shown = {FACETS[int(f)] for f in rect_facets(scene, state)[clusters]} if clusters.any() else set()
+    return _entries(scene, state, shown)
+
+
+def _entries(scene, state: ViewState, shown: set) -> list:
     out = []
     if scene.n_curves:
         if state.edge_mode == "weight":
             rows = [(("solid", _c(pal.POSITIVE)), "positive weight"), (("solid", _c(pal.NEGATIVE)), "negative weight")]
             note = "width, opacity: strength"
         elif state.edge_mode == "gradient":
-            rows = [(("ramp", _c(_GREY), _c(pal.GRADIENT)), "gradient magnitude, low \u2192 high (log)")]
+            rows = [(("ramp", _c(_GREY), _c(pal.GRADIENT)), "gradient magnitude, low to high (log)")]
             note = "opacity: magnitude"
         else:
-            rows = [(("ramp", _c(_GREY), _c(pal.CHANGE)), "relative weight change, low \u2192 high (log)")]
+            rows = [(("ramp", _c(_GREY), _c(pal.CHANGE)), "relative weight change, low to high (log)")]
             note = "at the shown snapshot"
         out.append((f"EDGES ({state.edge_mode})", rows + [(None, note)]))
     clusters = scene.rect_kind == RECT_CLUSTER
     if clusters.any():
-        rows = [(("ramp", _c(pal.CLUSTER_LOW), _c(pal.CLUSTER_HIGH)), "cluster importance, low \u2192 high")]
+        rows = [(("ramp", _c(pal.CLUSTER_LOW), _c(pal.CLUSTER_HIGH)), "cluster importance, low to high")]
         if len(scene.rect_dead) == scene.n_rects and scene.rect_dead.any():
             rows.append((("box", _c(pal.DEAD_FILL), _c(pal.DEAD_BORDER)), "dead: neurons that never fire"))
         out.append(("CLUSTER FILL", rows))
-    shown = {FACETS[int(f)] for f in rect_facets(scene, state)[clusters]} if clusters.any() else set()
     if "matrix" in shown and len(scene.class_names):
         names = " ".join(str(n) for n in scene.class_names)
         out.append(("MATRIX FACET (ROWS: NEURONS)", [
-            (("ramp", _c(pal.MATRIX_LOW), _c(pal.MATRIX_HIGH)), "activation, 0 \u2192 1 of the neuron's max"),
-            (None, f"columns, left \u2192 right: classes {names}")]))
+            (("ramp", _c(pal.MATRIX_LOW), _c(pal.MATRIX_HIGH)), "activation, 0 to 1 of the neuron's max"),
+            (None, f"columns, left to right: classes {names}")]))
     if "importance" in shown:
         out.append(("IMPORTANCE FACET", [(("ramp", _c(pal.CLUSTER_LOW), _c(pal.IMPORTANCE)),
-                                          "bar height: importance, 0 \u2192 1 of the layer's top")]))
+                                          "bar height: importance, 0 to 1 of the layer's top")]))
     return out
 
 
-def draw_legend(batch: UiBatch, scene, state: ViewState, box) -> list:
-    """The legend into `batch`, in the canvas box (x0, y0, x1, y1), wrapped onto LEGEND_ROWS rows (what
-    does not fit is left out, last sections first); returns [(swatch, text, swatch box)] as drawn."""
-    x0, y0, x1, y1 = box
-    batch.rect((x0, y0, x1, y1), THEME["background"], radius=0, border_width=0)
-    drawn = []
-    row, x = 0, x0 + PAD
-    for title, items in legend_entries(scene, state):
+def _place(entries, x0: float, x1: float):
+    """Positions of the legend's pieces, wrapped at x1: ([(row, x, kind, payload)], rows used)."""
+    out, row, x = [], 0, x0 + PAD
+    for title, items in entries:
         need = text_width(title, 9.5) + 8
         if x + need > x1 - PAD and x > x0 + PAD:
             row, x = row + 1, x0 + PAD
-        if row >= LEGEND_ROWS:
-            break
-        ty = y1 - 3 - ROW_H * (row + 1)
-        batch.text(title, x, ty + 5, 9.5, THEME["muted"])
+        out.append((row, x, "title", title))
         x += need
         for sw, text in items:
-            w = (SWATCH_W + 5 if sw is not None else 0) + text_width(text, SIZE) + 12
+            w = (SWATCH_W + 5 if sw is not None else 0) + text_width(text, SIZE)
             if x + w > x1 - PAD:
                 row, x = row + 1, x0 + PAD + 12
-                if row >= LEGEND_ROWS:
-                    break
-                ty = y1 - 3 - ROW_H * (row + 1)
-            sbox = (x, ty + 4, x + SWATCH_W, ty + ROW_H - 4)
-            if sw is not None:
-                _swatch(batch, sw, sbox)
-                x += SWATCH_W + 5
-            batch.text(text, x, ty + 5, SIZE, THEME["text"] if sw is not None else THEME["muted"])
-            x += text_width(text, SIZE) + 12
-            drawn.append((sw, text, sbox))
+            out.append((row, x, "item", (sw, text)))
+            x += w + 12
         x += 10
+    return out, row + 1
+
+
+def draw_legend(batch: UiBatch, scene, state: ViewState, box) -> list:
+    """The legend into `batch`, in the canvas box (x0, y0, x1, y1) (legend_height tall: everything
+    fits); returns [(swatch, text, swatch box)] as drawn."""
+    x0, y0, x1, y1 = box
+    batch.rect((x0, y0, x1, y1), THEME["background"], radius=0, border_width=0)
+    drawn = []
+    for row, x, kind, payload in _place(legend_entries(scene, state), x0, x1)[0]:
+        ty = y1 - 3 - ROW_H * (row + 1)
+        if kind == "title":
+            batch.text(payload, x, ty + 5, 9.5, THEME["muted"])
+            continue
+        sw, text = payload
+        sbox = (x, ty + 4, x + SWATCH_W, ty + ROW_H - 4)
+        if sw is not None:
+            _swatch(batch, sw, sbox)
+            x += SWATCH_W + 5
+        batch.text(text, x, ty + 5, SIZE, THEME["text"] if sw is not None else THEME["muted"])
+        drawn.append((sw, text, sbox))
     return drawn
 
 

@@ -8,7 +8,7 @@ whatever must cover text (the tooltip over the panel's labels) lives in a later 
 from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
-from cnnvis.gl._legend import draw_legend, legend_height
+from cnnvis.gl._legend import draw_legend, legend_height, legend_shown
 from cnnvis.gl._names import HEADER_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
@@ -57,7 +57,7 @@ class Overlay:
                            border_width=0)
             self.over.text(text, x0, y0 + 3, HEADER_SIZE, THEME["text"])
         rx, ry, rw, _ = camera.region
-        lh = legend_height(size) if state.show_legend else 0.0
+        lh = legend_height(size, scene) if legend_shown(state, size) else 0.0
         self.legend = draw_legend(self.over, scene, state, (rx, ry - lh, rx + rw, ry)) if lh else []
         draw_chart(scene, state, camera, size, panel_width(size), self.under, self.over)
         draw_panel(self.widgets, self.over, size)

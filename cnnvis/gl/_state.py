@@ -55,7 +55,7 @@ class ViewState:
     tooltip_at: tuple = (0.0, 0.0)                # canvas pixels (origin bottom-left)
     drag_ghost: tuple = ()                        # (x, y) of a neuron being dragged, canvas pixels
     show_help: bool = False                       # the keys-and-mouse card (key ?)
-    show_legend: bool = True                      # the legend in the view's corner (key L)
+    show_legend: bool | None = None               # the legend bar (key L); None: when the window is big enough
     layer_scroll: int = 0                         # first row of the panel's layer list shown
 
     def __post_init__(self):

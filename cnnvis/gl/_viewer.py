@@ -17,7 +17,7 @@ from cnnvis.gl._controller import column_name as column_label
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import content_box, rect_facets, rect_opacity, visible_curves
 from cnnvis.gl._events import WindowEvents
-from cnnvis.gl._legend import legend_height
+from cnnvis.gl._legend import legend_height, legend_shown
 from cnnvis.gl._panel import panel_widgets, panel_width
 from cnnvis.gl._renderer import Renderer
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
@@ -79,6 +79,7 @@ class Viewer:
         self._content = content_box(scene)
         self.canvas.update()
         if old is not None:
+            self._relayout()
             self._refresh_tooltip()
         return changed
 
@@ -98,10 +99,7 @@ class Viewer:
             relayout = new.show_legend != self.state.show_legend
             self.state = new
             if relayout:
-                x, y, w, h = self.camera.region
-                c = self.camera.to_world((x + w / 2, y + h / 2))
-                self._layout(self.size)
-                self.camera.center[:] = c
+                self._relayout()
             self.canvas.set_current()
             self.renderer.set_state(new)
             self.canvas.update()
@@ -192,9 +190,16 @@ class Viewer:
     def _layout(self, size) -> None:
         W, H = size
         pw, ch = panel_width(size), chart_height(size)
-        ch += legend_height(size) if self.state.show_legend else 0.0   # the legend bar sits above the chart
+        ch += legend_height(size, self.scene) if legend_shown(self.state, size) else 0.0   # the legend bar sits above the chart
         self.camera.region = (0.0, ch, max(W - pw, 1.0), max(H - ch, 1.0))
         self.size = (int(W), int(H))
+
+    def _relayout(self) -> None:
+        """Recompute the view region (the legend bar's height may change) keeping the view's centre."""
+        x, y, w, h = self.camera.region
+        c = self.camera.to_world((x + w / 2, y + h / 2))
+        self._layout(self.size)
+        self.camera.center[:] = c
 
     def resize(self, size) -> None:
         size = (int(size[0]), int(size[1]))
@@ -377,7 +382,12 @@ class Viewer:
 
     def click(self, x: float, y: float) -> tuple:
         """A left click at the window point; returns (what was hit, index or action)."""
-        hit, actions = ctl.click(self.scene, self.state, self.pick(x, y), ctl.canvas_xy(self.size, x, y)[0])
+        picked = self.pick(x, y)
+        near = False
+        if picked[0] == "none" and self.state.selected_bundles:
+            wx, wy = self.camera.to_world(ctl.canvas_xy(self.size, x, y))
+            near = self._curves.nearest(self.state, wx, wy, self.camera.zoom, ctl.NEAR_MISS_PX - ctl.PICK_PX) >= 0
+        hit, actions = ctl.click(self.scene, self.state, picked, ctl.canvas_xy(self.size, x, y)[0], near)
         self.apply(actions)
         return hit
 
@@ -399,7 +409,7 @@ class Viewer:
 
     def key(self, name: str) -> bool:
         """Keyboard shortcuts; returns True when the key was used."""
-        actions = ctl.key(self.state, name)
+        actions = ctl.key(self.state, name, self.size)
         if actions is None:
             return False
         self.apply(actions)

@@ -245,3 +245,207 @@ def test_class_buttons_run_in_numeric_order_and_help_lists_every_key(make_viewer
     assert np.abs(img.astype(int) - bare.astype(int)).sum() > 0
     v.key("?")
     assert not v.state.show_help
+
+
+def test_the_edge_filter_note_counts_the_edges_it_keeps(make_viewer):
+    v = make_viewer(plain_scene(), size=(480, 420))
+
+    def note():
+        return next(w.label for w in v.widgets() if w.kind == "note" and "edges shown" in w.label)
+
+    assert note() == "2 of 2 edges shown"
+    v.set_edge_threshold(0.5)
+    assert note() == f"{int(v.visible_curves().sum())} of 2 edges shown" == "1 of 2 edges shown"
+    v.key("]")
+    assert note() == "1 of 2 edges shown"
+    v.set_edge_threshold(1.0)
+    assert note() == "1 of 2 edges shown"   # curve 0 has strength 1.0
+    v.set_edge_mode("change")
+    assert note() == "0 of 2 edges shown"
+
+
+def test_a_click_a_few_pixels_off_an_edge_picks_it_and_a_near_miss_keeps_the_selection(make_viewer):
+    v = make_viewer(plain_scene())
+    # curve 1 runs horizontally at world y 40 from x 90 to 210 (6 px wide at zoom 1 of the ribbon)
+    x, y = window_xy(v, (150, 40))
+    half = float(v.scene.curve_width[1]) / 2 * 1   # width is in pixels
+    assert v.pick(x, y - half - 3) == ("curve", 1)   # 3 px outside its edge
+    v.click(x, y - half - 3)
+    assert v.state.selected_bundles == (1,)
+    v.click(x, y - half - 9)                         # 9 px off: picks nothing, but keeps the selection
+    assert v.pick(x, y - half - 9)[0] == "none" and v.state.selected_bundles == (1,)
+    v.click(*window_xy(v, (150, 300)))               # far from every edge: clears it
+    assert v.state.selected_bundles == ()
+
+
+def test_merged_bundle_curves_do_not_dip_below_their_ends():
+    from cnnvis.layout._curves import bundle_curves
+
+    p0 = np.array([[0, 300], [0, 290], [0, 0]], float)
+    p3 = np.array([[400, 300], [400, 310], [400, 10]], float)
+    ctrl = bundle_curves(p0, p3, np.array([0, 0, 0]), 0.9)   # one bundle: its middle is at y ~ 200
+    t = np.linspace(0, 1, 101)[:, None]
+    for c in ctrl:
+        b = (1 - t) ** 3 * c[0] + 3 * (1 - t) ** 2 * t * c[1] + 3 * (1 - t) * t ** 2 * c[2] + t ** 3 * c[3]
+        lo, hi = min(c[0, 1], c[3, 1]), max(c[0, 1], c[3, 1])
+        assert b[:, 1].min() >= lo - 1e-9 and b[:, 1].max() <= hi + 1e-9
+        assert np.all(np.diff(b[:, 1]) >= -1e-9) or np.all(np.diff(b[:, 1]) <= 1e-9)   # monotone in y
+    assert np.allclose(ctrl[0, :, 1], 300)            # a level curve stays level
+
+
+def test_merging_two_bundles_lowers_the_bundle_count_by_one(live):
+    v, session = live
+    s = v.scene
+    ids = s.bundle_id
+    pairs = {}
+    for k in np.unique(s.curve_bundle):
+        pairs.setdefault(tuple(ids[k][:2]), []).append(int(k))
+    a, b = next(p for p in pairs.values() if len(p) >= 2)[:2]
+
+    def count():
+        head = next(w.label for w in v.widgets() if w.kind == "note" and "bundles" in w.label)
+        return int(head.split("\u00b7")[-1].split()[0])
+
+    before = count()
+    assert before == len(np.unique(s.curve_bundle))
+    v.select_bundle(a)
+    v.select_bundle(b)
+    try:
+        v.merge_bundles()
+    except ValueError as exc:     # bundles of opposite sign cannot merge: pick another pair then
+        pytest.skip(f"first pair not mergeable: {exc}")
+    assert count() == before - 1
+
+
+def test_chart_has_named_x_ticks_y_ticks_and_says_n_a(live):
+    from cnnvis.gl._chart import chart_lines, chart_ticks
+    from cnnvis.gl._panel import panel_width
+
+    v, session = live
+    s = v.scene
+    pw = panel_width(v.size)
+    t = chart_ticks(s, v.state, v.camera, v.size, pw)
+    assert [full for _, _, full in t["x"]] == list(s.column_names)
+    assert len(t["y"]) >= 3 and all(a[1] < b[1] for a, b in zip(t["y"], t["y"][1:]))
+    # every series at every snapshot: a line, or n/a where a layer has no value, or a note saying why
+    for series in range(len(s.chart_names)):
+        for snap in range(len(s.chart_snapshots)):
+            st = v.state.replace(series=series, snapshot=snap)
+            tk = chart_ticks(s, st, v.camera, v.size, pw)
+            vals = s.chart_values[series, snap]
+            finite = int(np.isfinite(vals).sum())
+            assert len(tk["na"]) == len(vals) - finite
+            if finite == 0:
+                assert tk["note"].startswith("n/a at") and s.chart_na[series] in tk["note"]
+            lines = chart_lines(s, series, snap)
+            chosen = lines[np.isclose(lines["a_width"], 2.5)] if len(lines) else lines
+            assert len(chosen) == max(finite - 1, 0)   # one connected line, not dots
+    # after an expand (layers without weights get NaN), the line is still connected
+    v.expand_column(0)
+    s = v.scene
+    vals = s.chart_values[0, -1]
+    assert (~np.isfinite(vals)).any()
+    lines = chart_lines(s, 0, len(s.chart_snapshots) - 1)
+    assert int(np.isclose(lines["a_width"], 2.5).sum()) == int(np.isfinite(vals).sum()) - 1
+
+
+def test_relative_change_of_the_last_snapshot_is_not_drawn_flat(live):
+    from cnnvis.gl._chart import chart_scale
+
+    v, session = live
+    s = v.scene
+    k = list(s.chart_names).index("relative weight change")
+    vals = s.chart_values[k]
+    kind, lo, hi, to_unit = chart_scale(s, k)
+    last = to_unit(vals[-1][np.isfinite(vals[-1])])
+    if kind == "linear":
+        assert np.nanmax(vals) / np.nanmin(vals[vals > 0]) <= 30
+    else:
+        assert last.max() - last.min() > 0.02 or last.min() > 0.02   # visibly off the bottom
+
+
+def test_a_legend_per_edge_mode_and_facet_is_drawn(make_viewer):
+    from cnnvis.gl._legend import legend_entries
+    from cnnvis.layout import _palette as pal
+
+    s = plain_scene().replace(rect_dead=np.array([0, 0, 0, 1, 0, 0], np.int8))
+    v = make_viewer(s, size=(900, 560))
+
+    def titles():
+        return [t for t, _ in legend_entries(v.scene, v.state)]
+
+    def drawn():
+        v.render()
+        return v.renderer.overlay.legend
+
+    assert titles() == ["EDGES (weight)", "CLUSTER FILL"]
+    img = v.render()
+    H = v.size[1]
+    for sw, text, (x0, y0, x1, y1) in drawn():
+        if sw is not None and sw[0] == "solid":
+            px = img[H - int((y0 + y1) / 2) - 1, int((x0 + x1) / 2), :3].astype(int)
+            assert np.abs(px - np.array(sw[1][:3]) * 255).max() < 12, text
+    colours = [np.array(sw[1][:3]) for sw, _, _ in drawn() if sw and sw[0] == "solid"]
+    assert np.allclose(colours[0], pal.POSITIVE[:3]) and np.allclose(colours[1], pal.NEGATIVE[:3])
+    assert any("dead" in t for _, t, _ in drawn())
+    v.set_edge_mode("gradient")
+    assert titles()[0] == "EDGES (gradient)" and any("gradient" in t for _, t, _ in drawn())
+    v.set_facet("matrix")
+    assert "MATRIX FACET (ROWS: NEURONS)" in titles()
+    assert any("classes cat dog" in t for _, t, _ in drawn())
+    v.set_facet("importance")
+    assert "IMPORTANCE FACET" in titles() and "MATRIX FACET (ROWS: NEURONS)" not in titles()
+    # the legend bar takes no room from the view's content: the view region ends above it
+    region_bottom = v.camera.region[1]
+    assert all(y1 <= region_bottom + 0.5 for _, _, (_, _, _, y1) in drawn())
+    v.key("l")                                   # hidden: the view takes its room back
+    assert v.renderer.overlay is None or not drawn() and v.camera.region[1] < region_bottom
+    small = make_viewer(s, size=(480, 320))      # a small window shows no legend until asked
+    assert small.render() is not None and not small.renderer.overlay.legend
+    small.key("l")
+    small.render()
+    assert small.renderer.overlay.legend
+
+
+def test_one_colour_means_one_thing():
+    """No two encodings in one view share a hue: edges, importance, matrix, cluster fills, highlight."""
+    from cnnvis.layout import _palette as pal
+
+    def hue(c):
+        import colorsys
+        h, l, s = colorsys.rgb_to_hls(*[float(x) for x in c[:3]])
+        return h, s
+
+    coloured = {"positive": pal.POSITIVE, "negative": pal.NEGATIVE, "gradient": pal.GRADIENT,
+                "change": pal.CHANGE, "importance": pal.IMPORTANCE}
+    hues = {k: hue(c) for k, c in coloured.items()}
+    names = list(hues)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = abs(hues[a][0] - hues[b][0])
+            assert min(d, 1 - d) > 0.05, (a, b)
+    # cluster fills, matrix cells and the highlight ink carry (almost) no hue
+    for c in (pal.cluster_fill(0, 0.0), pal.cluster_fill(3, 1.0), pal.MATRIX_LOW, pal.MATRIX_HIGH, pal.INK,
+              pal.DEAD_FILL):
+        assert float(np.ptp(np.asarray(c[:3]))) < 0.05
+    assert np.allclose(pal.cluster_fill(0, 0.7), pal.cluster_fill(5, 0.7))   # no per-cluster hue
+
+
+def test_choices_on_the_command_line_ignore_case(tmp_path):
+    from vispy.io import read_png
+
+    from cnnvis.gl._scenefile import save_scene
+    from cnnvis.gl.app import run
+
+    s = plain_scene()
+    save_scene(s, tmp_path / "s.npz")
+
+    def shot(*extra):
+        out = tmp_path / f"shot{len(list(tmp_path.iterdir()))}.png"
+        assert run([str(tmp_path / "s.npz"), "--screenshot", str(out), "--size", "320x200", *extra]) == 0
+        return read_png(str(out))
+
+    assert np.array_equal(shot("--facet", "MATRIX"), shot("--facet", "matrix"))
+    assert np.array_equal(shot("--edges", "Gradient"), shot("--edges", "gradient"))
+    assert np.array_equal(shot("--series", "CHANGE"), shot("--series", "change"))
+    assert np.array_equal(shot("--classes", "CAT"), shot("--classes", "cat"))
