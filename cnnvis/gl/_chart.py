@@ -66,7 +66,7 @@ def chart_lines(scene, series: int, snapshot: int) -> np.ndarray:
             ctrl = (a, a + (b - a) / 3, a + 2 * (b - a) / 3, b)
             chosen = t == snap
             rows.append((np.r_[ctrl[0], ctrl[1]], np.r_[ctrl[2], ctrl[3]], 2.5 if chosen else 1.5,
-                         (1, 1, 1), -1, LINE if chosen else OTHER))
+                         (1, 1, 1), -1, LINE if chosen else OTHER, (-1, -1)))
     out = np.zeros(len(rows), CURVE_STATIC)
     for i, r in enumerate(rows):
         out[i] = r

@@ -449,3 +449,20 @@ def test_choices_on_the_command_line_ignore_case(tmp_path):
     assert np.array_equal(shot("--edges", "Gradient"), shot("--edges", "gradient"))
     assert np.array_equal(shot("--series", "CHANGE"), shot("--series", "change"))
     assert np.array_equal(shot("--classes", "CAT"), shot("--classes", "cat"))
+
+
+def test_edges_into_clusters_the_class_selection_fades_fade_too(make_viewer):
+    from cnnvis.gl._derived import FADED, curve_ends, curve_opacity
+
+    s = plain_scene()
+    np.testing.assert_array_equal(curve_ends(s), [[2, 5], [3, 3 + 2]])   # curve 1 ends in cluster 5 too
+    v = make_viewer(s)
+    x, y = window_xy(v, (150, 150))
+    before = v.render()[v.size[1] - int(v.camera.to_pixel((150, 150))[1]), int(x), :3].astype(int)
+    v.select_classes(["cat"])          # clusters 3 and 5 fade: both curves end in a faded one
+    assert list(curve_opacity(v.scene, v.state)) == [FADED, FADED]
+    after = v.render()[v.size[1] - int(v.camera.to_pixel((150, 150))[1]), int(x), :3].astype(int)
+    bg = np.array([251, 251, 252])
+    assert np.abs(after - bg).sum() < 0.5 * np.abs(before - bg).sum()
+    v.select_classes([])
+    assert list(curve_opacity(v.scene, v.state)) == [1.0, 1.0]
