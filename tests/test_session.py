@@ -17,13 +17,19 @@ def session():
     return Session(net.analysis)
 
 
-def test_move_neuron_request_moves_that_neuron(session):
-    s = session.scene
-    p = 0
+def _move_target(s, p):
+    """(rect, column, src cluster, dst rect) for moving patch p's neuron to another cluster of its layer."""
     rect = int(s.patch_rect[p])
     col, src = int(s.rect_column[rect]), int(s.rect_cluster[rect])
     dst_rect = int(np.flatnonzero((s.rect_kind == RECT_CLUSTER) & (s.rect_column == col) &
                                   (s.rect_cluster != src) & (s.rect_cluster >= 0))[0])
+    return rect, col, src, dst_rect
+
+
+def test_move_neuron_request_moves_that_neuron(session):
+    s = session.scene
+    p = 0
+    rect, col, src, dst_rect = _move_target(s, p)
     dst = int(s.rect_cluster[dst_rect])
     neuron = int(s.patch_neuron[p])
     layer = session.aggregation.layer_clusters[col].representative
@@ -87,10 +93,7 @@ def _edits(session):
     """One of every aggregation edit, made on the session's current scene."""
     s = session.scene
     p = 0
-    rect = int(s.patch_rect[p])
-    col, src = int(s.rect_column[rect]), int(s.rect_cluster[rect])
-    dst_rect = int(np.flatnonzero((s.rect_kind == RECT_CLUSTER) & (s.rect_column == col) &
-                                  (s.rect_cluster != src) & (s.rect_cluster >= 0))[0])
+    rect, col, src, dst_rect = _move_target(s, p)
     yield MoveNeuron(p, rect, dst_rect, col, src, int(s.rect_cluster[dst_rect]))
     ids = bundle_edges(session.aggregation)[4]
     bs = session.aggregation.bundles[0]

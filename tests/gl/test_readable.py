@@ -431,26 +431,6 @@ def test_one_colour_means_one_thing():
     assert np.allclose(pal.cluster_fill(0, 0.7), pal.cluster_fill(5, 0.7))   # no per-cluster hue
 
 
-def test_choices_on_the_command_line_ignore_case(tmp_path):
-    from vispy.io import read_png
-
-    from cnnvis.gl._scenefile import save_scene
-    from cnnvis.gl.app import run
-
-    s = plain_scene()
-    save_scene(s, tmp_path / "s.npz")
-
-    def shot(*extra):
-        out = tmp_path / f"shot{len(list(tmp_path.iterdir()))}.png"
-        assert run([str(tmp_path / "s.npz"), "--screenshot", str(out), "--size", "320x200", *extra]) == 0
-        return read_png(str(out))
-
-    assert np.array_equal(shot("--facet", "MATRIX"), shot("--facet", "matrix"))
-    assert np.array_equal(shot("--edges", "Gradient"), shot("--edges", "gradient"))
-    assert np.array_equal(shot("--series", "CHANGE"), shot("--series", "change"))
-    assert np.array_equal(shot("--classes", "CAT"), shot("--classes", "cat"))
-
-
 def test_edges_into_clusters_the_class_selection_fades_fade_too(make_viewer):
     from cnnvis.gl._derived import FADED, curve_ends, curve_opacity
 
