@@ -13,7 +13,7 @@ from cnnvis.gl._ui import THEME, UiBatch
 from cnnvis.layout import RECT_CLUSTER
 from cnnvis.layout import _palette as pal
 
-__all__ = ["legend_entries", "draw_legend", "legend_height", "legend_shown", "LEGEND_MIN_SIZE"]
+__all__ = ["legend_entries", "draw_legend", "legend_height", "legend_shown", "LEGEND_MIN_SIZE", "matrix_labels"]
 
 LEGEND_MIN_SIZE = (700, 500)   # a smaller window keeps its room for the view (key L shows the legend)
 
@@ -136,3 +136,28 @@ def _swatch(batch: UiBatch, sw, box) -> None:
             c = tuple(float(v) for v in (1 - t) * lo + t * hi)
             batch.rect((x0 + k * (x1 - x0) / n, y0, x0 + (k + 1) * (x1 - x0) / n + 0.5, y1), c, radius=0,
                        border_width=0)
+
+
+MATRIX_LABEL_MIN_PX = 8.0   # class names over a matrix's columns once a column is this wide on screen
+
+
+def matrix_labels(scene, state: ViewState, camera) -> list:
+    """(class name, x, y) canvas points over the columns of every matrix shown in the matrix facet and
+    wide enough on screen (its columns are the classes in Scene.class_names order)."""
+    s = scene
+    K = len(s.class_names)
+    if not K or not len(s.matrix_rect):
+        return []
+    facet = rect_facets(s, state)
+    rx, ry, rw, rh = camera.region
+    out = []
+    for m, r in enumerate(s.matrix_rect):
+        if FACETS[int(facet[r])] != "matrix":
+            continue
+        x0, y0, x1, y1 = (float(v) for v in s.matrix_box[m])
+        (px0, _), (px1, py1) = camera.to_pixel((x0, y0)), camera.to_pixel((x1, y1))
+        cw = (px1 - px0) / K
+        if cw < MATRIX_LABEL_MIN_PX or px1 < rx or px0 > rx + rw or py1 < ry or py1 > ry + rh - 30:
+            continue
+        out += [(str(n), px0 + (k + 0.5) * cw, py1 + 2) for k, n in enumerate(s.class_names)]
+    return out

@@ -8,7 +8,7 @@ whatever must cover text (the tooltip over the panel's labels) lives in a later 
 from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
-from cnnvis.gl._legend import draw_legend, legend_height, legend_shown
+from cnnvis.gl._legend import draw_legend, legend_height, legend_shown, matrix_labels
 from cnnvis.gl._names import HEADER_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
@@ -51,6 +51,9 @@ class Overlay:
     def __init__(self, scene, state: ViewState, camera, size):
         self.under, self.over, self.top = UiBatch(), UiBatch(), UiBatch()
         self.widgets = panel_widgets(state, scene, size)
+        self.matrix_labels = matrix_labels(scene, state, camera)
+        for name, x, y in self.matrix_labels:
+            self.over.text(name, x, y, 9.0, THEME["text"], align="center")
         self.headers = column_headers(scene, camera, size)
         for _, text, (x0, y0, x1, y1), _ in self.headers:
             self.over.rect((x0 - 3, y0 - 1, x1 + 3, y1 + 1), (*THEME["background"][:3], 0.85), radius=3,

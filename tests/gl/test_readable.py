@@ -446,3 +446,24 @@ def test_edges_into_clusters_the_class_selection_fades_fade_too(make_viewer):
     assert np.abs(after - bg).sum() < 0.5 * np.abs(before - bg).sum()
     v.select_classes([])
     assert list(curve_opacity(v.scene, v.state)) == [1.0, 1.0]
+
+
+def test_matrices_name_their_class_columns_when_wide_enough(make_viewer):
+    v = make_viewer(plain_scene(), size=(480, 420))
+    v.set_facet("matrix")
+    v.render()
+    labels = v.renderer.overlay.matrix_labels
+    assert [n for n, _, _ in labels] == ["cat", "dog"] * 4   # four matrices, two class columns each
+    m = v.scene.matrix_box[0]
+    (px0, _), (px1, py1) = v.camera.to_pixel((m[0], m[1])), v.camera.to_pixel((m[2], m[3]))
+    (n0, x0, y0), (n1, x1, _) = labels[0], labels[1]
+    assert px0 < x0 < (px0 + px1) / 2 < x1 < px1 and y0 >= py1
+    img = v.render()
+    assert _dark(img, (x0 - 8, y0, x0 + 8, y0 + 9), v.size[1]) > 0
+    v.set_facet("features")
+    v.render()
+    assert v.renderer.overlay.matrix_labels == []
+    v.set_facet("matrix")
+    v.zoom(0.02)
+    v.render()
+    assert v.renderer.overlay.matrix_labels == []          # too small to name: the legend says the order
