@@ -32,12 +32,30 @@ def abbreviate(name: str, width: float, size: float) -> str:
 
 
 HEADER_SIZE = 12.0   # font size of the column names, in pixels at every zoom
+LABEL_MIN_PX = 4.5   # a Scene label shows once its size at the current zoom reaches this (level of detail)
+
+
+def label_shown_whole(scene, camera, text: str, room: float) -> bool:
+    """Whether the Scene's own label `text` is drawn (level of detail), inside the view and no wider
+    than `room` pixels: then it names its column legibly and the header need not repeat it."""
+    for t, pos, size in zip(scene.label_text, scene.label_pos, scene.label_size):
+        if str(t) != text:
+            continue
+        if size * camera.zoom < LABEL_MIN_PX:
+            return False
+        px = size * min(max(camera.zoom, 0.85), 1.6)   # as the renderer scales labels (u_text_scale)
+        x, y = camera.to_pixel((float(pos[0]), float(pos[1])))
+        rx, ry, rw, rh = camera.region
+        return (text_width(text, px) <= room and rx <= x and x + text_width(text, px) <= rx + rw
+                and ry <= y and y + px <= ry + rh - HEADER_SIZE - 6)
+    return False
 
 
 def column_headers(scene, camera, size) -> list:
     """The name over every column on screen: (column, text, (x0, y0, x1, y1) canvas box, full name).
     A header strip along the top of the view, in window pixels, so names read at every zoom (the Scene's
-    own labels keep their level of detail); each abbreviated to the room up to the next column."""
+    own labels keep their level of detail); each abbreviated to the room up to the next column; left out
+    where the Scene's own label already shows that name whole and on screen."""
     from cnnvis.layout import RECT_COLUMN
 
     s = scene
@@ -55,6 +73,8 @@ def column_headers(scene, camera, size) -> list:
             continue
         full = str(s.column_names[c]) if c < len(s.column_names) else f"column {c}"
         room = max(nxt - px0 - 6, px1 - px0, 24.0)
+        if label_shown_whole(s, camera, full, room):
+            continue
         text = abbreviate(full, room, HEADER_SIZE)
         y = ry + rh - HEADER_SIZE - 4
         x = max(px0, rx + 2)

@@ -11,6 +11,7 @@ from vispy import gloo
 
 from cnnvis.gl._chart import chart_lines, chart_region, chart_transform
 from cnnvis.gl._derived import curve_ends, rect_facets, rect_opacity
+from cnnvis.gl._names import LABEL_MIN_PX
 from cnnvis.gl._overlay import Overlay, overlay_key
 from cnnvis.gl._panel import panel_width
 from cnnvis.gl._instances import CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC
@@ -23,7 +24,6 @@ from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
 
 __all__ = ["Renderer", "GROUPS"]
 
-LABEL_MIN_PX = 4.5        # a label shows once its size at the current zoom reaches this (level of detail)
 _CORNERS = np.array([(0, 0), (1, 0), (0, 1), (1, 1)], np.float32)
 
 # Which Scene fields feed which GPU buffer: set_scene re-uploads a buffer only when one of them changed.

@@ -467,3 +467,22 @@ def test_matrices_name_their_class_columns_when_wide_enough(make_viewer):
     v.zoom(0.02)
     v.render()
     assert v.renderer.overlay.matrix_labels == []          # too small to name: the legend says the order
+
+
+def test_a_column_is_named_once_by_its_own_label_or_by_the_header(make_viewer):
+    from cnnvis.gl._names import column_headers, label_shown_whole
+
+    v = make_viewer(plain_scene(), size=(640, 420))
+    for zoom in (1.0, 0.3, 0.05, 3.0):
+        v.fit()
+        v.zoom(zoom)
+        headed = {c for c, *_ in column_headers(v.scene, v.camera, v.size)}
+        for c, name in enumerate(v.scene.column_names):
+            x0, _, x1, _ = v.column_box(c)
+            on_screen = v.camera.to_pixel((x1, 0))[0] >= 0 and v.camera.to_pixel((x0, 0))[0] <= v.camera.region[2]
+            if on_screen:   # named: by the header, or by its own label drawn whole (never by neither)
+                assert c in headed or label_shown_whole(v.scene, v.camera, name, 1e9), (zoom, c)
+    v.fit()                 # at the fit zoom the labels read whole: no second name in the header
+    assert column_headers(v.scene, v.camera, v.size) == []
+    v.zoom(0.05)            # far out the labels are culled: the header names every column
+    assert len(column_headers(v.scene, v.camera, v.size)) == 2
