@@ -160,7 +160,7 @@ def draw_chart(scene, state, camera, size, panel_w: float, batch: UiBatch, over:
     if text_width(title, 12.5) + text_width(right, 10.5) + 40 < x1 - x0:
         over.text(right, x1 - 10, y1 - 17, 10.5, THEME["muted"], align="right")
     elif ticks["note"]:
-        over.text(right, 12, y1 - 31, 10.5, THEME["muted"])
+        over.text(right, 44, y1 - 31, 10.5, THEME["muted"])   # right of the y tick labels
 
 
 def _fmt(v: float) -> str:

@@ -486,3 +486,26 @@ def test_a_column_is_named_once_by_its_own_label_or_by_the_header(make_viewer):
     assert column_headers(v.scene, v.camera, v.size) == []
     v.zoom(0.05)            # far out the labels are culled: the header names every column
     assert len(column_headers(v.scene, v.camera, v.size)) == 2
+
+
+def test_a_narrow_chart_keeps_its_title_clear_of_its_note():
+    from cnnvis.gl._camera import Camera
+    from cnnvis.gl._chart import chart_height, draw_chart
+    from cnnvis.gl._state import ViewState
+    from cnnvis.gl._text import text_width
+    from cnnvis.gl._ui import UiBatch
+
+    s = plain_scene()
+    vals = s.chart_values.copy()
+    vals[:, 0] = np.nan                        # snapshot s1 has no value anywhere
+    s = s.replace(chart_legend=("a rather long caption of the gradient series", "change"), chart_values=vals)
+    for size in ((400, 300), (1280, 800)):
+        under, over = UiBatch(), UiBatch()
+        cam = Camera(region=(0, chart_height(size), size[0] - 170, size[1] - chart_height(size)))
+        draw_chart(s, ViewState(snapshot=0), cam, size, 170.0, under, over)
+        top = [(t, x, y, sz) for t, (x, y), sz, _ in over._texts if y > chart_height(size) - 40]
+        boxes = [(x, y, x + text_width(t, sz), y + sz) for t, x, y, sz in top]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (size, top)
+        assert any(t.startswith("n/a at s1") for t, *_ in top), "the empty snapshot says why"
