@@ -10,12 +10,16 @@
 //               a_bundle   float bundle id (selection highlight)
 //               a_color    vec4  literal colour: the line colour when u_mode == 3 (chart lines); in weight
 //                                mode the hue when its alpha is > 0 (the layout's suggested colour)
+//               a_ends     vec2  rectangles the curve leaves and enters (-1: none, e.g. chart lines)
+// Texture:      t_rect_alpha sampler2D R32F, rect i's opacity at texel (i % u_alpha_size.x, i / .x): a
+//                                curve is as faded as the more faded cluster it joins (class selection)
 // Uniforms:     u_transform vec4, u_resolution vec2 (see common.glsl)
 //               u_mode      int   0 weight (sign + strength), 1 gradient, 2 relative change, 3 literal
 //               u_threshold float curves whose strength in the current mode is below it are culled
 //               u_selected  vec2  two selected bundle ids (-1: none)
 //               u_hover     float hovered bundle id (-1: none)
 //               u_accent    vec4  selection colour
+//               u_alpha_size vec2 size of t_rect_alpha in texels
 #include "common.glsl"
 
 attribute vec2 a_tside;
@@ -25,6 +29,7 @@ attribute float a_width;
 attribute vec3 a_values;
 attribute float a_bundle;
 attribute vec4 a_color;
+attribute vec2 a_ends;
 
 uniform vec4 u_transform;
 uniform vec2 u_resolution;
@@ -33,16 +38,25 @@ uniform float u_threshold;
 uniform vec2 u_selected;
 uniform float u_hover;
 uniform vec4 u_accent;
+uniform sampler2D t_rect_alpha;
+uniform vec2 u_alpha_size;
 
 varying float v_dist;      // signed distance from the centre line, px
 varying float v_half;      // half width, px
 varying vec4 v_color;
 
+float rect_alpha(float i) {
+    if (i < 0.0) return 1.0;
+    float row = floor(i / u_alpha_size.x);
+    vec2 uv = (vec2(i - row * u_alpha_size.x, row) + 0.5) / u_alpha_size;
+    return texture2D(t_rect_alpha, uv).r;
+}
+
 const vec3 GREY = vec3(0.80, 0.81, 0.83);
 const vec3 POS = vec3(0.0, 0.447, 0.698);  // positive weights: Okabe-Ito blue (as the layout's palette)
 const vec3 NEG = vec3(0.835, 0.369, 0.0);  // negative weights: Okabe-Ito vermilion
-const vec3 GRAD = vec3(0.46, 0.28, 0.64);  // gradient: purple
-const vec3 CHANGE = vec3(0.13, 0.55, 0.35);// relative change: green
+const vec3 GRAD = vec3(0.70, 0.36, 0.66);    // gradient: purple, deeper than Okabe-Ito reddish purple (palette.GRADIENT)
+const vec3 CHANGE = vec3(0.0, 0.62, 0.45);    // relative change: Okabe-Ito bluish green (palette.CHANGE)
 
 void main() {
     float strength;
@@ -65,7 +79,8 @@ void main() {
         gl_Position = CULLED;
         return;
     }
-    float alpha = u_mode == 3 ? a_color.a : 0.35 + 0.6 * strength;
+    float alpha = (u_mode == 3 ? a_color.a : 0.35 + 0.6 * strength)
+                  * min(rect_alpha(a_ends.x), rect_alpha(a_ends.y));
     float width = a_width;
     if (a_bundle >= 0.0 && (a_bundle == u_selected.x || a_bundle == u_selected.y)) {
         rgb = u_accent.rgb;

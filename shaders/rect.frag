@@ -1,8 +1,9 @@
 // rect.frag: rounded, anti-aliased box with border; highlight ring; the importance facet fills the box
 // from the bottom up to the cluster's importance.
 //
-// Varyings from rect.vert; uniform u_accent vec4 (highlight and importance colour).
+// Varyings from rect.vert; uniforms u_accent vec4 (importance colour), u_ring vec4 (highlight ring).
 uniform vec4 u_accent;
+uniform vec4 u_ring;
 
 varying vec2 v_local;
 varying vec2 v_half;
@@ -24,7 +25,7 @@ void main() {
         if (v_local.y < level && abs(v_local.x) < v_half.x - 3.0 && v_local.y > -v_half.y + 3.0)
             fill = vec4(mix(fill.rgb, u_accent.rgb, 0.35 + 0.65 * v_info.y), 1.0);
     }
-    vec4 border = mix(v_border, u_accent, highlight);
+    vec4 border = mix(v_border, u_ring, highlight);
     float inside = clamp(0.5 - d, 0.0, 1.0);
     float ring = bw > 0.0 ? clamp(d + bw + 0.5, 0.0, 1.0) : 0.0;
     vec4 color = mix(fill, border, ring * border.a);

@@ -17,13 +17,19 @@ def session():
     return Session(net.analysis)
 
 
-def test_move_neuron_request_moves_that_neuron(session):
-    s = session.scene
-    p = 0
+def _move_target(s, p):
+    """(rect, column, src cluster, dst rect) for moving patch p's neuron to another cluster of its layer."""
     rect = int(s.patch_rect[p])
     col, src = int(s.rect_column[rect]), int(s.rect_cluster[rect])
     dst_rect = int(np.flatnonzero((s.rect_kind == RECT_CLUSTER) & (s.rect_column == col) &
                                   (s.rect_cluster != src) & (s.rect_cluster >= 0))[0])
+    return rect, col, src, dst_rect
+
+
+def test_move_neuron_request_moves_that_neuron(session):
+    s = session.scene
+    p = 0
+    rect, col, src, dst_rect = _move_target(s, p)
     dst = int(s.rect_cluster[dst_rect])
     neuron = int(s.patch_neuron[p])
     layer = session.aggregation.layer_clusters[col].representative
@@ -71,3 +77,69 @@ def test_scene_for_opens_a_file(tmp_path):
     net.analysis.save(tmp_path / "n.cnnvis")
     scene, on_edit = scene_for(tmp_path / "n.cnnvis")
     assert scene.validate() is scene and callable(on_edit)
+
+
+def _scene_arrays_equal(a, b):
+    from dataclasses import fields
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y, err_msg=f.name)
+        else:
+            assert x == y, f.name
+
+
+def _edits(session):
+    """One of every aggregation edit, made on the session's current scene."""
+    s = session.scene
+    p = 0
+    rect, col, src, dst_rect = _move_target(s, p)
+    yield MoveNeuron(p, rect, dst_rect, col, src, int(s.rect_cluster[dst_rect]))
+    ids = bundle_edges(session.aggregation)[4]
+    bs = session.aggregation.bundles[0]
+    a, b = [k for k, (si, bi) in enumerate(ids) if si == 0 and bs.bundle_sign[bi] > 0][:2]
+    yield MergeBundles(a, b)
+    yield ExpandColumn(0)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_every_edit_undoes_to_equal_scene_arrays_and_redoes(session, which):
+    from cnnvis.layout import Redo, Undo
+
+    before = session.scene
+    edit = list(_edits(session))[which]
+    after = session.on_edit(edit)
+    assert session.undo_depth == 1 and session.redo_depth == 0
+    undone = session.on_edit(Undo())
+    _scene_arrays_equal(undone, before)
+    assert session.undo_depth == 0 and session.redo_depth == 1
+    redone = session.on_edit(Redo())
+    _scene_arrays_equal(redone, after)
+    with pytest.raises(CnnvisError, match="nothing to redo"):
+        session.on_edit(Redo())
+
+
+def test_collapse_request_restores_the_expanded_cluster_and_a_new_edit_clears_redo(session):
+    from cnnvis.layout import CollapseColumn, Undo
+
+    before = session.scene
+    n = len(before.column_names)
+    assert (before.column_group == -1).all()
+    with pytest.raises(CnnvisError, match="not expanded"):
+        session.on_edit(CollapseColumn(0))
+    session.on_edit(ExpandColumn(0))
+    g = session.scene.column_group
+    assert list(g[:6]) == [0] * 6 and (g[6:] == -1).all()
+    # collapse from any layer of the group
+    collapsed = session.on_edit(CollapseColumn(3))
+    assert len(collapsed.column_names) == n
+    _scene_arrays_equal(collapsed, before)
+    session.on_edit(Undo())               # back to the expanded view
+    assert len(session.scene.column_names) == n - 1 + 6 and session.redo_depth == 1
+    session.on_edit(ExpandColumn(7))      # a new edit: the redo stack is gone
+    assert session.redo_depth == 0 and session.undo_depth == 2   # expand 0, expand 7
+    session.on_edit(Undo())
+    session.on_edit(Undo())
+    _scene_arrays_equal(session.scene, before)
+    with pytest.raises(CnnvisError, match="nothing to undo"):
+        session.on_edit(Undo())

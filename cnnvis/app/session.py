@@ -18,6 +18,7 @@ class Session:
     Each edit is a pure function from one Aggregation to the next (cnnvis.aggregate); the Scene is laid
     out again and handed back to the viewer, which re-uploads only the buffers whose arrays changed.
     findings: diagnose the analysis (cnnvis.app.findings) and put its findings on every Scene.
+    Undo and Redo walk the stack of aggregations the edits made (`undo_depth`, `redo_depth` deep).
     """
 
     def __init__(self, analysis, *, findings: bool = True, **aggregate_options):
@@ -34,15 +35,33 @@ class Session:
             self.findings = SceneFindings(analysis, self.aggregation)
             self._build_scene = lambda a, agg: self.findings.attach(build_scene(a, agg), agg)
         self.scene = self._build_scene(analysis, self.aggregation)
+        self._undo: list = []   # aggregations before each edit, oldest first
+        self._redo: list = []   # aggregations an Undo went back from, latest last
+
+    @property
+    def undo_depth(self) -> int:
+        return len(self._undo)
+
+    @property
+    def redo_depth(self) -> int:
+        return len(self._redo)
 
     def on_edit(self, edit):
         """Apply a viewer edit request (cnnvis.layout's edit protocol, addressed by the Scene's stable ids);
         returns the new Scene, or None if the aggregation does not change (SelectSnapshot: the chart
         highlight is the viewer's own; the file keeps per-edge values of the last snapshot only)."""
         from cnnvis import aggregate as ag
-        from cnnvis.layout import ExpandColumn, MergeBundles, MoveNeuron
+        from cnnvis.layout import CollapseColumn, ExpandColumn, MergeBundles, MoveNeuron, Redo, Undo
 
         agg, a, s = self.aggregation, self.analysis, self.scene
+        if isinstance(edit, (Undo, Redo)):
+            back, forth = (self._undo, self._redo) if isinstance(edit, Undo) else (self._redo, self._undo)
+            if not back:
+                raise CnnvisError(f"nothing to {'undo' if isinstance(edit, Undo) else 'redo'}")
+            forth.append(agg)
+            self.aggregation = back.pop()
+            self.scene = self._build_scene(a, self.aggregation)
+            return self.scene
         if isinstance(edit, MoveNeuron):
             # an edit made by hand may name only Scene rows; the Scene's id tables say what they mean
             layer = edit.layer or str(s.column_layer[edit.column])
@@ -54,6 +73,11 @@ class Session:
             if (sa, da) != (sb, db):
                 raise CnnvisError("only bundles between the same two layer clusters can be merged")
             agg = ag.merge_bundles(agg, agg.layer_clusters[sa].name, agg.layer_clusters[da].name, ba, bb)
+        elif isinstance(edit, CollapseColumn):
+            lc = agg.layer_clusters[edit.column]
+            if lc.expanded_from is None:
+                raise CnnvisError(f"layer cluster {lc.name!r} was not expanded: nothing to collapse")
+            agg = ag.collapse_layer_clusters(a, agg, edit.column)
         elif isinstance(edit, ExpandColumn):
             lc = agg.layer_clusters[edit.column]
             if lc.expanded_from is not None:
@@ -62,6 +86,8 @@ class Session:
                 agg = ag.expand_layer_cluster(a, agg, edit.column)
         else:
             return None
+        self._undo.append(self.aggregation)
+        self._redo.clear()
         self.aggregation = agg
         self.scene = self._build_scene(a, agg)
         return self.scene

@@ -13,7 +13,9 @@ import numpy as np
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
 from cnnvis.gl._findings import finding_actions, widget_tip
-from cnnvis.gl._panel import hit_widget, panel_width, slider_value
+from cnnvis.gl._legend import legend_shown
+from cnnvis.gl._names import column_headers
+from cnnvis.gl._panel import LAYER_ROWS, hit_widget, layer_rows, panel_width, slider_value
 from cnnvis.gl._state import FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
@@ -22,9 +24,11 @@ __all__ = ["ACTIONS", "CurveIndex", "canvas_xy", "pick", "hover", "click", "doub
 
 ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", "set_edge_mode",
                      "set_edge_threshold", "select_classes", "toggle_class", "set_series", "set_snapshot",
-                     "zoom_to_column", "expand_column", "select_bundle", "merge_bundles", "move_neuron",
-                     "focus_finding"})
+                     "zoom_to_column", "expand_column", "collapse_column", "undo", "redo", "select_bundle",
+                     "merge_bundles", "move_neuron", "toggle_help", "focus_finding"})
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
+PICK_PX = 4.0             # a click this many pixels off an edge still picks it
+NEAR_MISS_PX = 12.0       # a click this close to an edge (but off it) keeps the bundle selection
 
 
 def canvas_xy(size, x: float, y: float) -> tuple:
@@ -38,8 +42,8 @@ class CurveIndex:
         self.scene = scene
         self._samples = None
 
-    def nearest(self, state: ViewState, wx: float, wy: float, zoom: float) -> int:
-        """The visible curve nearest the world point within a few pixels of its width, or -1."""
+    def nearest(self, state: ViewState, wx: float, wy: float, zoom: float, slack: float = 0.0) -> int:
+        """The visible curve nearest the world point within PICK_PX pixels of its edge (+ slack), or -1."""
         s = self.scene
         if not s.n_curves:
             return -1
@@ -48,7 +52,7 @@ class CurveIndex:
             basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3], 1)[..., 0]
             self._samples = np.einsum("tk,ekd->etd", basis, s.curve_ctrl.astype(np.float64))
             self._bbox = np.r_["1", s.curve_ctrl.min(1), s.curve_ctrl.max(1)]
-        tol = (np.maximum(s.curve_width / 2, 2.0) + 3.0) / zoom
+        tol = (np.maximum(s.curve_width / 2, 2.0) + PICK_PX + slack) / zoom
         bb = self._bbox
         cand = np.flatnonzero((bb[:, 0] - tol <= wx) & (wx <= bb[:, 2] + tol) & (bb[:, 1] - tol <= wy)
                               & (wy <= bb[:, 3] + tol) & visible_curves(s, state))
@@ -108,6 +112,9 @@ def pick(scene, state: ViewState, camera, size, widgets, curves: CurveIndex, x: 
     columns = np.flatnonzero(inside)
     if len(columns):
         return ("rect", int(columns[0]))
+    for c, _, (x0, y0, x1, y1), _ in column_headers(s, camera, size):   # a column's name: its column
+        if x0 - 3 <= cx <= x1 + 3 and y0 - 1 <= cy <= y1 + 1:
+            return ("rect", column_rect(s, c))
     return ("none", -1)
 
 
@@ -126,6 +133,26 @@ def _cluster_name(scene, r: int) -> str:
     return f"{column_name(scene, int(scene.rect_column[r]))} \u00b7 neuron cluster {int(scene.rect_cluster[r])}"
 
 
+def _neuron_lines(s, p: int) -> tuple:
+    """A patch's tooltip in a person's terms: layer and neuron index, dead or not, importance, top classes."""
+    r = int(s.patch_rect[p])
+    c = int(s.rect_column[r])
+    layer = str(s.column_layer[c]) if len(s.column_layer) > c else column_name(s, c)
+    neuron = int(s.patch_neuron[p]) if len(s.patch_neuron) == s.n_patches else -1
+    lines = [f"{layer} \u00b7 neuron {neuron}" if neuron >= 0 else f"{layer} \u00b7 a neuron",
+             f"in {_cluster_name(s, r)}"]
+    if len(s.patch_dead) == s.n_patches:
+        dead = bool(s.patch_dead[p])
+        imp = f" \u00b7 importance {float(s.patch_importance[p]):.2f}" if len(s.patch_importance) == s.n_patches else ""
+        lines.append(("dead: never fires on the data" if dead else "alive (fires on some images)") + imp)
+    if len(s.patch_top_classes) == s.n_patches and not (len(s.patch_dead) and s.patch_dead[p]):
+        top = [str(s.class_names[k]) for k in s.patch_top_classes[p] if 0 <= k < len(s.class_names)]
+        if top:
+            lines.append("top classes: " + ", ".join(top))
+    lines.append("drag it onto another cluster of this layer to move it")
+    return tuple(lines)
+
+
 def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     """The ViewState fields a hover over `picked` sets (tooltip lines at canvas point `at`, highlights)."""
     kind, i = picked
@@ -135,22 +162,25 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     if kind == "widget":
         lines, at = widget_tip(i, at) if i.tip else ((), at)
     elif kind == "patch":
-        r = int(s.patch_rect[i])
-        lines = (f"neuron (patch {i}) of {_cluster_name(s, r)}", "drag it onto another cluster to move it")
-        rect = r
+        rect = int(s.patch_rect[i])
+        lines = _neuron_lines(s, i)
     elif kind == "rect" and s.rect_kind[i] == RECT_CLUSTER:
         rect = i
         act = s.rect_class_activation[i]
         top = np.argsort(-act)[:3] if act.size else []
-        lines = (_cluster_name(s, i),
+        dead = len(s.rect_dead) == s.n_rects and bool(s.rect_dead[i])
+        lines = (_cluster_name(s, i) + (" (dead: these neurons never fire)" if dead else ""),
                  f"{int(s.rect_size[i])} neurons \u00b7 importance {float(s.rect_importance[i]):.2f}",
                  "top classes: " + ", ".join(f"{s.class_names[k]} ({act[k]:.2f})" for k in top),
                  f"facet: {FACETS[int(rect_facets(s, st)[i])]} (click for the next)")
     elif kind == "rect":
         c = int(s.rect_column[i])
         n = int(((s.rect_column == c) & (s.rect_kind == RECT_CLUSTER)).sum())
+        grouped = len(s.column_group) > c and s.column_group[c] >= 0
         lines = (f"layer cluster {column_name(s, c)}",
-                 f"{int(s.rect_size[i])} layers \u00b7 {n} neuron clusters", "double-click to zoom in and expand")
+                 f"{int(s.rect_size[i])} layers \u00b7 {n} neuron clusters",
+                 "double-click to collapse these layers back" if grouped else
+                 "double-click to zoom in and expand" if s.rect_size[i] > 1 else "double-click to zoom in")
     elif kind == "curve":
         v = s.curve_values[i]
         bundle = int(s.curve_bundle[i])
@@ -164,8 +194,9 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     return dict(tooltip=lines, tooltip_at=at, hover_bundle=bundle, hover_rect=rect)
 
 
-def click(scene, state: ViewState, picked: tuple, cx: float) -> tuple:
-    """A left click on `picked` at canvas x `cx`: (what was hit, index or action), [actions]."""
+def click(scene, state: ViewState, picked: tuple, cx: float, near_edge: bool = False) -> tuple:
+    """A left click on `picked` at canvas x `cx`: (what was hit, index or action), [actions]. A click on
+    nothing clears the bundle selection unless it was a near miss of an edge (`near_edge`)."""
     kind, i = picked
     if kind == "widget":
         return ("widget", i.action), widget_actions(scene, state, i.action, cx, i)
@@ -175,7 +206,7 @@ def click(scene, state: ViewState, picked: tuple, cx: float) -> tuple:
         return (kind, i), [("cycle_facet", i)]
     if kind == "curve":
         return (kind, i), [("select_bundle", int(scene.curve_bundle[i]))]
-    if kind == "none" and state.selected_bundles:
+    if kind == "none" and state.selected_bundles and not near_edge:
         return (kind, i), [("state", {"selected_bundles": ()})]
     return (kind, i), []
 
@@ -187,6 +218,9 @@ def double_click(scene, picked: tuple) -> tuple:
         kind, i = "rect", int(scene.patch_rect[i])
     if kind in ("rect", "chart") and i >= 0:
         c = int(scene.rect_column[i]) if kind == "rect" else i
+        g = scene.column_group
+        if len(g) > c and g[c] >= 0:           # a layer of an expanded group: collapse the group
+            return ("column", c), [("collapse_column", c)]
         expand = bool(scene.rect_size[column_rect(scene, c)] > 1)
         return ("column", c), [("zoom_to_column", c, {"expand": expand})]
     return (kind, i), []
@@ -210,7 +244,7 @@ def drag(scene, start: tuple, end: tuple, delta: tuple, cx1: float) -> list:
     return [("pan", *delta)]
 
 
-def key(state: ViewState, name: str) -> list | None:
+def key(state: ViewState, name: str, size=(1280, 800)) -> list | None:
     """The actions of a keyboard shortcut, or None for a key that means nothing."""
     t = state.edge_threshold
     actions = {"f": [("fit",)], "1": [("set_facet", "features")], "2": [("set_facet", "matrix")],
@@ -219,8 +253,13 @@ def key(state: ViewState, name: str) -> list | None:
                "]": [("set_edge_threshold", min(1.0, round(t + 0.05, 2)))],
                "[": [("set_edge_threshold", max(0.0, round(t - 0.05, 2)))],
                "=": [("zoom", 1.25)], "+": [("zoom", 1.25)], "-": [("zoom", 0.8)],
-               "m": [("merge_bundles",)] if len(state.selected_bundles) == 2 else []}
-    return actions.get(name.lower() if len(name) == 1 else name)
+               "m": [("merge_bundles",)] if len(state.selected_bundles) == 2 else [],
+               "e": [("expand_column", state.focus_column)] if state.focus_column >= 0 else [],
+               "x": [("collapse_column", state.focus_column)] if state.focus_column >= 0 else [],
+               "ctrl+z": [("undo",)], "ctrl+shift+z": [("redo",)], "ctrl+y": [("redo",)],
+               "?": [("toggle_help",)], "h": [("toggle_help",)],
+               "l": [("state", {"show_legend": not legend_shown(state, size)})]}
+    return actions.get(name.lower())
 
 
 def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=None) -> list:
@@ -245,8 +284,15 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
         return [("set_snapshot", state.snapshot % n_snaps + action[1])]
     if kind == "column":
         return [("zoom_to_column", action[1])]
+    if kind == "layer_scroll":
+        most = max(layer_rows(scene) - LAYER_ROWS, 0)
+        return [("state", {"layer_scroll": min(max(0, state.layer_scroll + action[1]), most)})]
     if kind == "expand" and state.focus_column >= 0:
         return [("expand_column", state.focus_column)]
+    if kind == "collapse" and state.focus_column >= 0:
+        return [("collapse_column", state.focus_column)]
+    if kind in ("undo", "redo", "toggle_help"):
+        return [(kind,)]
     if kind == "fit":
         return [("state", {"focus_column": -1}), ("fit",)]
     if kind == "merge":

@@ -7,7 +7,8 @@ import numpy as np
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER
 
-__all__ = ["CLASS_SELECT_MIN", "FADED", "rect_facets", "rect_opacity", "visible_curves", "content_box"]
+__all__ = ["CLASS_SELECT_MIN", "FADED", "rect_facets", "rect_opacity", "visible_curves", "content_box", "curve_ends",
+           "curve_opacity"]
 
 CLASS_SELECT_MIN = 0.5    # a cluster stays opaque when its activation on a selected class reaches this
 FADED = 0.15              # opacity of the clusters the class selection de-emphasises
@@ -49,3 +50,31 @@ def content_box(scene) -> np.ndarray:
             b[3] = max(b[3], float((s.label_pos[:, 1] + s.label_size).max()))
         return b
     return s.bounds.astype(np.float64)
+
+
+def curve_ends(scene) -> np.ndarray:
+    """(E, 2) int: the cluster rectangle each curve leaves (its right edge holds the first control
+    point) and enters (left edge, last point); -1 where none does."""
+    s = scene
+    out = np.full((s.n_curves, 2), -1, np.int64)
+    cl = np.flatnonzero(s.rect_kind == RECT_CLUSTER)
+    if not s.n_curves or not len(cl):
+        return out
+    b = s.rect_box[cl].astype(np.float64)
+    for end, (p, edge) in enumerate(((s.curve_ctrl[:, 0], 2), (s.curve_ctrl[:, 3], 0))):
+        hit = (np.abs(p[:, None, 0] - b[None, :, edge]) < 0.5) & (b[None, :, 1] - 0.5 <= p[:, None, 1]) \
+            & (p[:, None, 1] <= b[None, :, 3] + 0.5)
+        any_ = hit.any(1)
+        out[any_, end] = cl[hit[any_].argmax(1)]
+    return out
+
+
+def curve_opacity(scene, state: ViewState, ends: np.ndarray | None = None) -> np.ndarray:
+    """(E,) float32: a curve is as faded as the more faded of the clusters it joins."""
+    ends = curve_ends(scene) if ends is None else ends
+    alpha = rect_opacity(scene, state)
+    out = np.ones(scene.n_curves, np.float32)
+    for k in range(2):
+        m = ends[:, k] >= 0
+        out[m] = np.minimum(out[m], alpha[ends[m, k]])
+    return out

@@ -93,10 +93,13 @@ class WindowEvents:
     def _on_key(self, e) -> None:
         v = self.viewer
         name = e.key.name if e.key is not None else ""
-        if e.text and len(e.text) == 1:
+        mods = {m.name.lower() if hasattr(m, "name") else str(m).lower() for m in (e.modifiers or ())}
+        if "control" in mods and len(name) == 1:      # Ctrl+Z, Ctrl+Shift+Z: e.text is a control char
+            name = "ctrl+" + ("shift+" if "shift" in mods else "") + name.lower()
+        elif e.text and len(e.text) == 1 and e.text.isprintable():
             name = e.text
         if name == "Escape":
-            v.update_state(selected_bundles=())
+            v.update_state(selected_bundles=(), show_help=False)
             v.select_classes(())
             return
         v.guarded(v.key, name)

@@ -2,18 +2,43 @@
 text, the control panel, the dragged neuron's ghost, the tooltip), composed as two UiBatches from the
 Scene, the ViewState, the camera and the window size. Pure: the renderer uploads and draws them.
 
-`under` is drawn before the chart's lines (frame, grid), `over` after them and last of all, in the order
-it was filled: chart text, the shown finding's outline, panel, drag ghost, tooltip."""
+`under` is drawn before the chart's lines (frame, grid), `over` after them (chart text, legends, the shown
+finding's outline, panel), `top` last of all (drag ghost, help, tooltip). Each batch draws its rectangles and
+then its text, so whatever must cover text (the tooltip over the panel's labels) lives in a later batch."""
 from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
 from cnnvis.gl._findings import draw_finding
+from cnnvis.gl._legend import draw_legend, legend_height, legend_shown, matrix_labels
+from cnnvis.gl._names import HEADER_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
 from cnnvis.gl._text import text_width
 from cnnvis.gl._ui import THEME, UiBatch
 
-__all__ = ["Overlay", "overlay_key"]
+__all__ = ["Overlay", "overlay_key", "tooltip_box", "HELP"]
+
+# Every key and mouse action (key ? shows them; the README lists the same).
+HELP = (
+    ("drag", "pan (on a patch: move that neuron onto another cluster of its layer)"),
+    ("wheel", "zoom about the mouse"),
+    ("click", "a cluster: its next facet \u00b7 an edge: select its bundle (two: merge)"),
+    ("double-click", "a layer cluster: zoom + expand \u00b7 an expanded layer: collapse"),
+    ("hover", "tooltip (a name in the panel or the header: its full name)"),
+    ("F", "fit view"),
+    ("1 2 3", "facet of all clusters: features, matrix, importance"),
+    ("W G C", "edge colour: weight, gradient, change"),
+    ("[ ]", "edge filter down / up by 0.05"),
+    ("= -", "zoom in / out"),
+    ("M", "merge the two selected bundles"),
+    ("L", "show / hide the legend"),
+    ("E", "expand the focused layer cluster"),
+    ("X", "collapse the focused expanded layers"),
+    ("Ctrl+Z", "undo the last edit"),
+    ("Ctrl+Shift+Z", "redo (also Ctrl+Y)"),
+    ("Esc", "clear selections (bundles, classes), close this card"),
+    ("?", "show / hide this card (also H)"),
+)
 
 
 def overlay_key(scene, state: ViewState, camera, size) -> tuple:
@@ -25,25 +50,59 @@ class Overlay:
     """The two batches of one frame; `widgets` are the panel's (for hit-testing the same layout)."""
 
     def __init__(self, scene, state: ViewState, camera, size):
-        self.under, self.over = UiBatch(), UiBatch()
+        self.under, self.over, self.top = UiBatch(), UiBatch(), UiBatch()
         self.widgets = panel_widgets(state, scene, size)
+        self.matrix_labels = matrix_labels(scene, state, camera)
+        for name, x, y in self.matrix_labels:
+            self.over.text(name, x, y, 9.0, THEME["text"], align="center")
+        self.headers = column_headers(scene, camera, size)
+        for _, text, (x0, y0, x1, y1), _ in self.headers:
+            self.over.rect((x0 - 3, y0 - 1, x1 + 3, y1 + 1), (*THEME["background"][:3], 0.85), radius=3,
+                           border_width=0)
+            self.over.text(text, x0, y0 + 3, HEADER_SIZE, THEME["text"])
+        rx, ry, rw, _ = camera.region
+        lh = legend_height(size, scene) if legend_shown(state, size) else 0.0
+        self.legend = draw_legend(self.over, scene, state, (rx, ry - lh, rx + rw, ry)) if lh else []
         draw_chart(scene, state, camera, size, panel_width(size), self.under, self.over)
         draw_finding(scene, state, camera, size, self.over)   # the finding shown, under the panel
         draw_panel(self.widgets, self.over, size)
         if state.drag_ghost:
             gx, gy = state.drag_ghost
-            self.over.rect((gx - 10, gy - 10, gx + 10, gy + 10), (1, 1, 1, 0.6), THEME["accent"], radius=3,
+            self.top.rect((gx - 10, gy - 10, gx + 10, gy + 10), (1, 1, 1, 0.6), THEME["selection"], radius=3,
                            border_width=2)
+        if state.show_help:
+            _help(self.top, camera.region)
         if state.tooltip:
-            _tooltip(self.over, state.tooltip, state.tooltip_at, size)
+            _tooltip(self.top, state.tooltip, state.tooltip_at, size)
 
 
-def _tooltip(batch: UiBatch, lines: tuple, at: tuple, size) -> None:
+def tooltip_box(lines: tuple, at: tuple, size) -> tuple:
+    """Canvas box (x0, y0, x1, y1) of the tooltip with these lines shown at the canvas point `at`."""
     x, y = at
     w = max(text_width(t, 12) for t in lines) + 16
     h = 17 * len(lines) + 10
     x = min(x + 14, size[0] - w - 4)
     y = max(y - 14 - h, 4)
+    return (x, y, x + w, y + h)
+
+
+def _tooltip(batch: UiBatch, lines: tuple, at: tuple, size) -> None:
+    x, y, x1, y1 = tooltip_box(lines, at, size)
+    w, h = x1 - x, y1 - y
     batch.rect((x, y, x + w, y + h), THEME["tooltip"], THEME["button_line"], radius=5, border_width=1)
     for k, t in enumerate(lines):
         batch.text(t, x + 8, y + h - 18 - 17 * k, 12, THEME["text"] if k == 0 else THEME["muted"])
+
+
+def _help(batch: UiBatch, region) -> None:
+    rx, ry, rw, rh = region
+    kw = max(text_width(k, 12) for k, _ in HELP) + 16
+    w = min(kw + max(text_width(d, 12) for _, d in HELP) + 24, rw - 8)
+    h = 20 * len(HELP) + 40
+    x, y = rx + (rw - w) / 2, ry + max((rh - h) / 2, 4)
+    batch.rect((x, y, x + w, y + h), THEME["tooltip"], THEME["button_line"], radius=6, border_width=1)
+    batch.text("Keys and mouse (? or Esc to close)", x + 12, y + h - 22, 13, THEME["text"])
+    for k, (key, what) in enumerate(HELP):
+        ty = y + h - 44 - 20 * k
+        batch.text(key, x + 12, ty, 12, THEME["active"])
+        batch.text(what, x + 12 + kw, ty, 12, THEME["text"])

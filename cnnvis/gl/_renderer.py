@@ -10,7 +10,8 @@ import numpy as np
 from vispy import gloo
 
 from cnnvis.gl._chart import chart_lines, chart_region, chart_transform
-from cnnvis.gl._derived import rect_facets, rect_opacity
+from cnnvis.gl._derived import curve_ends, rect_facets, rect_opacity
+from cnnvis.gl._names import LABEL_MIN_PX
 from cnnvis.gl._overlay import Overlay, overlay_key
 from cnnvis.gl._panel import panel_width
 from cnnvis.gl._instances import CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC
@@ -23,7 +24,6 @@ from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
 
 __all__ = ["Renderer", "GROUPS"]
 
-LABEL_MIN_PX = 4.5        # a label shows once its size at the current zoom reaches this (level of detail)
 _CORNERS = np.array([(0, 0), (1, 0), (0, 1), (1, 1)], np.float32)
 
 # Which Scene fields feed which GPU buffer: set_scene re-uploads a buffer only when one of them changed.
@@ -66,6 +66,7 @@ class _UiLayer:
         self.text["u_zoom"] = 1.0
         self.text["u_min_size"] = 0.0
         self.rect["u_accent"] = THEME["accent"]
+        self.rect["u_ring"] = THEME["selection"]
 
     def upload(self, batch: UiBatch) -> None:
         static, state = batch.rect_arrays()
@@ -89,6 +90,7 @@ class Renderer:
         self.programs = make_programs()
         self.programs["text"]["t_font"] = font
         self.programs["rect"]["u_accent"] = THEME["accent"]
+        self.programs["rect"]["u_ring"] = THEME["selection"]
         self.programs["curve"]["u_accent"] = THEME["selection"]
         self.chart = InstancedProgram("curve", "a_tside", _ribbon(CURVE_SEGMENTS))
         self.chart["u_mode"] = 3
@@ -98,7 +100,9 @@ class Renderer:
         self.chart["u_accent"] = THEME["accent"]
         self.ui_under = _UiLayer(font)
         self.ui_over = _UiLayer(font)
+        self.ui_top = _UiLayer(font)
         self.atlas_tex = None
+        self.rect_alpha_tex = None
         self.matrix_tex = None
         self.uploads: list[str] = []
         self.overlay: Overlay | None = None
@@ -130,6 +134,7 @@ class Renderer:
             cu["a_width"], cu["a_values"], cu["a_bundle"] = s.curve_width, s.curve_values, s.curve_bundle
             if len(s.curve_color) == s.n_curves:   # optional: the layout's colour per curve
                 cu["a_color"] = s.curve_color
+            cu["a_ends"] = curve_ends(s)
             self.programs["curve"].set("static", cu)
         # An atlas over the texture size limit is re-packed, which rewrites the uvs: then the quads and the
         # texture upload together; otherwise each uploads only when its own arrays changed.
@@ -160,7 +165,7 @@ class Renderer:
         self.uploads.extend(sorted(changed))
         self._overlay_key = None
         old_state, self.state = self.state, state
-        self._upload_state(state, rects=bool(changed & {"rect_state"}) or old_state is None,
+        self._upload_state(state, rects=bool(changed & {"rect_state", "curves"}) or old_state is None,
                            quads=bool(changed & {"patch_state", "matrix_state"}) or old_state is None,
                            chart="chart" in changed, since=old_state)
         return changed
@@ -187,6 +192,7 @@ class Renderer:
             buf = np.zeros(s.n_rects, RECT_STATE)
             buf["a_state"] = np.stack([alpha, hi, facet.astype(np.float32), np.zeros_like(hi)], 1)
             self.programs["rect"].set("state", buf)
+            self._upload_rect_alpha(alpha)
         if quads:
             for name, idx, f in (("patch", s.patch_rect, 0), ("matrix", s.matrix_rect, 1)):
                 q = np.zeros(len(idx), QUAD_STATE)
@@ -195,7 +201,23 @@ class Renderer:
                 self.programs[name].set("state", q)
         if chart:
             n = len(s.chart_snapshots) or 1
-            self.chart.set("static", chart_lines(s, state.series % max(1, len(s.chart_names)), state.snapshot % n))
+            lines = chart_lines(s, state.series % max(1, len(s.chart_names)), state.snapshot % n)
+            lines["a_ends"] = -1
+            self.chart.set("static", lines)
+
+    def _upload_rect_alpha(self, alpha: np.ndarray) -> None:
+        """Rect opacities as a small float texture the curve shader reads (a curve fades with the faded
+        cluster it joins; R texels, not a per-curve buffer, so a class selection re-uploads no curves)."""
+        w = 1024
+        img = np.ones((max(1, -(-len(alpha) // w)), w), np.float32)
+        img.ravel()[:len(alpha)] = alpha
+        if self.rect_alpha_tex is None or self.rect_alpha_tex.shape[:2] != img.shape:
+            self.rect_alpha_tex = gloo.Texture2D(img, interpolation="nearest", internalformat="r32f")
+            for p in (self.programs["curve"], self.chart):
+                p["t_rect_alpha"] = self.rect_alpha_tex
+                p["u_alpha_size"] = (float(w), float(img.shape[0]))
+        else:
+            self.rect_alpha_tex.set_data(img)
 
     def _upload_overlay(self, camera, size) -> Overlay:
         key = overlay_key(self.scene, self.state, camera, size)
@@ -204,6 +226,7 @@ class Renderer:
             self.overlay = Overlay(self.scene, self.state, camera, size)
             self.ui_under.upload(self.overlay.under)
             self.ui_over.upload(self.overlay.over)
+            self.ui_top.upload(self.overlay.top)
         return self.overlay
 
     # ---------------------------------------------------------------------------------- drawing --
@@ -247,6 +270,7 @@ class Renderer:
         gloo.set_scissor(0, 0, W, H)
         gloo.set_state(scissor_test=False)
         self.ui_over.draw(res)
+        self.ui_top.draw(res)
 
     def render(self, camera, size) -> np.ndarray:
         """One frame offscreen; (h, w, 4) uint8 RGBA, row 0 at the top."""

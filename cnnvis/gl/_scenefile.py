@@ -12,7 +12,7 @@ from cnnvis.layout import FindingMark, Scene
 __all__ = ["save_scene", "load_scene"]
 
 _TUPLES = ("chart_names", "chart_snapshots", "chart_legend", "label_text", "class_names", "column_names",
-           "column_layer")
+           "column_layer", "chart_na")
 
 
 def save_scene(scene: Scene, path) -> None:

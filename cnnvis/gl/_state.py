@@ -54,6 +54,9 @@ class ViewState:
     tooltip: tuple = ()                           # lines of the tooltip, empty when none
     tooltip_at: tuple = (0.0, 0.0)                # canvas pixels (origin bottom-left)
     drag_ghost: tuple = ()                        # (x, y) of a neuron being dragged, canvas pixels
+    show_help: bool = False                       # the keys-and-mouse card (key ?)
+    show_legend: bool | None = None               # the legend bar (key L); None: when the window is big enough
+    layer_scroll: int = 0                         # first row of the panel's layer list shown
     finding: int = 0                              # the finding shown (number in Scene.findings), 0: none
 
     def __post_init__(self):

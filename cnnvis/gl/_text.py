@@ -17,7 +17,7 @@ __all__ = ["GlyphAtlas", "glyph_atlas", "layout_text", "text_width", "GLYPH_DTYP
 
 GLYPH_DTYPE = np.dtype([("a_anchor", np.float32, 2), ("a_quad", np.float32, 4), ("a_uv", np.float32, 4),
                         ("a_size", np.float32), ("a_color", np.float32, 4)])
-_CHARS = "".join(chr(i) for i in range(32, 127)) + "\u00b7\u00d7\u2013\u2265\u25b8"
+_CHARS = "".join(chr(i) for i in range(32, 127)) + "\u00b7\u00d7\u2013\u2265\u25b8\u2026\u2192\u2212\u2264"
 _HIRES, _RATIO, _SPREAD = 256, 4, 32   # raster size, down-sampling, distance-field spread (hi-res px)
 
 

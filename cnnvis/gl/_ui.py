@@ -6,6 +6,7 @@ import numpy as np
 
 from cnnvis.gl._instances import RECT_STATE, RECT_STATIC
 from cnnvis.gl._text import layout_text, text_width
+from cnnvis.layout._palette import IMPORTANCE, INK
 
 __all__ = ["UiBatch", "THEME"]
 
@@ -20,8 +21,8 @@ THEME = {
     "button_line": (0.78, 0.80, 0.84, 1.0),
     "active": (0.22, 0.45, 0.84, 1.0),
     "active_text": (1.0, 1.0, 1.0, 1.0),
-    "accent": (0.95, 0.55, 0.15, 1.0),     # hover ring, focused column, importance bars
-    "selection": (0.10, 0.10, 0.13, 1.0),  # selected bundles: dark, apart from every edge colour
+    "accent": tuple(float(v) for v in IMPORTANCE),   # importance bars (the palette's yellow)
+    "selection": tuple(float(v) for v in INK),       # hover ring, focus, selected bundles: dark ink
     "tooltip": (1.0, 1.0, 0.99, 0.97),
     "chart": (0.975, 0.977, 0.982, 1.0),
     "grid": (0.88, 0.89, 0.91, 1.0),

@@ -13,15 +13,17 @@ from vispy import app
 
 from cnnvis.gl import _controller as ctl
 from cnnvis.gl._camera import Camera
+from cnnvis.gl._controller import column_name as column_label
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import content_box, rect_facets, rect_opacity, visible_curves
 from cnnvis.gl._events import WindowEvents
 from cnnvis.gl._findings import focus
+from cnnvis.gl._legend import legend_height, legend_shown
 from cnnvis.gl._panel import panel_widgets, panel_width
 from cnnvis.gl._renderer import Renderer
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
-from cnnvis.layout._edits import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
+from cnnvis.layout._edits import CollapseColumn, ExpandColumn, MergeBundles, MoveNeuron, Redo, SelectSnapshot, Undo
 
 __all__ = ["Viewer"]
 
@@ -42,6 +44,7 @@ class Viewer:
         self.on_edit = on_edit
         self.edits: list = []
         self.state = ViewState()
+        self.frames = 0                    # frames drawn into the window (tests count idle draws)
         self.canvas = canvas or app.Canvas(size=tuple(size), show=show, title=title, keys=None)
         self.canvas.set_current()
         self.size = tuple(int(v) for v in size)
@@ -49,6 +52,7 @@ class Viewer:
         self.renderer = Renderer()
         self.scene = None
         self._pending_expand = -1
+        self._mouse = None                 # window point of the last hover: tooltips are rebuilt from it
         self.set_scene(scene)
         self._layout(self.size)
         self.fit()
@@ -75,17 +79,31 @@ class Viewer:
         self._curves = ctl.CurveIndex(scene)
         self._content = content_box(scene)
         self.canvas.update()
+        if old is not None:
+            self._relayout()
+            self._refresh_tooltip()
         return changed
+
+    def _refresh_tooltip(self) -> None:
+        """Rebuild the hover tooltip for the mouse's last point (after a new Scene, a facet change or a
+        camera move), so it never describes what is no longer under the mouse."""
+        if self._mouse is None:
+            self.update_state(tooltip=(), hover_rect=-1, hover_bundle=-1)
+        else:
+            self.hover(*self._mouse)
 
     # ----------------------------------------------------------------------------------- view state --
     def update_state(self, **changes) -> ViewState:
         """Replace the view state with these fields changed; uploads what the change touches."""
         new = self.state.replace(**changes)
-        if new != self.state:
+        if new != self.state:   # only a change asks for a frame: an idle window draws nothing
+            relayout = new.show_legend != self.state.show_legend
             self.state = new
+            if relayout:
+                self._relayout()
             self.canvas.set_current()
             self.renderer.set_state(new)
-        self.canvas.update()
+            self.canvas.update()
         return new
 
     def rect_facets(self) -> np.ndarray:
@@ -106,12 +124,14 @@ class Viewer:
             raise ValueError(f"facet must be one of {FACETS}, got {facet!r}")
         if rect is None:
             self.update_state(facet=facet, cluster_facet={})
+            self._refresh_tooltip()
         else:
             s = self.scene
             if not (0 <= rect < s.n_rects) or s.rect_kind[rect] != RECT_CLUSTER:
                 raise ValueError(f"rect must index a neuron cluster, got {rect}")
             key = (int(s.rect_column[rect]), int(s.rect_cluster[rect]))
             self.update_state(cluster_facet=self.state.cluster_facet.with_(key, facet))
+            self._refresh_tooltip()
 
     def cycle_facet(self, rect: int) -> str:
         """Switch one cluster to its next facet (a click on it); returns the new facet."""
@@ -171,8 +191,16 @@ class Viewer:
     def _layout(self, size) -> None:
         W, H = size
         pw, ch = panel_width(size), chart_height(size)
+        ch += legend_height(size, self.scene) if legend_shown(self.state, size) else 0.0   # the legend bar sits above the chart
         self.camera.region = (0.0, ch, max(W - pw, 1.0), max(H - ch, 1.0))
         self.size = (int(W), int(H))
+
+    def _relayout(self) -> None:
+        """Recompute the view region (the legend bar's height may change) keeping the view's centre."""
+        x, y, w, h = self.camera.region
+        c = self.camera.to_world((x + w / 2, y + h / 2))
+        self._layout(self.size)
+        self.camera.center[:] = c
 
     def resize(self, size) -> None:
         size = (int(size[0]), int(size[1]))
@@ -186,6 +214,7 @@ class Viewer:
         """Show the whole scene."""
         self.camera.fit(self._content, margin=28)
         self.canvas.update()
+        self._refresh_tooltip()
 
     def pan(self, dx: float, dy: float) -> None:
         """Move the content by (dx, dy) window pixels (dy down, as a mouse drag)."""
@@ -196,6 +225,7 @@ class Viewer:
         """Zoom by factor about the window point `at` (default: the view centre)."""
         self.camera.zoom_about(factor, None if at is None else ctl.canvas_xy(self.size, *at))
         self.canvas.update()
+        self._refresh_tooltip()
 
     def column_box(self, column: int) -> np.ndarray:
         s = self.scene
@@ -248,12 +278,54 @@ class Viewer:
             result = self.on_edit(edit)
             if isinstance(result, Scene):
                 self.set_scene(result)
+                self._after_edit(edit)
         return edit
 
-    def expand_column(self, column: int):
+    def _after_edit(self, edit) -> None:
+        """After an expand, fit the view to the new layer columns; after a collapse, to the merged one."""
+        if isinstance(edit, (ExpandColumn, CollapseColumn)):
+            c = edit.column
+            g = self.scene.column_group
+            cols = np.flatnonzero(g == g[c]) if len(g) > c and g[c] >= 0 else np.array([c])
+            cols = cols[cols < len(self.scene.column_names)]
+            if len(cols):
+                boxes = np.array([self.column_box(int(k)) for k in cols])
+                self.camera.fit(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], margin=24)
+                self.update_state(focus_column=int(cols[0]))
+                self.canvas.update()
+                self._refresh_tooltip()
+
+    def _check_column(self, column: int) -> None:
         if not 0 <= column < max(len(self.scene.column_names), int(self.scene.rect_column.max(initial=-1)) + 1):
             raise ValueError(f"no layer cluster {column}")
+
+    def expand_column(self, column: int):
+        """Ask to expand a layer cluster into its layers (ExpandColumn); the view then fits them."""
+        self._check_column(column)
         return self._emit(ExpandColumn(int(column)))
+
+    def collapse_column(self, column: int | None = None):
+        """Ask to collapse the expanded group of `column` (default: the focused column) back into one layer
+        cluster (CollapseColumn)."""
+        column = self.state.focus_column if column is None else int(column)
+        self._check_column(column)
+        g = self.scene.column_group
+        if len(g) and g[column] < 0:
+            raise ValueError(f"layer cluster {column_label(self.scene, column)} is not an expanded layer: "
+                             "nothing to collapse")
+        return self._emit(CollapseColumn(int(column)))
+
+    def toggle_help(self) -> bool:
+        """Show or hide the card listing every key and mouse action (key ?); returns whether it shows."""
+        return self.update_state(show_help=not self.state.show_help).show_help
+
+    def undo(self):
+        """Ask to take back the last edit (Undo); the pipeline answers from its stack of aggregations."""
+        return self._emit(Undo())
+
+    def redo(self):
+        """Ask to re-apply the edit the last undo took back (Redo)."""
+        return self._emit(Redo())
 
     def merge_bundles(self, a: int | None = None, b: int | None = None):
         """Ask to merge two bundles (default: the two selected). Returns the MergeBundles request."""
@@ -310,13 +382,19 @@ class Viewer:
 
     def hover(self, x: float, y: float) -> tuple:
         """Update the hover highlight and tooltip for the window point; returns the tooltip lines."""
+        self._mouse = (float(x), float(y))
         changes = ctl.hover(self.scene, self.state, self.pick(x, y), ctl.canvas_xy(self.size, x, y))
         self.update_state(**changes)
         return changes["tooltip"]
 
     def click(self, x: float, y: float) -> tuple:
         """A left click at the window point; returns (what was hit, index or action)."""
-        hit, actions = ctl.click(self.scene, self.state, self.pick(x, y), ctl.canvas_xy(self.size, x, y)[0])
+        picked = self.pick(x, y)
+        near = False
+        if picked[0] == "none" and self.state.selected_bundles:
+            wx, wy = self.camera.to_world(ctl.canvas_xy(self.size, x, y))
+            near = self._curves.nearest(self.state, wx, wy, self.camera.zoom, ctl.NEAR_MISS_PX - ctl.PICK_PX) >= 0
+        hit, actions = ctl.click(self.scene, self.state, picked, ctl.canvas_xy(self.size, x, y)[0], near)
         self.apply(actions)
         return hit
 
@@ -338,7 +416,7 @@ class Viewer:
 
     def key(self, name: str) -> bool:
         """Keyboard shortcuts; returns True when the key was used."""
-        actions = ctl.key(self.state, name)
+        actions = ctl.key(self.state, name, self.size)
         if actions is None:
             return False
         self.apply(actions)
@@ -361,6 +439,7 @@ class Viewer:
 
     def draw(self, size=None) -> None:
         """Draw one frame into the current framebuffer (the window's draw event calls this)."""
+        self.frames += 1
         self.resize(size or self.canvas.size)
         self.renderer.draw(self.camera, self.size)
 

@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="open the embedded demo")
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen (EGL) to this PNG and exit")
     p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH", help="window/picture size")
-    p.add_argument("--facet", choices=FACETS, help="facet of every cluster (default features)")
-    p.add_argument("--edges", choices=EDGE_MODES, help="edge colour coding (default weight)")
+    p.add_argument("--facet", choices=FACETS, type=str.lower, help="facet of every cluster (default features)")
+    p.add_argument("--edges", choices=EDGE_MODES, type=str.lower, help="edge colour coding (default weight)")
     p.add_argument("--threshold", type=float, metavar="S", help="hide edges weaker than S (0..1)")
     p.add_argument("--classes", metavar="A,B", help="select classes: clusters not driven by them fade")
     p.add_argument("--series", metavar="NAME", help="chart series (e.g. 'relative weight change')")
@@ -113,7 +113,6 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
     import vispy
 
     vispy.use(app="glfw", gl="gl+")
-    from vispy import app
 
     from cnnvis.gl._viewer import Viewer
 
@@ -121,7 +120,9 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
     _apply_view_options(viewer, args)
     if args.dump:
         _attach_dump(viewer, args.dump)
-    app.run()
+    from cnnvis.gl._loop import run_glfw
+
+    run_glfw()
     return 0
 
 
@@ -145,16 +146,18 @@ def _apply_view_options(viewer, args) -> None:
         viewer.set_edge_threshold(args.threshold)
     if args.classes:
         names = viewer.scene.class_names
+        by_case = {str(n).casefold(): k for k, n in enumerate(names)}
         wanted = [c.strip() for c in args.classes.split(",") if c.strip()]
-        unknown = [c for c in wanted if c not in names]
+        unknown = [c for c in wanted if c.casefold() not in by_case]
         if unknown:
             raise CnnvisError(f"--classes: unknown class {unknown[0]!r} (classes: {', '.join(names)})")
-        viewer.select_classes(wanted)
+        viewer.select_classes([by_case[c.casefold()] for c in wanted])
     if args.series:
-        if args.series not in viewer.scene.chart_names:
-            raise CnnvisError(f"--series: no chart series {args.series!r} "
-                              f"(series: {', '.join(viewer.scene.chart_names)})")
-        viewer.set_series(args.series)
+        names = viewer.scene.chart_names
+        found = [k for k, n in enumerate(names) if str(n).casefold() == args.series.strip().casefold()]
+        if not found:
+            raise CnnvisError(f"--series: no chart series {args.series!r} (series: {', '.join(names)})")
+        viewer.set_series(found[0])
 
 
 def _attach_dump(viewer, prefix: str) -> None:

@@ -9,14 +9,17 @@ from cnnvis.errors import CnnvisError
 from cnnvis.layout._atlas import matrix_atlas, patch_atlas
 from cnnvis.layout._curves import bundle_curves
 from cnnvis.layout._pack import pack_squares
-from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_FILL, NEGATIVE, POSITIVE, cluster_border,
-                                    cluster_fill)
+from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_BORDER, DEAD_FILL, NEGATIVE, POSITIVE,
+                                    cluster_border, cluster_fill)
 from cnnvis.layout._place import barycenter_order, rect_sizes
 from cnnvis.layout._scene import RECT_CLUSTER, RECT_COLUMN, Scene
 
 __all__ = ["build_scene", "bundle_edges", "matrix_rows"]
 
 CHART_SERIES = ("average gradient", "relative weight change", "dead-neuron fraction")
+CHART_NA = ("no gradient recorded for this snapshot",
+            "the first snapshot has no earlier weights to change from",
+            "measured on the analysed (last) snapshot only")
 
 
 def _check(name, v, low, high=np.inf):
@@ -80,7 +83,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
     orders, cross_before, cross_after = barycenter_order(sizes, edges, np.maximum(erel, 1e-3))
 
     # -- rectangles ----------------------------------------------------------------------------------
-    rbox, rfill, rborder, rkind, rcol, rclu, rsize, rimp, ract = [], [], [], [], [], [], [], [], []
+    rbox, rfill, rborder, rkind, rcol, rclu, rsize, rimp, ract, rdead = [], [], [], [], [], [], [], [], [], []
     rect_of = {}  # (column, cluster) -> rect row
     cls_order = agg.class_order
     for c, (lc, nc) in enumerate(zip(agg.layer_clusters, agg.neurons)):
@@ -93,6 +96,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         rclu.append(-1)
         rsize.append(len(lc.layers))
         rimp.append(1.0)
+        rdead.append(0)
         ract.append(unit_max(nc.profiles.mean(0) if nc.profiles.size else np.zeros(K)))
         shown = [k for k in orders[c] if nc.sizes[k] > 0]
         imp = nc.cluster_importance[shown] if len(shown) else np.zeros(0)
@@ -114,18 +118,20 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
             y -= h + gap
             dead = k == nc.dead_cluster
             rfill.append(DEAD_FILL if dead else cluster_fill(int(k), imp[j] / top_imp))
-            rborder.append(COLUMN_BORDER if dead else cluster_border(int(k)))
+            rborder.append(DEAD_BORDER if dead else cluster_border(int(k)))
             rkind.append(RECT_CLUSTER)
             rcol.append(c)
             rclu.append(int(k))
             rsize.append(int(nc.sizes[k]))
             rimp.append(imp[j] / top_imp)
+            rdead.append(int(dead))
             ract.append(unit_max(nc.centers[k]))
     rbox = np.asarray(rbox, np.float32)
     ract = np.asarray(ract, np.float32)[:, cls_order] if len(ract) else np.zeros((0, K), np.float32)
 
     # -- learned-feature patches ---------------------------------------------------------------------
-    pbox, prect, pneuron, pimgs = [], [], [], []
+    pbox, prect, pneuron, pimgs, pimp, pdead, ptop = [], [], [], [], [], [], []
+    rank_of = np.argsort(cls_order)   # class index -> position in the Scene's class order
     for nc, k, r in _drawn_clusters(agg, rect_of):
         feats = analysis.features.get(nc.layer)
         reps = nc.representatives[k]
@@ -141,6 +147,11 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
             prect.append(r)
             pneuron.append(int(n))
             pimgs.append(feats.patches[n, 0])
+            pimp.append(float(nc.importance[n]))
+            pdead.append(int(nc.labels[n] == nc.dead_cluster))
+            prof = nc.profiles[n]
+            top = [int(rank_of[c]) for c in np.argsort(-prof, kind="stable")[:3] if prof[c] > 0]
+            ptop.append(top + [-1] * (3 - len(top)))
     atlas, puv = patch_atlas(pimgs)
 
     # -- activation matrices ---------------------------------------------------------------------------
@@ -206,7 +217,20 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         crossings_before=int(cross_before), crossings_after=int(cross_after),
         column_layer=tuple(lc.representative for lc in agg.layer_clusters),
         bundle_id=_bundle_ids(agg, bundle_ids), chart_legend=CHART_SERIES,
+        column_group=_column_groups(agg), rect_dead=np.asarray(rdead, np.int8),
+        patch_importance=np.asarray(pimp, np.float32), patch_dead=np.asarray(pdead, np.int8),
+        patch_top_classes=np.asarray(ptop, np.int32).reshape(-1, 3), chart_na=CHART_NA,
     ).validate()
+
+
+def _column_groups(agg) -> np.ndarray:
+    """Scene.column_group: the leftmost column of the columns expanded from the same cluster, else -1."""
+    first: dict = {}
+    out = []
+    for c, lc in enumerate(agg.layer_clusters):
+        src = lc.expanded_from
+        out.append(-1 if src is None else first.setdefault(id(src), c))
+    return np.asarray(out, np.int32)
 
 
 def _drawn_clusters(agg, rect_of):

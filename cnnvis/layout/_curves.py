@@ -3,7 +3,10 @@
 Every curve of a bundle runs from its source rectangle's right edge to its target's left edge; the inner
 two control points are pulled (by `strength`, 0 = straight curves) towards two points either side of the
 bundle's middle, the centroid of its end points, so the curves of one bundle converge there (as in
-hierarchical edge bundling, Holten 2006).
+hierarchical edge bundling, Holten 2006). The pull towards the middle is clamped to each curve's own
+height range, so the curve's control points run monotonically in y and the curve never dips below (or
+rises above) both its ends (a merged bundle's middle can lie far from some of its curves: without the
+clamp they sagged into a U).
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def bundle_curves(p0: np.ndarray, p3: np.ndarray, bundle: np.ndarray, strength: 
     cnt = np.bincount(both, minlength=ids.size)[:, None]
     mid = np.stack([np.bincount(both, weights=ends[:, d], minlength=ids.size) for d in (0, 1)], 1) / cnt
     span = np.abs(p3[:, 0] - p0[:, 0])
-    m = mid[inv]
+    m = mid[inv].copy()
+    m[:, 1] = np.clip(m[:, 1], np.minimum(p0[:, 1], p3[:, 1]), np.maximum(p0[:, 1], p3[:, 1]))
     straight1 = p0 + (p3 - p0) / 3
     straight2 = p0 + 2 * (p3 - p0) / 3
     left = m - np.stack([0.12 * span, np.zeros(E)], 1)

@@ -11,6 +11,9 @@ it (the application's session) maps it onto an aggregation edit without re-runni
   bundle in that column pair's BundleSet) (() where the Scene has no such table);
 - snapshot: an index into `Scene.chart_snapshots`.
 
+Undo and Redo name nothing: whoever applies edits keeps the aggregations they made (edits are pure
+functions of the aggregation, so going back is showing an earlier one) and answers them from that history.
+
 Rect and patch indices are rows of the Scene the edit was made on, for the viewer's own use; the ids
 above are what an edit means.
 """
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Edit", "MoveNeuron", "MergeBundles", "ExpandColumn", "SelectSnapshot"]
+__all__ = ["Edit", "MoveNeuron", "MergeBundles", "ExpandColumn", "CollapseColumn", "SelectSnapshot", "Undo",
+           "Redo"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,26 @@ class ExpandColumn:
 
 
 @dataclass(frozen=True)
+class CollapseColumn:
+    """Collapse the layer columns expanded from one cluster (the group `column` belongs to, see
+    Scene.column_group) back into that cluster."""
+    column: int
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Go back to the aggregation before the last edit that changed it."""
+
+
+@dataclass(frozen=True)
+class Redo:
+    """Re-apply the edit the last Undo took back."""
+
+
+@dataclass(frozen=True)
 class SelectSnapshot:
     """Show edge values (gradient, relative change) of another training snapshot (Scene.chart_snapshots)."""
     snapshot: int
 
 
-Edit = MoveNeuron | MergeBundles | ExpandColumn | SelectSnapshot
+Edit = MoveNeuron | MergeBundles | ExpandColumn | CollapseColumn | SelectSnapshot | Undo | Redo

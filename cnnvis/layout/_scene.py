@@ -62,6 +62,15 @@ class Scene:
       in the BundleSet of that column pair).
     chart_legend (S,) str: the chart's caption per series (chart_names are the series' identifiers, which
       --series and set_series take); empty: the chart shows chart_names.
+    For people reading the view (issue 13; empty when not given):
+      column_group (number of columns,) int32: columns expanded from one layer cluster share a group id
+      (their leftmost column's index), -1 for a column that was not expanded (CollapseColumn undoes a group);
+      rect_dead (R,) int8: 1 for the cluster of neurons that never fire;
+      patch_importance (P,) float32 in 0..1: the neuron's importance over its layer's largest;
+      patch_dead (P,) int8: 1 for a neuron that never fires;
+      patch_top_classes (P, 3) int32: the neuron's three most activating classes, best first, as indices
+      into class_names (-1 where it has fewer).
+      chart_na (S,) str: why a series has no value at a snapshot (shown instead of drawing nothing).
     findings: tuple of cnnvis.layout._findings.FindingMark, numbered 1..K as `cnnvis diagnose` numbers
       them, placed on this Scene's columns and clusters (set by the application; empty: none known).
 
@@ -109,6 +118,12 @@ class Scene:
     column_layer: tuple = ()
     bundle_id: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int32))
     chart_legend: tuple = ()
+    column_group: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    rect_dead: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int8))
+    patch_importance: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    patch_dead: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int8))
+    patch_top_classes: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int32))
+    chart_na: tuple = ()
     findings: tuple = ()
 
     @property
@@ -139,10 +154,14 @@ class Scene:
             "matrix_rect": ((M,), np.int32), "label_pos": ((len(self.label_text), 2), np.float32),
             "label_size": ((len(self.label_text),), np.float32),
         }
-        for name, rows, tail in (("curve_color", E, (4,)), ("patch_neuron", P, ())):
+        C = len(self.column_names)
+        for name, rows, tail, dtype in (("curve_color", E, (4,), np.float32), ("patch_neuron", P, (), np.int32),
+                                        ("column_group", C, (), np.int32), ("rect_dead", R, (), np.int8),
+                                        ("patch_importance", P, (), np.float32), ("patch_dead", P, (), np.int8),
+                                        ("patch_top_classes", P, (3,), np.int32)):
             v = getattr(self, name)
-            if getattr(v, "shape", (None,))[0] != 0:  # optional: empty, or one row per curve / patch
-                want[name] = ((rows,) + tail, np.float32 if name == "curve_color" else np.int32)
+            if getattr(v, "shape", (None,))[0] != 0:  # optional: empty, or one row per curve / patch / column
+                want[name] = ((rows,) + tail, dtype)
         if len(self.bundle_id):
             want["bundle_id"] = ((max(len(self.bundle_id), int(self.curve_bundle.max(initial=-1)) + 1), 3),
                                  np.int32)
@@ -156,7 +175,8 @@ class Scene:
             bad.append(f"atlas: want (H, W, 4) uint8, got {self.atlas.shape} {self.atlas.dtype}")
         if self.matrix_atlas.ndim != 2 or self.matrix_atlas.dtype != np.float32:
             bad.append(f"matrix_atlas: want (H, W) float32, got {self.matrix_atlas.shape} {self.matrix_atlas.dtype}")
-        for name, n in (("column_layer", len(self.column_names)), ("chart_legend", len(self.chart_names))):
+        for name, n in (("column_layer", len(self.column_names)), ("chart_legend", len(self.chart_names)),
+                        ("chart_na", len(self.chart_names))):
             if len(getattr(self, name)) not in (0, n):
                 bad.append(f"{name}: want {n} names (or none), got {len(getattr(self, name))}")
         bad += check_marks(self.findings, len(self.column_names))

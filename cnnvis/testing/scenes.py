@@ -16,7 +16,7 @@ import numpy as np
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene, build_scene
 from cnnvis.layout._atlas import matrix_atlas as pack_matrix_atlas
 from cnnvis.layout._atlas import patch_atlas
-from cnnvis.layout._build import CHART_SERIES, unit_max
+from cnnvis.layout._build import CHART_NA, CHART_SERIES, unit_max
 from cnnvis.layout._palette import NEGATIVE, POSITIVE
 
 __all__ = ["layout_scene", "synthetic_scene", "sized_scene"]
@@ -141,6 +141,12 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
     x1 = float(col_x0[-1] + COLUMN_W) if C else 0.0
     label_text = names
     label_pos = np.stack([col_x0 + 4, np.full(C, column_height + 10)], 1).astype(np.float32)
+    # Per-neuron fields for tooltips: importance, none dead, top classes those of the owning cluster.
+    prect_a = np.asarray(prect, np.int64)
+    p_imp = rng.random(len(prect_a)).astype(np.float32)
+    p_top = np.argsort(-act[prect_a], 1, kind="stable")[:, :3] if len(prect_a) else np.zeros((0, 3), int)
+    if K < 3:
+        p_top = np.pad(p_top, ((0, 0), (0, 3 - p_top.shape[1])), constant_values=-1)
     return Scene(
         bounds=np.array([-20, -260, x1 + 20, column_height + 40], np.float32),
         rect_box=rect_box, rect_fill=fill.astype(np.float32), rect_border=border.astype(np.float32),
@@ -155,12 +161,14 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
         patch_neuron=np.asarray(pneuron, np.int32),
         matrix_atlas=matrix_atlas, matrix_box=inner.astype(np.float32).reshape(-1, 4),
         matrix_uv=matrix_uv.astype(np.float32).reshape(-1, 4), matrix_rect=clusters.astype(np.int32),
-        chart_names=CHART_SERIES, chart_legend=CHART_SERIES,
+        chart_names=CHART_SERIES, chart_legend=CHART_SERIES, chart_na=CHART_NA,
         chart_snapshots=tuple(f"epoch {5 * (t + 1)}" for t in range(T)),
         chart_values=chart_values, chart_x=centres,
         chart_box=np.array([0, -240, x1, -40], np.float32),
         label_text=label_text, label_pos=label_pos, label_size=np.full(C, 15, np.float32),
         class_names=tuple(str(k) for k in range(K)), column_names=names, column_layer=names,
+        column_group=np.full(C, -1, np.int32), rect_dead=np.zeros(R, np.int8), patch_importance=p_imp,
+        patch_dead=np.zeros(len(prect_a), np.int8), patch_top_classes=p_top.astype(np.int32).reshape(-1, 3),
     ).validate()
 
 

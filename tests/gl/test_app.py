@@ -184,16 +184,23 @@ def test_foreign_scene_files_are_one_clean_error(tmp_path):
             load_scene(tmp_path / name)
 
 
-def test_view_options_change_the_screenshot_and_bad_ones_are_named(tmp_path):
+def _shooter(tmp_path, s):
+    """shot(*options): a 320x200 screenshot of the scene `s` with these command-line options."""
     from vispy.io import read_png
 
-    s = plain_scene()
     save_scene(s, tmp_path / "s.npz")
 
     def shot(*extra):
         out = tmp_path / f"shot{len(list(tmp_path.iterdir()))}.png"
         assert run([str(tmp_path / "s.npz"), "--screenshot", str(out), "--size", "320x200", *extra]) == 0
         return read_png(str(out))
+
+    return shot
+
+
+def test_view_options_change_the_screenshot_and_bad_ones_are_named(tmp_path):
+    s = plain_scene()
+    shot = _shooter(tmp_path, s)
 
     base = shot()
     assert not np.array_equal(base, shot("--facet", "matrix"))
@@ -205,3 +212,11 @@ def test_view_options_change_the_screenshot_and_bad_ones_are_named(tmp_path):
                          (["--series", "nope"], "no chart series 'nope'")):
         with pytest.raises(CnnvisError, match=match):
             run([str(tmp_path / "s.npz"), "--screenshot", str(tmp_path / "x.png"), *extra])
+
+
+def test_choices_on_the_command_line_ignore_case(tmp_path):
+    shot = _shooter(tmp_path, plain_scene())
+    assert np.array_equal(shot("--facet", "MATRIX"), shot("--facet", "matrix"))
+    assert np.array_equal(shot("--edges", "Gradient"), shot("--edges", "gradient"))
+    assert np.array_equal(shot("--series", "CHANGE"), shot("--series", "change"))
+    assert np.array_equal(shot("--classes", "CAT"), shot("--classes", "cat"))

@@ -141,6 +141,7 @@ def test_a_finding_on_another_layer_of_a_column_says_to_expand_it(synthetic_sess
     assert v.hover(0.5 * (row.box[0] + row.box[2]), v.size[1] - row.box[1] - 2) == tuple(row.tip.split("\n"))
     assert v.state.tooltip_at[0] < v.size[0] - 250  # left of the panel
     assert f"its neurons are {m.layer}'s: expand the column to see its neurons" in finding_tip(m)
+    v.hover(5, 5)  # the mouse leaves the panel: its tooltip would stay (rebuilt on camera moves) and cover the ring
     v.focus_finding(m.number, animate=False)
     img = v.render()
     colbox = s.rect_box[(s.rect_kind == RECT_COLUMN) & (s.rect_column == m.column)][0]
