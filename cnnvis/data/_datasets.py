@@ -37,6 +37,25 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    def get(self, indices) -> np.ndarray:
+        """Images at `indices` as float32 (n, C, H, W): random access to a few, e.g. for crops."""
+        return np.asarray(self.images[np.asarray(indices, np.int64)], np.float32)
+
+    def batches(self, batch_size: int, *, indices=None, workers: int = 0):
+        """Yield (index (b,) int64, images torch.float32 (b, C, H, W), labels torch.int64 (b,)) in order,
+        over all images or over `indices` (a shard). In memory, `workers` changes nothing."""
+        import torch
+
+        order = np.arange(len(self), dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            yield idx, torch.from_numpy(self.get(idx)), torch.from_numpy(self.labels[idx])
+
     def subset(self, index: np.ndarray, name: str | None = None) -> "Dataset":
         return Dataset(self.images[index], self.labels[index], self.class_names, name or self.name)
 
