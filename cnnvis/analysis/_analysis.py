@@ -129,7 +129,7 @@ def _edge_key(dst: str, src: str) -> str:
 def _to_archive(a: Analysis) -> tuple[dict, dict]:
     arrays: dict[str, np.ndarray] = {}
     layers = [dict(name=l.name, kind=l.kind, n_neurons=l.n_neurons, inputs=list(l.inputs), shape=list(l.shape),
-                   op=l.op) for l in a.graph.layers]
+                   op=l.op, module=l.module) for l in a.graph.layers]
     conns = []
     for i, c in enumerate(a.graph.connections):
         conns.append(dict(dst=c.dst, src=c.src, mode=c.mode, offset=c.offset))
@@ -165,7 +165,8 @@ def _to_archive(a: Analysis) -> tuple[dict, dict]:
 
 def _from_archive(head: dict, arrays: dict) -> Analysis:
     layers = tuple(Layer(name=d["name"], kind=d["kind"], n_neurons=int(d["n_neurons"]),
-                         inputs=tuple(d["inputs"]), shape=tuple(int(s) for s in d["shape"]), op=d.get("op", ""))
+                         inputs=tuple(d["inputs"]), shape=tuple(int(s) for s in d["shape"]), op=d.get("op", ""),
+                         module=d.get("module", ""))
                    for d in head["layers"])
     conns = []
     for i, d in enumerate(head["connections"]):
