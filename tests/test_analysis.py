@@ -35,11 +35,27 @@ def small():
     return data, model, snaps, a
 
 
+class _Recorder(torch.fx.Interpreter):
+    """The slow, obvious reference: keeps every layer node's output for the whole batch, grads retained."""
+
+    def __init__(self, gm, wanted: dict):
+        super().__init__(gm)
+        self.wanted = wanted  # fx node -> layer name
+        self.outputs: dict[str, torch.Tensor] = {}
+
+    def run_node(self, n):
+        out = super().run_node(n)
+        name = self.wanted.get(n)
+        if name is not None and isinstance(out, torch.Tensor):
+            if out.requires_grad:
+                out.retain_grad()
+            self.outputs[name] = out
+        return out
+
+
 def _all_activations(model, data):
     traced = trace(model, torch.from_numpy(data.images[:2]))
     outs = {}
-    from cnnvis.analysis._run import _Recorder
-
     x = torch.from_numpy(data.images).requires_grad_(True)
     rec = _Recorder(traced.module, {n: k for k, n in traced.nodes.items()})
     logits = rec.run(x)
