@@ -63,7 +63,22 @@ def child(args) -> dict:
     model.eval()
     data = _data(args.images, args.size)
     out = {"model": what}
-    if args.candidate == "analysis":
+    if args.candidate == "pass":  # the analysis pass alone, timed like the others (after a warm-up batch)
+        import numpy as np
+
+        from cnnvis.analysis._run import _Pass
+        from cnnvis.graph._trace import trace
+
+        traced = trace(model, torch.from_numpy(data.get(np.arange(2))))
+        traced.module.eval()
+        p = _Pass(traced, 10, 9, tuple(range(10)), torch.device("cpu"), data.name)
+        batches = list(data.batches(args.batch))
+        p.run_batch(*batches[0])
+        t = time.perf_counter()
+        for b in batches:
+            p.run_batch(*b)
+        out["seconds"] = time.perf_counter() - t
+    elif args.candidate == "analysis":
         from cnnvis.analysis._run import analyze
 
         t = time.perf_counter()
@@ -128,7 +143,8 @@ def main():
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--width", type=int, default=64, help="ResNet-50 base width (64: torchvision's)")
-    p.add_argument("--files", default=None, help="image counts to measure the file size for, e.g. 32,256")
+    p.add_argument("--files", default=None, help="image counts to measure the file size for, e.g. 32,256 "
+                   "('' for none; default: --images and 8x that)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -138,18 +154,24 @@ def main():
         args.candidate = args.child
         print(json.dumps(child(args)))
         return
-    counts = [int(c) for c in args.files.split(",")] if args.files else [args.images, 8 * args.images]
-    rows = {c: _run_child(args, c, args.images) for c in ("bare", "inference", "analysis")}
+    if args.files is None:
+        counts = [args.images, 8 * args.images]
+    else:
+        counts = [int(c) for c in args.files.split(",") if c.strip()]
+    rows = {c: _run_child(args, c, args.images) for c in ("bare", "inference", "pass", "analysis")}
     bare = rows["bare"]
     print(f"\n{rows['analysis']['model']}, {args.size}x{args.size}, {args.images} images, batch {args.batch}, "
-          f"{args.threads} threads\n")
+          f"{args.threads} threads; command: python3 benchmarks/analysis.py {' '.join(sys.argv[1:])}\n")
     print("| candidate | images/s | vs bare fwd+bwd | peak RSS (MB) | vs bare |")
     print("|---|---|---|---|---|")
-    names = {"bare": "bare forward+backward", "inference": "inference (no_grad forward)",
-             "analysis": "cnnvis analyze (whole call)"}
+    names = {"bare": "bare forward+backward (weight gradients, loss)", "inference": "inference (no_grad forward)",
+             "pass": "cnnvis analysis pass (per batch, like the rows above)",
+             "analysis": "cnnvis analyze, whole call (trace + pass + crops)"}
     for c, r in rows.items():
         print(f"| {names[c]} | {r['images_per_s']:.2f} | {r['images_per_s'] / bare['images_per_s']:.2f}x | "
               f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / bare['peak_rss_mb']:.2f}x |")
+    if not counts:
+        return
     print("\n| images | file (MB) | layers | neurons | analyze (s) | save (s) | load + first patch (s) | load RSS (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +181,6 @@ def main():
             lt = _load_time(path, args.threads)
             print(f"| {n} | {r['file_mb']:.1f} | {r['layers']} | {r['neurons']} | {r['seconds']:.1f} | "
                   f"{r['save_s']:.1f} | {lt['load_s']:.2f} | {lt['load_rss_mb']:.0f} |")
-    print(f"\ncommand: python3 benchmarks/analysis.py {' '.join(sys.argv[1:])}")
 
 
 if __name__ == "__main__":

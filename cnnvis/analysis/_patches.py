@@ -235,8 +235,10 @@ def _cut(data, uniq, out_hw, group_of, slot, groups, torch, F):
 
 
 # -- the file --------------------------------------------------------------------------------------------
-def encode_groups(groups: list[CropGroup], *, lossless_limit: int = LOSSLESS_LIMIT):
-    """(manifest entry, arrays) for the groups; JPEG sheets once the crops total more than lossless_limit."""
+def encode_groups(groups: list[CropGroup], *, lossless_limit: int | None = None):
+    """(manifest entry, arrays) for the groups; JPEG sheets once the crops total more than lossless_limit
+    (default LOSSLESS_LIMIT)."""
+    lossless_limit = LOSSLESS_LIMIT if lossless_limit is None else lossless_limit
     total = sum(g.nbytes for g in groups)
     jpeg = total > lossless_limit and all(g.shape[2] in (1, 3) for g in groups)
     entries, arrays = [], {}

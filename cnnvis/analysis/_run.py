@@ -157,8 +157,8 @@ class _Pass:
         self.n_selected = 0
         self.layers = [_LayerState(l, n_classes, top_k, device) for l in traced.graph.layers]
         self.layer_of = {traced.nodes[s.layer.name]: i for i, s in enumerate(self.layers)}
-        self._ones_cache: dict = {}
-        self._scratch: torch.Tensor | None = None
+        self.relu_of = _relu_partners(self.layers, traced.nodes)
+        self.relu_out_of = set(self.relu_of.values())
 
     def run_batch(self, index: np.ndarray, images: torch.Tensor, labels: torch.Tensor):
         labels_np = np.asarray(labels, np.int64)
@@ -166,7 +166,7 @@ class _Pass:
         self._batch = dict(index=index, index_dev=torch.from_numpy(index).to(self.device),
                            labels=labels_np, labels_dev=torch.from_numpy(labels_np).to(self.device),
                            sel=torch.from_numpy(sel_np).to(self.device), any_sel=bool(sel_np.any()),
-                           all_sel=bool(sel_np.all()))
+                           all_sel=bool(sel_np.all()), relu_out={})
         self.n_selected += int(sel_np.sum())
         x = images.to(self.device, torch.float32).detach().requires_grad_(True)  # not the caller's tensor
         with torch.enable_grad():
@@ -181,62 +181,45 @@ class _Pass:
             logits.gather(1, pred[:, None]).sum().backward()
         self.correct += int((pred.cpu().numpy() == labels_np).sum())
         del self._batch
-        self._scratch = None  # the activation x gradient buffer lives for one batch
 
     # -- hooks -------------------------------------------------------------------------------------------
-    # Each reduction is one read of the map: amax (not max-with-indices: 10x slower on the CPU; the argmax
-    # is taken later, only for the entries that enter the top-k), a matrix-vector product with ones for
-    # the spatial sum, activation x gradient into a reused buffer (a fresh full-size temporary per layer
-    # costs more in page faults than the multiply).
     def _forward(self, i: int, out: torch.Tensor):
         s, b = self.layers[i], self._batch
         a = out.detach().reshape(out.shape[0], s.layer.n_neurons, -1)  # (B, C, S); flatten keeps channels
-        m = a.amax(2)
-        r = a @ self._ones(a.shape[2], a) / a.shape[2] if a.shape[2] > 1 else a[:, :, 0]
+        r, m, am = _spatial_mean_max(a)
         pairs = _mean_max_pairs(r, m)
         try:  # the stats kernel checks finiteness in its read of the (B, C, 2) pairs
             s.acc.update(pairs, b["labels_dev"] if pairs.is_cuda else b["labels"])
         except DataError as exc:
             raise self._non_finite(s.layer, pairs, b["index"]) or exc from None
-        self._update_topk(s, m, a, b["index_dev"])
+        self._update_topk(s, m, am, b["index_dev"])
         if b["any_sel"]:
             rs, ms = (r, m) if b["all_sel"] else (r[b["sel"]], m[b["sel"]])
             s.imp_sum += rs.sum(0, dtype=torch.float64)
             s.imp_max = torch.maximum(s.imp_max, ms.amax(0).double())
             if out.requires_grad:
-                out.register_hook(lambda g, s=s, a=a: self._backward(s, a, g))
+                if i in self.relu_out_of:  # a ReLU: its output stands in for its input's
+                    b["relu_out"][i] = a
+                if i in self.relu_of:
+                    j = self.relu_of[i]
+                    out.register_hook(lambda g, s=s, j=j: self._backward(s, b["relu_out"][j], g))
+                else:
+                    out.register_hook(lambda g, s=s, a=a: self._backward(s, a, g))
 
     def _backward(self, s: _LayerState, a: torch.Tensor, g: torch.Tensor):
-        ag = torch.mul(a, g.reshape(a.shape), out=self._buffer(a))
-        contrib = (ag.sum(2) if a.shape[2] > 1 else ag[:, :, 0]).abs()
+        contrib = _spatial_dot(a, g.reshape(a.shape)).abs()
         if not self._batch["all_sel"]:
             contrib = contrib[self._batch["sel"]]
         s.contrib_sum += contrib.sum(0, dtype=torch.float64)
 
-    def _ones(self, n: int, like: torch.Tensor) -> torch.Tensor:
-        key = (n, like.dtype, like.device)
-        if key not in self._ones_cache:
-            self._ones_cache[key] = torch.ones(n, dtype=like.dtype, device=like.device)
-        return self._ones_cache[key]
-
-    def _buffer(self, like: torch.Tensor) -> torch.Tensor:
-        buf = self._scratch
-        if buf is None or buf.numel() < like.numel() or buf.dtype != like.dtype or buf.device != like.device:
-            buf = self._scratch = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
-        return buf[:like.numel()].view(like.shape)
-
-    def _update_topk(self, s: _LayerState, m: torch.Tensor, a: torch.Tensor, index: torch.Tensor):
-        (B, C), k0 = m.shape, s.top_score.shape[1]
+    def _update_topk(self, s: _LayerState, m: torch.Tensor, am: torch.Tensor, index: torch.Tensor):
+        B, C = m.shape
         scores = torch.cat([s.top_score, m.T.float()], 1)
         # stable: among equal scores the earlier column wins (kept entries, then images in index order)
         order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :self.k]
         s.top_score = scores.gather(1, order)
         s.top_index = torch.cat([s.top_index, index[None, :].expand(C, B)], 1).gather(1, order)
-        pos = torch.cat([s.top_pos, s.top_pos.new_zeros(C, B)], 1).gather(1, order)
-        cs, js = torch.nonzero(order >= k0, as_tuple=True)  # entries this batch brought in
-        if len(cs):
-            pos[cs, js] = a[order[cs, js] - k0, cs].argmax(1)  # first maximal position, as max() gives
-        s.top_pos = pos
+        s.top_pos = torch.cat([s.top_pos, am.T.long()], 1).gather(1, order)
 
     def _non_finite(self, layer: Layer, pairs: torch.Tensor, index: np.ndarray) -> DataError | None:
         bad = (~torch.isfinite(pairs)).any(2).cpu().numpy()  # (B, C)
@@ -268,6 +251,56 @@ class _Pass:
                                            contribution=s.contrib_sum.cpu().numpy() / n,
                                            classes=tuple(int(c) for c in self.classes))
         return out
+
+
+# Per-layer reductions, one read of the map each. On the CPU numpy's SIMD max/argmax/mean/vecdot run on
+# zero-copy views (torch's max-with-indices is ~30x slower there, its a * g needs a full-size temporary);
+# on CUDA torch keeps everything on the device.
+def _spatial_mean_max(a: torch.Tensor):
+    """Spatial mean, max and first argmax (B, C) of a (B, C, S) map."""
+    if a.is_cuda:
+        m, am = a.max(2)
+        return a.mean(2), m, am
+    an = _host(a)
+    return (torch.from_numpy(np.asarray(an.mean(2, dtype=an.dtype))), torch.from_numpy(an.max(2)),
+            torch.from_numpy(an.argmax(2)))
+
+
+def _host(t: torch.Tensor) -> np.ndarray:
+    return (t if t.dtype in (torch.float32, torch.float64) else t.float()).numpy()  # bfloat16: no numpy dtype
+
+
+def _spatial_dot(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """sum over positions of a * g, (B, C)."""
+    if a.is_cuda:
+        return torch.linalg.vecdot(a, g, dim=2)
+    an, gn = _host(a), _host(g)
+    if hasattr(np, "vecdot"):  # numpy >= 2.0
+        return torch.from_numpy(np.vecdot(an, gn, axis=2))
+    return torch.from_numpy(np.einsum("bcs,bcs->bc", an, gn))
+
+
+_RELUS = ("ReLU", "relu", "ReLU6", "relu6")
+
+
+def _relu_partners(layers: list, nodes: dict) -> dict:
+    """layer position -> position of the ReLU that is its only consumer.
+
+    For such a layer (a batchnorm or add before its ReLU) activation x gradient is computed from the ReLU's
+    output, which autograd keeps anyway, so the layer's own output can be freed as soon as the ReLU has
+    run. Exact: the gradient reaching the layer is zero wherever relu(a) != a (a <= 0, and a >= 6 for
+    ReLU6), so a * g == relu(a) * g element by element.
+    """
+    pos = {nodes[s.layer.name]: i for i, s in enumerate(layers)}
+    out = {}
+    for i, s in enumerate(layers):
+        users = list(nodes[s.layer.name].users)
+        if len(users) == 1 and users[0] in pos:
+            j = pos[users[0]]
+            r = layers[j].layer
+            if r.kind == "activation" and r.op in _RELUS and r.shape == s.layer.shape:
+                out[i] = j
+    return out
 
 
 def _mean_max_pairs(r: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
