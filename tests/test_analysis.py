@@ -526,3 +526,81 @@ def test_format_1_files_still_load(small, tmp_path):
         np.testing.assert_array_equal(b.features[k].patches, np.asarray(f.patches))
         np.testing.assert_array_equal(b.features[k].image_index, f.image_index)
     np.testing.assert_array_equal(b.stats["conv2"].mean, a.stats["conv2"].mean)
+
+
+# -- distributed: 2 gloo processes against one ----------------------------------------------------------------
+def _dist_worker(rank, init, state, x, y, out, bad):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    torch.set_num_threads(1)  # as the reference: BLAS rounding follows the thread split
+    try:
+        model = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+        model.load_state_dict(state)
+        data = Dataset(x, y, ("a", "b", "c"), "random")
+        if bad is not None:
+            data = _NanAt(data, bad)
+        try:
+            a = analyze(model.eval(), data, batch_size=10, top_k=4, importance_classes=[0, 2], show_progress=False)
+        except DataError as exc:
+            (out.parent / f"error{rank}.txt").write_text(str(exc))
+            return
+        if rank == 0:
+            a.save(out)
+        else:
+            assert a is None
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_give_the_single_process_result(small, tmp_path):
+    import torch.multiprocessing as mp
+
+    model = small[1]
+    rng = np.random.default_rng(5)
+    # 40 images in batches of 10: one process and each of the two shards run the same batch shapes, so the
+    # float32 activations agree bit for bit and what remains is the merge (BLAS rounding follows the shape)
+    data = Dataset(rng.random((40, 1, 12, 12), dtype=np.float32), rng.integers(0, 3, 40), ("a", "b", "c"), "random")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = analyze(model, data, batch_size=10, top_k=4, importance_classes=[0, 2], show_progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_dist_worker, args=(init, model.state_dict(), data.images, data.labels, tmp_path / "two.cnnvis", None),
+             nprocs=2)
+    two = Analysis.load(tmp_path / "two.cnnvis")
+    assert two.meta["world_size"] == 2 and two.meta["n_images"] == len(data)
+    assert two.meta["accuracy"] == one.meta["accuracy"]
+    for name in one.graph.names:
+        for f in ("count", "mean", "std", "max", "active"):
+            np.testing.assert_allclose(getattr(two.stats[name], f), getattr(one.stats[name], f), rtol=1e-9,
+                                       atol=1e-12, err_msg=f"{name}.{f}")
+        for f in ("mean_activation", "max_activation"):
+            np.testing.assert_allclose(getattr(two.importance[name], f), getattr(one.importance[name], f),
+                                       rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(two.importance[name].contribution, one.importance[name].contribution,
+                                   rtol=1e-9, atol=1e-12)
+        if name in one.features:
+            a, b = one.features[name], two.features[name]
+            np.testing.assert_allclose(b.scores, a.scores, rtol=1e-6)
+            untied = np.ones(a.scores.shape, bool)  # a rank whose score ties a neighbour's may swap with it
+            untied[:, 1:] &= a.scores[:, 1:] != a.scores[:, :-1]
+            untied[:, :-1] &= a.scores[:, :-1] != a.scores[:, 1:]
+            np.testing.assert_array_equal(b.image_index[untied], a.image_index[untied])
+            np.testing.assert_array_equal(b.boxes[untied], a.boxes[untied])
+            np.testing.assert_array_equal(np.asarray(b.patches)[untied], np.asarray(a.patches)[untied])
+
+
+def test_a_failing_rank_ends_the_run_with_its_message_and_no_file(small, tmp_path):
+    import torch.multiprocessing as mp
+
+    data, model = small[0], small[1]
+    init = f"file://{tmp_path / 'rendezvous'}"
+    out = tmp_path / "two.cnnvis"
+    mp.spawn(_dist_worker, args=(init, model.state_dict(), data.images, data.labels, out, 13), nprocs=2)
+    for rank in (0, 1):  # image 13 is in rank 1's shard (13, 15, ...); both ranks report it
+        assert (tmp_path / f"error{rank}.txt").read_text() == \
+            "rank 1: nan-set: image 13 is NaN or infinite after loading (channel 0)"
+    assert not out.exists()

@@ -21,7 +21,9 @@ from cnnvis.analysis._analysis import Analysis, Importance
 from cnnvis.analysis._patches import learned_features
 from cnnvis.analysis._receptive import receptive_fields
 from cnnvis.analysis._snapshots import training_history
-from cnnvis.errors import DataError, ModelError
+from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, world
+from cnnvis.compute._stats import finalize
+from cnnvis.errors import CnnvisError, DataError, ModelError
 from cnnvis.graph._network import Layer
 from cnnvis.graph._trace import Traced, trace
 from cnnvis.progress import progress
@@ -43,6 +45,9 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     where the unique crops of a big model would not fit in memory; see cnnvis.analysis._patches).
     device: where the model runs ("cpu", "cuda", "auto"); on CUDA the reductions stay on the GPU.
     workers: data-loading processes handed to data.batches.
+
+    Under torch.distributed (e.g. torchrun; see cnnvis.analysis._distributed) every rank calls analyze()
+    and analyses its shard; rank 0 returns the merged Analysis, the other ranks None.
     """
     if top_k < 1:
         raise DataError(f"top_k must be >= 1, got {top_k}")
@@ -59,25 +64,43 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     if not any(l.kind == "conv" for l in graph.layers):
         raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
     pass_ = _Pass(traced, data.n_classes, top_k, classes, dev, data.name)
-    n_batches = (len(data) + batch_size - 1) // batch_size
-    bar = progress(total=n_batches, desc="analysing", enabled=show_progress)
-    for index, images, labels in data.batches(batch_size, workers=workers):
-        pass_.run_batch(np.asarray(index, np.int64), images, labels)
-        bar.update(1)
-    bar.close()
+    rank, size = world()
+    indices = shard(len(data), rank, size) if size > 1 else None
+    n_batches = (len(data if indices is None else indices) + batch_size - 1) // batch_size
+    bar = progress(total=n_batches, desc="analysing", enabled=show_progress and rank == 0)
+    error = None
+    try:
+        for index, images, labels in data.batches(batch_size, indices=indices, workers=workers):
+            pass_.run_batch(np.asarray(index, np.int64), images, labels)
+            bar.update(1)
+    except CnnvisError as exc:
+        if size == 1:
+            raise
+        error = exc  # every rank learns it below, and raises it
+    finally:
+        bar.close()
+    part = pass_.partial()
+    if size > 1:
+        parts = gather_to_root(part, error)  # raises on every rank if one failed
+        if rank != 0:
+            return None
+        part = merge_partials(parts, top_k)
+    stats, tops, importance = pass_.results(part)
     fields = receptive_fields(graph, traced.nodes, dict(traced.module.named_modules()))
-    features = learned_features(graph, pass_.top_k(), fields, data, max_patch=max_patch)
+    features = learned_features(graph, tops, fields, data, max_patch=max_patch)
     history = None
     if len(snapshots):
         history = training_history(model, graph, snapshots, data, names=snapshot_names,
                                    show_progress=show_progress)
     info = dict(model=type(model).__name__, dataset=data.name, n_images=len(data),
-                input_shape=list(data.image_shape), accuracy=pass_.correct / len(data),
+                input_shape=list(data.image_shape), accuracy=part["correct"] / len(data),
                 top_k=top_k, max_patch=max_patch, cnnvis_version=cnnvis.__version__,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
-    return Analysis(graph=graph, class_names=tuple(data.class_names), stats=pass_.statistics(),
-                    features=features, importance=pass_.importance(), history=history, meta=info)
+    if size > 1:
+        info["world_size"] = size
+    return Analysis(graph=graph, class_names=tuple(data.class_names), stats=stats,
+                    features=features, importance=importance, history=history, meta=info)
 
 
 def _torch_device(device: str) -> torch.device:
@@ -116,6 +139,7 @@ class _Observed(fx.Interpreter):
 
     def __init__(self, gm: fx.GraphModule, layer_of: dict, observe):
         super().__init__(gm)
+        self.extra_traceback = False  # errors pass through unchanged (one-line messages stay one line)
         self.layer_of = layer_of  # fx node -> layer position
         self.observe = observe
 
@@ -233,24 +257,28 @@ class _Pass:
                          f"activation (NaN or inf) first in image {int(index[b])}, channel {c}")
 
     # -- results -----------------------------------------------------------------------------------------
-    def statistics(self) -> dict:
-        return {s.layer.name: s.acc.result() for s in self.layers}
+    def partial(self) -> dict:
+        """This process's raw results as numpy (what ranks send to be merged)."""
+        return dict(correct=self.correct, n_selected=self.n_selected, layers=[dict(
+            moments=s.acc._moments.state(),
+            top=(s.top_score.cpu().numpy(), s.top_index.cpu().numpy(), s.top_pos.cpu().numpy()),
+            imp_sum=s.imp_sum.cpu().numpy(), imp_max=s.imp_max.cpu().numpy(),
+            contrib_sum=s.contrib_sum.cpu().numpy()) for s in self.layers])
 
-    def top_k(self) -> dict:
-        """layer name -> (scores (C, k) float32, image index (C, k) int64, flat position (C, k) int64)."""
-        return {s.layer.name: (s.top_score.cpu().numpy(), s.top_index.cpu().numpy(), s.top_pos.cpu().numpy())
-                for s in self.layers}
-
-    def importance(self) -> dict:
-        n = max(self.n_selected, 1)
-        out = {}
-        for s in self.layers:
-            mx = s.imp_max.cpu().numpy()
-            out[s.layer.name] = Importance(mean_activation=s.imp_sum.cpu().numpy() / n,
-                                           max_activation=np.where(np.isfinite(mx), mx, np.nan),
-                                           contribution=s.contrib_sum.cpu().numpy() / n,
-                                           classes=tuple(int(c) for c in self.classes))
-        return out
+    def results(self, part: dict) -> tuple[dict, dict, dict]:
+        """(statistics, top-k (scores, image index, flat position) per layer, importance) of raw results."""
+        n = max(part["n_selected"], 1)
+        stats, tops, importance = {}, {}, {}
+        classes = tuple(int(c) for c in self.classes)
+        for s, p in zip(self.layers, part["layers"]):
+            name = s.layer.name
+            stats[name] = finalize(*p["moments"])
+            tops[name] = p["top"]
+            mx = p["imp_max"]
+            importance[name] = Importance(mean_activation=p["imp_sum"] / n,
+                                          max_activation=np.where(np.isfinite(mx), mx, np.nan),
+                                          contribution=p["contrib_sum"] / n, classes=classes)
+        return stats, tops, importance
 
 
 # Per-layer reductions, one read of the map each. On the CPU numpy's SIMD max/argmax/mean/vecdot run on
