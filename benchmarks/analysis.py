@@ -112,12 +112,61 @@ def child(args) -> dict:
     return out
 
 
+def speed(args) -> dict:
+    """images/s of every candidate in this one process, round robin, best of --repeat (shared cores: the
+    best round is the one least disturbed by other processes)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from cnnvis.analysis._run import _Pass, analyze
+    from cnnvis.graph._trace import trace
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model, what = _model(args.width)
+    model.eval()
+    data = _data(args.images, args.size)
+    batches = list(data.batches(args.batch))
+    traced = trace(model, torch.from_numpy(data.get(np.arange(2))))
+    traced.module.eval()
+    p = _Pass(traced, 10, 9, tuple(range(10)), torch.device("cpu"), data.name)
+
+    def bare():
+        for _, x, y in batches:
+            F.cross_entropy(model(x), y).backward()
+            model.zero_grad(set_to_none=True)
+
+    def inference():
+        with torch.no_grad():
+            for _, x, _ in batches:
+                model(x)
+
+    def pass_():
+        for b in batches:
+            p.run_batch(*b)
+
+    def whole():
+        analyze(model, data, batch_size=args.batch, show_progress=False)
+
+    fns = {"bare": bare, "inference": inference, "pass": pass_, "analysis": whole}
+    for f in (bare, inference, pass_):
+        f()  # warm-up
+    best = {c: float("inf") for c in fns}
+    for _ in range(args.repeat):
+        for c, f in fns.items():
+            t = time.perf_counter()
+            f()
+            best[c] = min(best[c], time.perf_counter() - t)
+    return {"model": what, **{c: args.images / t for c, t in best.items()}}
+
+
 def _run_child(args, candidate: str, images: int, save: str | None = None) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, os.path.abspath(__file__), "--child", candidate, "--images", str(images),
            "--size", str(args.size), "--batch", str(args.batch), "--threads", str(args.threads),
-           "--width", str(args.width)] + (["--save", save] if save else [])
+           "--width", str(args.width), "--repeat", str(args.repeat)] + (["--save", save] if save else [])
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode:
         sys.exit(f"{candidate} failed:\n{res.stderr[-3000:]}")
@@ -145,6 +194,8 @@ def main():
     p.add_argument("--width", type=int, default=64, help="ResNet-50 base width (64: torchvision's)")
     p.add_argument("--files", default=None, help="image counts to measure the file size for, e.g. 32,256 "
                    "('' for none; default: --images and 8x that)")
+    p.add_argument("--repeat", type=int, default=2, help="rounds of the speed comparison (best is kept)")
+    p.add_argument("--only", choices=("speed", "files"), default=None)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -152,26 +203,41 @@ def main():
         args.images, args.size, args.batch, args.width = 16, 64, 8, 16
     if args.child:
         args.candidate = args.child
-        print(json.dumps(child(args)))
+        print(json.dumps(speed(args) if args.child == "speed" else child(args)))
         return
     if args.files is None:
         counts = [args.images, 8 * args.images]
     else:
         counts = [int(c) for c in args.files.split(",") if c.strip()]
+    if args.only in (None, "speed"):
+        _speed_table(args)
+    if args.only in (None, "files"):
+        _files_table(args, counts)
+
+
+def _speed_table(args):
     rows = {c: _run_child(args, c, args.images) for c in ("bare", "inference", "pass", "analysis")}
+    fast = _run_child(args, "speed", args.images)
     bare = rows["bare"]
-    print(f"\n{rows['analysis']['model']}, {args.size}x{args.size}, {args.images} images, batch {args.batch}, "
-          f"{args.threads} threads; command: python3 benchmarks/analysis.py {' '.join(sys.argv[1:])}\n")
+    print(f"\n{fast['model']}, {args.size}x{args.size}, {args.images} images, batch {args.batch}, "
+          f"{args.threads} threads; command: python3 benchmarks/analysis.py {' '.join(sys.argv[1:])}")
+    print(f"images/s: one process, candidates round robin, best of {args.repeat}; peak RSS: each candidate "
+          "alone in its own process (ru_maxrss)\n")
     print("| candidate | images/s | vs bare fwd+bwd | peak RSS (MB) | vs bare |")
     print("|---|---|---|---|---|")
     names = {"bare": "bare forward+backward (weight gradients, loss)", "inference": "inference (no_grad forward)",
              "pass": "cnnvis analysis pass (per batch, like the rows above)",
              "analysis": "cnnvis analyze, whole call (trace + pass + crops)"}
     for c, r in rows.items():
-        print(f"| {names[c]} | {r['images_per_s']:.2f} | {r['images_per_s'] / bare['images_per_s']:.2f}x | "
+        print(f"| {names[c]} | {fast[c]:.2f} | {fast[c] / fast['bare']:.2f}x | "
               f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / bare['peak_rss_mb']:.2f}x |")
+
+
+def _files_table(args, counts):
     if not counts:
         return
+    print(f"\nfile sizes at defaults (top-k 9, patch size 64), {args.size}x{args.size}; command: "
+          f"python3 benchmarks/analysis.py {' '.join(sys.argv[1:])}")
     print("\n| images | file (MB) | layers | neurons | analyze (s) | save (s) | load + first patch (s) | load RSS (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
