@@ -1,8 +1,9 @@
-"""ResNets built from Bottleneck blocks with torchvision's exact structure (module names, shapes, the one
-`relu` module each block calls three times), so tests and benchmarks need no torchvision.
+"""Test nets: ResNets built from Bottleneck blocks with torchvision's exact structure (module names,
+shapes, the one `relu` module each block calls three times), so tests and benchmarks need no torchvision.
 
 Imported as `resnets` (pytest puts tests/ on sys.path; benchmarks/analysis.py adds it when torchvision is
-missing). `resnet50()` has the parameter shapes of torchvision.models.resnet50.
+missing). `resnet50()` has the parameter shapes of torchvision.models.resnet50. `ThreeCalls`: one ReLU
+module called at three places.
 """
 import torch
 import torch.nn as nn
@@ -69,3 +70,21 @@ class ResNet(nn.Module):
 
 def resnet50(num_classes: int = 1000, **kw) -> ResNet:
     return ResNet((3, 4, 6, 3), num_classes=num_classes, **kw)
+
+
+class ThreeCalls(nn.Module):
+    """One ReLU module applied to maps of 4, 6 and 6 channels (like torchvision Bottleneck's `self.relu`)."""
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 3):
+        super().__init__()
+        self.c1 = nn.Conv2d(in_channels, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 6, 3, stride=2)
+        self.c3 = nn.Conv2d(6, 6, 1)
+        self.act = nn.ReLU(inplace=True)
+        self.head = nn.Linear(6, n_classes)
+
+    def forward(self, x):
+        y = self.act(self.c1(x))
+        y = self.act(self.c2(y))
+        y = self.act(self.c3(y) + y)
+        return self.head(y.mean((2, 3)))

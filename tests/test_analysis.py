@@ -343,28 +343,14 @@ def test_random_byte_flips_and_cuts_never_escape_as_other_errors(small, tmp_path
 
 
 # -- real architectures: a module called at several places, streaming, shared crops, file format 2 ------------
-class _ThreeCalls(nn.Module):
-    """One ReLU module applied to maps of 4, 6 and 6 channels (like torchvision Bottleneck's `self.relu`)."""
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(1, 4, 3, padding=1)
-        self.c2 = nn.Conv2d(4, 6, 3, stride=2)
-        self.c3 = nn.Conv2d(6, 6, 1)
-        self.act = nn.ReLU(inplace=True)
-        self.head = nn.Linear(6, 3)
-
-    def forward(self, x):
-        y = self.act(self.c1(x))
-        y = self.act(self.c2(y))
-        y = self.act(self.c3(y) + y)
-        return self.head(y.mean((2, 3)))
 
 
 def test_each_call_of_a_reused_module_has_its_own_statistics_importance_and_topk(small):
     data = small[0]
     torch.manual_seed(4)
-    model = _ThreeCalls().eval()
+    from resnets import ThreeCalls
+
+    model = ThreeCalls().eval()
     a = analyze(model, data, batch_size=8, top_k=3, show_progress=False)
     graph, outs = _all_activations(model, data)
     assert [l.name for l in a.graph.layers if l.module == "act"] == ["act", "act_1", "act_2"]

@@ -183,26 +183,12 @@ def test_tracing_leaves_the_callers_model_alone():
 
 
 # -- a module called at several places: one layer per call ------------------------------------------------
-class _ThreeCalls(nn.Module):
-    """One ReLU module applied to maps of 4, 6 and 6 channels (like torchvision Bottleneck's `self.relu`)."""
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(2, 4, 3, padding=1)
-        self.c2 = nn.Conv2d(4, 6, 3, stride=2)
-        self.c3 = nn.Conv2d(6, 6, 1)
-        self.act = nn.ReLU(inplace=True)
-        self.head = nn.Linear(6, 3)
-
-    def forward(self, x):
-        y = self.act(self.c1(x))
-        y = self.act(self.c2(y))
-        y = self.act(self.c3(y) + y)
-        return self.head(y.mean((2, 3)))
 
 
 def test_a_module_called_three_times_gives_three_layers_in_call_order():
-    g = from_torch(_ThreeCalls(), torch.zeros(2, 2, 9, 9))
+    from resnets import ThreeCalls
+
+    g = from_torch(ThreeCalls(in_channels=2), torch.zeros(2, 2, 9, 9))
     acts = [l for l in g.layers if l.module == "act"]
     assert [l.name for l in acts] == ["act", "act_1", "act_2"]
     assert [l.n_neurons for l in acts] == [4, 6, 6]
