@@ -238,7 +238,8 @@ def _files_table(args, counts):
         return
     print(f"\nfile sizes at defaults (top-k 9, patch size 64), {args.size}x{args.size}; command: "
           f"python3 benchmarks/analysis.py {' '.join(sys.argv[1:])}")
-    print("\n| images | file (MB) | layers | neurons | analyze (s) | save (s) | load + first patch (s) | load RSS (MB) |")
+    print("\n| images | file (MB) | layers | neurons | analyze (s) | save (s) | load + first patch (s) "
+          "| load RSS (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:

@@ -376,7 +376,8 @@ def test_resnet50_shaped_net_analyses_aggregates_and_round_trips(tmp_path):
     torch.manual_seed(0)
     model = resnet50(num_classes=3, width=4).eval()
     rng = np.random.default_rng(0)
-    data = Dataset(rng.random((6, 3, 32, 32), dtype=np.float32), np.array([0, 1, 2, 0, 1, 2]), ("a", "b", "c"), "r")
+    data = Dataset(rng.random((6, 3, 32, 32), dtype=np.float32), np.array([0, 1, 2, 0, 1, 2]), ("a", "b", "c"),
+                   "r")
     a = analyze(model, data, batch_size=4, top_k=2, snapshots=[model.state_dict()], show_progress=False)
     assert len(a.history.layers) == 54  # the 53 convs (4 downsamples included) and the fc, once each
     for p in ("layer1.0.", "layer4.2."):
@@ -503,7 +504,8 @@ def test_format_1_files_still_load(small, tmp_path):
     layers = [dict(name=l.name, kind=l.kind, n_neurons=l.n_neurons, inputs=list(l.inputs), shape=list(l.shape),
                    op=l.op) for l in a.graph.layers]  # format 1 had no `module`
     manifest = dict(version=1, layers=layers, connections=conns, class_names=list(a.class_names), meta=a.meta,
-                    stats=sorted(names.index(k) for k in a.stats), features=sorted(names.index(k) for k in a.features),
+                    stats=sorted(names.index(k) for k in a.stats),
+                    features=sorted(names.index(k) for k in a.features),
                     importance={names.index(k): list(v.classes) for k, v in a.importance.items()}, history=None)
     write_archive(tmp_path / "v1.cnnvis", manifest, arrays)
     b = Analysis.load(tmp_path / "v1.cnnvis")
@@ -546,7 +548,8 @@ def test_two_gloo_processes_give_the_single_process_result(small, tmp_path):
     rng = np.random.default_rng(5)
     # 40 images in batches of 10: one process and each of the two shards run the same batch shapes, so the
     # float32 activations agree bit for bit and what remains is the merge (BLAS rounding follows the shape)
-    data = Dataset(rng.random((40, 1, 12, 12), dtype=np.float32), rng.integers(0, 3, 40), ("a", "b", "c"), "random")
+    data = Dataset(rng.random((40, 1, 12, 12), dtype=np.float32), rng.integers(0, 3, 40), ("a", "b", "c"),
+                   "random")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -554,8 +557,8 @@ def test_two_gloo_processes_give_the_single_process_result(small, tmp_path):
     finally:
         torch.set_num_threads(threads)
     init = f"file://{tmp_path / 'rendezvous'}"
-    mp.spawn(_dist_worker, args=(init, model.state_dict(), data.images, data.labels, tmp_path / "two.cnnvis", None),
-             nprocs=2)
+    out = tmp_path / "two.cnnvis"
+    mp.spawn(_dist_worker, args=(init, model.state_dict(), data.images, data.labels, out, None), nprocs=2)
     two = Analysis.load(tmp_path / "two.cnnvis")
     assert two.meta["world_size"] == 2 and two.meta["n_images"] == len(data)
     assert two.meta["accuracy"] == one.meta["accuracy"]

@@ -25,8 +25,8 @@ class LearnedFeatures:
     one that reaches past the border is shifted inside; crops longer than the analysis's max_patch are
     scaled down by area averaging). An analysis holds it as a PatchArray (array-like: indexing, shape,
     np.asarray) whose crops are shared with the other layers showing the same crop; a plain array works
-    too. In a file of more than 16 MB of crops they are JPEG-coded (see cnnvis.analysis._patches). scores (C, k) float32: the spatial max of the
-    activation, descending; NaN where fewer than k images were seen. image_index (C, k) int64: index into
+    too. In a file of more than 16 MB of crops they are JPEG-coded (see cnnvis.analysis._patches).
+    scores (C, k) float32: the spatial max of the activation, descending; NaN where fewer than k images were seen. image_index (C, k) int64: index into
     the data set, -1 where unfilled. boxes (C, k, 4) int32: y0, x0, y1, x1 of the crop in input pixels.
     """
 

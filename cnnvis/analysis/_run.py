@@ -332,8 +332,8 @@ def _relu_partners(layers: list, nodes: dict) -> dict:
 
 
 def _mean_max_pairs(r: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """(B, C, 2) [m, 2r - m] (the maps' dtype; the kernel accumulates in float64): its spatial mean is r and its spatial max is m, so the statistics
-    kernel, reading two values per (image, channel) instead of the whole map, gives exactly the statistics
-    of the full activation (mean and std of the spatial mean, max of the max, fraction with max > 0).
+    """(B, C, 2) [m, 2r - m] in the maps' dtype (the kernel accumulates in float64): its spatial mean is r
+    and its spatial max is m, so the statistics kernel, reading two values per (image, channel) instead of
+    the whole map, gives exactly the statistics of the full activation (mean and std of the spatial mean, max of the max, fraction with max > 0).
     NaN or +-inf anywhere in the map makes a pair non-finite, which the kernel reports."""
     return torch.stack([m, torch.minimum(2 * r - m, m)], 2)
