@@ -35,11 +35,27 @@ def small():
     return data, model, snaps, a
 
 
+class _Recorder(torch.fx.Interpreter):
+    """The slow, obvious reference: keeps every layer node's output for the whole batch, grads retained."""
+
+    def __init__(self, gm, wanted: dict):
+        super().__init__(gm)
+        self.wanted = wanted  # fx node -> layer name
+        self.outputs: dict[str, torch.Tensor] = {}
+
+    def run_node(self, n):
+        out = super().run_node(n)
+        name = self.wanted.get(n)
+        if name is not None and isinstance(out, torch.Tensor):
+            if out.requires_grad:
+                out.retain_grad()
+            self.outputs[name] = out
+        return out
+
+
 def _all_activations(model, data):
     traced = trace(model, torch.from_numpy(data.images[:2]))
     outs = {}
-    from cnnvis.analysis._run import _Recorder
-
     x = torch.from_numpy(data.images).requires_grad_(True)
     rec = _Recorder(traced.module, {n: k for k, n in traced.nodes.items()})
     logits = rec.run(x)
@@ -324,3 +340,256 @@ def test_random_byte_flips_and_cuts_never_escape_as_other_errors(small, tmp_path
         bad.write_bytes(raw[:cut])
         with pytest.raises(AnalysisFileError, match="bad.cnnvis"):
             Analysis.load(bad)
+
+
+# -- real architectures: a module called at several places, streaming, shared crops, file format 2 ------------
+
+
+def test_each_call_of_a_reused_module_has_its_own_statistics_importance_and_topk(small):
+    data = small[0]
+    torch.manual_seed(4)
+    from resnets import ThreeCalls
+
+    model = ThreeCalls().eval()
+    a = analyze(model, data, batch_size=8, top_k=3, show_progress=False)
+    graph, outs = _all_activations(model, data)
+    assert [l.name for l in a.graph.layers if l.module == "act"] == ["act", "act_1", "act_2"]
+    for name, channels in (("act", 4), ("act_1", 6), ("act_2", 6)):
+        act, grad = outs[name]
+        assert act.shape[1] == channels
+        ref = class_statistics(act, data.labels, 3)
+        for f in ("count", "mean", "std", "max", "active"):
+            np.testing.assert_allclose(getattr(a.stats[name], f), getattr(ref, f), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.importance[name].contribution, np.abs((act * grad).sum(2)).mean(0),
+                                   rtol=1e-4, atol=1e-7)
+        m = act.max(2)
+        np.testing.assert_allclose(a.features[name].scores, -np.sort(-m.T, 1)[:, :3], rtol=1e-5, atol=1e-6)
+    # the three calls really differ (the old graph merged them into one layer)
+    assert not np.allclose(a.stats["act"].mean[:, :4], a.stats["act_1"].mean[:, :4])
+
+
+def test_resnet50_shaped_net_analyses_aggregates_and_round_trips(tmp_path):
+    from resnets import resnet50
+
+    from cnnvis.aggregate import aggregate
+
+    torch.manual_seed(0)
+    model = resnet50(num_classes=3, width=4).eval()
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.random((6, 3, 32, 32), dtype=np.float32), np.array([0, 1, 2, 0, 1, 2]), ("a", "b", "c"),
+                   "r")
+    a = analyze(model, data, batch_size=4, top_k=2, snapshots=[model.state_dict()], show_progress=False)
+    assert len(a.history.layers) == 54  # the 53 convs (4 downsamples included) and the fc, once each
+    for p in ("layer1.0.", "layer4.2."):
+        planes = 4 if p == "layer1.0." else 32
+        assert [a.stats[p + n].mean.shape[1] for n in ("relu", "relu_1", "relu_2")] == [planes, planes, 4 * planes]
+    agg = aggregate(a)
+    members = [n for lc in agg.layer_clusters for n in lc.layers]
+    assert len(agg.layer_clusters) >= 2 and len(members) == len(set(members))
+    assert {"layer1.0.relu", "layer1.0.relu_1", "layer1.0.relu_2"} <= set(members)
+    a.save(tmp_path / "r.cnnvis")
+    b = Analysis.load(tmp_path / "r.cnnvis")
+    _assert_same(a, b)
+
+
+class _NanAt:
+    """A data set (the analysis's interface) whose image `bad` turns NaN after loading."""
+
+    def __init__(self, data, bad):
+        self.d, self.bad = data, bad
+        self.labels, self.class_names, self.n_classes = data.labels, data.class_names, data.n_classes
+        self.name, self.image_shape = "nan-set", data.image_shape
+
+    def __len__(self):
+        return len(self.d)
+
+    def get(self, indices):
+        x = self.d.get(indices).copy()
+        x[np.asarray(indices) == self.bad] = np.nan
+        return x
+
+    def batches(self, batch_size, *, indices=None, workers=0):
+        for idx, x, y in self.d.batches(batch_size, indices=indices):
+            yield idx, torch.from_numpy(self.get(idx)), y
+
+
+def test_non_finite_images_name_the_first_bad_image(small):
+    data, model = small[0], small[1]
+    with pytest.raises(DataError, match=r"nan-set: image 13 is NaN or infinite after loading"):
+        analyze(model, _NanAt(data, 13), batch_size=10, show_progress=False)
+
+
+def test_element_wise_layers_share_their_units_crops(small):
+    a = small[3]
+    conv, relu = a.features["conv1"], a.features["relu1"]
+    assert relu.patches.group is conv.patches.group  # one store for the unit
+    same = (relu.image_index == conv.image_index) & np.all(relu.boxes == conv.boxes, -1)
+    assert same.mean() > 0.5
+    np.testing.assert_array_equal(relu.patches.ids[same], conv.patches.ids[same])
+    # distinct crops are stored once: fewer than one per (layer, neuron, rank)
+    groups = {id(f.patches.group): f.patches.group for f in a.features.values()}
+    assert sum(g.n for g in groups.values()) < sum(f.image_index.size for f in a.features.values())
+
+
+def test_patch_array_indexes_like_the_array_it_stands_for(small):
+    f = small[3].features["conv2"]
+    full = np.asarray(f.patches)
+    assert full.shape == f.patches.shape and full.dtype == np.uint8 and len(f.patches) == full.shape[0]
+    for key in [(1, 0), 2, (slice(1, 3),), (0, 1, slice(None), 2), (np.array([0, 2]), 1), (Ellipsis, 0),
+                (3, slice(None, None, -1), 1, 1, 0)]:
+        np.testing.assert_array_equal(f.patches[key], full[key])
+    assert f.patches == full and not (f.patches == np.zeros_like(full))
+
+
+def test_the_crop_memory_budget_lowers_the_stored_side_evenly():
+    from cnnvis.analysis._patches import _side_for_budget
+
+    ph, pw = np.array([40] * 10 + [8] * 5), np.array([40] * 10 + [8] * 5)
+    assert _side_for_budget(ph, pw, 3, 64, 10**9) == 64
+    # 10 crops of side s plus 5 of 8x8 in 3 channels: 30 s^2 + 960 <= 20000 -> s = 25
+    assert _side_for_budget(ph, pw, 3, 64, 20000) == 25
+
+
+def test_big_files_use_jpeg_sheets_and_half_precision_weights(small, tmp_path, monkeypatch):
+    import cnnvis.analysis._analysis as A
+    import cnnvis.analysis._patches as P
+
+    a = small[3]
+    monkeypatch.setattr(P, "LOSSLESS_LIMIT", 0)
+    monkeypatch.setattr(A, "CONNECTIONS_EXACT", 0)
+    a.save(tmp_path / "big.cnnvis")
+    with zipfile.ZipFile(tmp_path / "big.cnnvis") as zf:
+        names = zf.namelist()
+        head = json.loads(zf.read("manifest.json"))
+    assert any("/sheet/" in n for n in names) and not any(n.endswith("/pixels.npy") for n in names)
+    assert head["patches"]["codec"] == "jpeg" and head["version"] == 2
+    b = Analysis.load(tmp_path / "big.cnnvis")
+    for name, f in a.features.items():
+        g = b.features[name]
+        for field in ("scores", "image_index", "boxes"):
+            np.testing.assert_array_equal(getattr(g, field), getattr(f, field))
+        want, got = np.asarray(f.patches).astype(int), np.asarray(g.patches).astype(int)
+        assert got.shape == want.shape
+        assert np.abs(got - want).mean() < 4 and np.abs(got - want).max() < 64  # JPEG 90, no subsampling
+    for d, s in a.graph.edges():
+        w = a.graph.connection(d, s)
+        np.testing.assert_allclose(b.graph.connection(d, s), w, atol=1e-3 * np.abs(w).max())
+        np.testing.assert_allclose(b.graph.magnitude(d, s), a.graph.magnitude(d, s),
+                                   atol=1e-3 * np.abs(a.graph.magnitude(d, s)).max())
+    for group in ("stats", "importance"):  # the numbers the views are computed from stay exact
+        for k, v in getattr(a, group).items():
+            np.testing.assert_array_equal(getattr(b, group)[k].mean if group == "stats" else
+                                          getattr(b, group)[k].contribution,
+                                          v.mean if group == "stats" else v.contribution)
+
+
+def test_format_1_files_still_load(small, tmp_path):
+    from dataclasses import fields as dc_fields
+
+    from cnnvis.analysis._file import write_archive
+
+    a = small[3]
+    names = list(a.graph.names)
+    arrays, conns = {}, []
+    for i, c in enumerate(a.graph.connections):
+        conns.append(dict(dst=c.dst, src=c.src, mode=c.mode, offset=c.offset))
+        if c.mode == "weight":
+            arrays[f"conn/{i}/weight"], arrays[f"conn/{i}/magnitude"] = c.weight, c.magnitude
+    for group in ("stats", "features", "importance"):
+        for lname, obj in getattr(a, group).items():
+            for f in dc_fields(obj):
+                v = getattr(obj, f.name)
+                if f.name != "classes":
+                    arrays[f"{group}/{names.index(lname)}/{f.name}"] = np.asarray(v)
+    layers = [dict(name=l.name, kind=l.kind, n_neurons=l.n_neurons, inputs=list(l.inputs), shape=list(l.shape),
+                   op=l.op) for l in a.graph.layers]  # format 1 had no `module`
+    manifest = dict(version=1, layers=layers, connections=conns, class_names=list(a.class_names), meta=a.meta,
+                    stats=sorted(names.index(k) for k in a.stats),
+                    features=sorted(names.index(k) for k in a.features),
+                    importance={names.index(k): list(v.classes) for k, v in a.importance.items()}, history=None)
+    write_archive(tmp_path / "v1.cnnvis", manifest, arrays)
+    b = Analysis.load(tmp_path / "v1.cnnvis")
+    assert [l.name for l in b.graph.layers] == names and b.history is None
+    for k, f in a.features.items():
+        np.testing.assert_array_equal(b.features[k].patches, np.asarray(f.patches))
+        np.testing.assert_array_equal(b.features[k].image_index, f.image_index)
+    np.testing.assert_array_equal(b.stats["conv2"].mean, a.stats["conv2"].mean)
+
+
+# -- distributed: 2 gloo processes against one ----------------------------------------------------------------
+def _dist_worker(rank, init, state, x, y, out, bad):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    torch.set_num_threads(1)  # as the reference: BLAS rounding follows the thread split
+    try:
+        model = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+        model.load_state_dict(state)
+        data = Dataset(x, y, ("a", "b", "c"), "random")
+        if bad is not None:
+            data = _NanAt(data, bad)
+        try:
+            a = analyze(model.eval(), data, batch_size=10, top_k=4, importance_classes=[0, 2], show_progress=False)
+        except DataError as exc:
+            (out.parent / f"error{rank}.txt").write_text(str(exc))
+            return
+        if rank == 0:
+            a.save(out)
+        else:
+            assert a is None
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_give_the_single_process_result(small, tmp_path):
+    import torch.multiprocessing as mp
+
+    model = small[1]
+    rng = np.random.default_rng(5)
+    # 40 images in batches of 10: one process and each of the two shards run the same batch shapes, so the
+    # float32 activations agree bit for bit and what remains is the merge (BLAS rounding follows the shape)
+    data = Dataset(rng.random((40, 1, 12, 12), dtype=np.float32), rng.integers(0, 3, 40), ("a", "b", "c"),
+                   "random")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = analyze(model, data, batch_size=10, top_k=4, importance_classes=[0, 2], show_progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    init = f"file://{tmp_path / 'rendezvous'}"
+    out = tmp_path / "two.cnnvis"
+    mp.spawn(_dist_worker, args=(init, model.state_dict(), data.images, data.labels, out, None), nprocs=2)
+    two = Analysis.load(tmp_path / "two.cnnvis")
+    assert two.meta["world_size"] == 2 and two.meta["n_images"] == len(data)
+    assert two.meta["accuracy"] == one.meta["accuracy"]
+    for name in one.graph.names:
+        for f in ("count", "mean", "std", "max", "active"):
+            np.testing.assert_allclose(getattr(two.stats[name], f), getattr(one.stats[name], f), rtol=1e-9,
+                                       atol=1e-12, err_msg=f"{name}.{f}")
+        for f in ("mean_activation", "max_activation"):
+            np.testing.assert_allclose(getattr(two.importance[name], f), getattr(one.importance[name], f),
+                                       rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(two.importance[name].contribution, one.importance[name].contribution,
+                                   rtol=1e-9, atol=1e-12)
+        if name in one.features:
+            a, b = one.features[name], two.features[name]
+            np.testing.assert_allclose(b.scores, a.scores, rtol=1e-6)
+            untied = np.ones(a.scores.shape, bool)  # a rank whose score ties a neighbour's may swap with it
+            untied[:, 1:] &= a.scores[:, 1:] != a.scores[:, :-1]
+            untied[:, :-1] &= a.scores[:, :-1] != a.scores[:, 1:]
+            np.testing.assert_array_equal(b.image_index[untied], a.image_index[untied])
+            np.testing.assert_array_equal(b.boxes[untied], a.boxes[untied])
+            np.testing.assert_array_equal(np.asarray(b.patches)[untied], np.asarray(a.patches)[untied])
+
+
+def test_a_failing_rank_ends_the_run_with_its_message_and_no_file(small, tmp_path):
+    import torch.multiprocessing as mp
+
+    data, model = small[0], small[1]
+    init = f"file://{tmp_path / 'rendezvous'}"
+    out = tmp_path / "two.cnnvis"
+    mp.spawn(_dist_worker, args=(init, model.state_dict(), data.images, data.labels, out, 13), nprocs=2)
+    for rank in (0, 1):  # image 13 is in rank 1's shard (13, 15, ...); both ranks report it
+        assert (tmp_path / f"error{rank}.txt").read_text() == \
+            "rank 1: nan-set: image 13 is NaN or infinite after loading (channel 0)"
+    assert not out.exists()

@@ -180,3 +180,65 @@ def test_tracing_leaves_the_callers_model_alone():
     m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True))
     from_torch(m, torch.zeros(1, 1, 5, 5))
     assert m[1].inplace is True
+
+
+# -- a module called at several places: one layer per call ------------------------------------------------
+
+
+def test_a_module_called_three_times_gives_three_layers_in_call_order():
+    from resnets import ThreeCalls
+
+    g = from_torch(ThreeCalls(in_channels=2), torch.zeros(2, 2, 9, 9))
+    acts = [l for l in g.layers if l.module == "act"]
+    assert [l.name for l in acts] == ["act", "act_1", "act_2"]
+    assert [l.n_neurons for l in acts] == [4, 6, 6]
+    assert [l.shape for l in acts] == [(4, 9, 9), (6, 4, 4), (6, 4, 4)]
+    assert acts[0].inputs == ("c1",) and acts[1].inputs == ("c2",)
+    add = next(l for l in g.layers if l.kind == "add")
+    assert acts[2].inputs == (add.name,) and set(add.inputs) == {"c3", "act_1"}
+    assert g.layer("c2").inputs == ("act",) and g.layer("c3").inputs == ("act_1",)
+    # every call has its own connections, of its own shape
+    np.testing.assert_array_equal(g.connection("act", "c1"), np.eye(4, dtype=np.float32))
+    np.testing.assert_array_equal(g.connection("act_1", "c2"), np.eye(6, dtype=np.float32))
+    assert g.connection("c2", "act").shape == (6, 4)
+    assert len(set(g.names)) == len(g.names)
+
+
+def test_a_suffixed_name_never_takes_an_existing_module_name():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 1)
+            self.relu = nn.ReLU()
+            self.relu_1 = nn.ReLU()  # a module whose own name looks like a second call of `relu`
+
+        def forward(self, x):
+            return self.relu(self.relu_1(self.relu(self.conv(x))))
+
+    g = from_torch(M(), torch.zeros(1, 1, 3, 3))
+    assert g.names[1:] == ("conv", "relu", "relu_1", "relu_2")
+    assert [g.layer(n).module for n in g.names[2:]] == ["relu", "relu_1", "relu"]
+
+
+def test_resnet50_shaped_net_has_one_layer_per_call_with_its_own_channels():
+    from resnets import resnet50
+
+    m = resnet50(num_classes=10, width=8)  # torchvision's structure at 1/8 of the channels
+    g = from_torch(m, torch.zeros(1, 3, 64, 64))
+    names = g.names
+    for i, blocks in enumerate((3, 4, 6, 3), start=1):
+        planes = 8 * 2 ** (i - 1)
+        for b in range(blocks):
+            p = f"layer{i}.{b}."
+            r0, r1, r2 = (g.layer(p + n) for n in ("relu", "relu_1", "relu_2"))
+            assert (r0.n_neurons, r1.n_neurons, r2.n_neurons) == (planes, planes, 4 * planes)
+            assert r0.inputs == (p + "bn1",) and r1.inputs == (p + "bn2",)
+            assert g.layer(p + "conv2").inputs == (p + "relu",) and g.layer(p + "conv3").inputs == (p + "relu_1",)
+            add = g.layer(r2.inputs[0])
+            assert add.kind == "add" and p + "bn3" in add.inputs
+            assert (p + "downsample.1" in add.inputs) == (b == 0)
+            assert p + "relu_3" not in names
+    assert g.layer("relu").inputs == ("bn1",) and "relu_1" not in names  # the stem's relu is called once
+    for dst, src in g.edges():
+        assert g.connection(dst, src).shape == (g.layer(dst).n_neurons, g.layer(src).n_neurons)
+    assert len(set(names)) == len(names) == len(g.layers)

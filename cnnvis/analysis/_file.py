@@ -18,11 +18,13 @@ import numpy as np
 from cnnvis.errors import AnalysisFileError
 
 MAGIC = "cnnvis-analysis"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: patches per layer; 2: shared crop groups (cnnvis.analysis._analysis)
 _MANIFEST = "manifest.json"
 
 
-def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
+def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.ndarray],
+                  stored=frozenset()) -> None:
+    """Members named in `stored` are written without deflate (data compressed already)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -39,7 +41,10 @@ def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.
                     arr = np.asarray(arr)
                     if arr.dtype == object:
                         raise TypeError(f"array {name!r} has dtype object; the file holds no pickles")
-                    with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
+                    info._compresslevel = 1  # (ZipInfo has no public field for it before 3.13)
+                    with zf.open(info, "w", force_zip64=True) as out:
                         np.lib.format.write_array(out, np.ascontiguousarray(arr), allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
@@ -75,7 +80,8 @@ def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
                     arrays[n[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(n)), allow_pickle=False)
     except AnalysisFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, KeyError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, KeyError,
+            NotImplementedError) as exc:  # NotImplementedError: a flipped bit asks for an unsupported zip feature
         raise AnalysisFileError(f"{path}: truncated or corrupt analysis file ({exc})") from None
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AnalysisFileError(f"{path}: corrupt analysis file ({exc})") from None

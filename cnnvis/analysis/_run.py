@@ -1,21 +1,30 @@
-"""Running a data set through a traced model: statistics, learned features and importance in one pass."""
+"""Running a data set through a traced model: statistics, learned features and importance in one pass.
+
+Every layer is reduced the moment its output exists: a forward hook (an fx Interpreter over the traced
+module) takes the spatial mean and max per (image, channel) in torch, on the model's device, and feeds the
+small (B, C) results to the statistics, top-k and importance accumulators; a tensor hook on the same output
+does the same with activation x gradient when the backward pass reaches it. Nothing holds a layer's output
+beyond what autograd keeps for the backward pass anyway (plus, for the few outputs autograd does not keep,
+a reference until their gradient arrives). Parameters need no gradients, so the backward pass computes
+activation gradients only. Learned-feature crops are cut after the pass, from the few images that won.
+"""
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 
 import cnnvis
-from cnnvis.analysis._analysis import Analysis, Importance, LearnedFeatures
-from cnnvis.analysis._receptive import crop_box, receptive_fields
+from cnnvis.analysis._analysis import Analysis, Importance
+from cnnvis.analysis._patches import learned_features
+from cnnvis.analysis._receptive import receptive_fields
 from cnnvis.analysis._snapshots import training_history
-from cnnvis.data._datasets import Dataset
-from cnnvis.errors import DataError, ModelError
-from cnnvis.graph._network import NetworkGraph
+from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, world
+from cnnvis.compute._stats import finalize
+from cnnvis.errors import CnnvisError, DataError, ModelError
+from cnnvis.graph._network import Layer
 from cnnvis.graph._trace import Traced, trace
 from cnnvis.progress import progress
 from cnnvis.stats import ClassStatsAccumulator
@@ -23,17 +32,22 @@ from cnnvis.stats import ClassStatsAccumulator
 __all__ = ["analyze"]
 
 
-def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_names=None, batch_size: int = 128,
+def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, batch_size: int = 128,
             top_k: int = 9, importance_classes=None, show_progress: bool = True, meta: dict | None = None,
-            device: str = "cpu", max_patch: int = 64) -> Analysis:
+            device: str = "cpu", max_patch: int = 64, workers: int = 0) -> Analysis:
     """Derived features of every neuron of `model` on `data` (one forward + backward pass per batch).
 
-    snapshots: training checkpoints (paths or state dicts, oldest first) for the per-layer debugging values;
-    importance_classes: class ids the importance is computed over (default: all). max_patch: learned-feature
-    crops larger than this many pixels a side are stored scaled down (deep layers of ImageNet-sized models
-    see the whole image; 9 full crops per neuron would not fit in memory). device: where the model
-    runs ("cpu", "cuda", "auto"); on CUDA the activations stay on the GPU and the statistics kernel reads
-    them there.
+    data: a data set offering len(), .labels, .class_names, .n_classes, .name, .image_shape,
+    .get(indices) and .batches(batch_size, indices=, workers=) (see cnnvis.data). snapshots: training
+    checkpoints (paths or state dicts, oldest first) for the per-layer debugging values;
+    importance_classes: class ids the importance is computed over (default: all). max_patch:
+    learned-feature crops larger than this many pixels a side are stored scaled down (and further, evenly,
+    where the unique crops of a big model would not fit in memory; see cnnvis.analysis._patches).
+    device: where the model runs ("cpu", "cuda", "auto"); on CUDA the reductions stay on the GPU.
+    workers: data-loading processes handed to data.batches.
+
+    Under torch.distributed (e.g. torchrun; see cnnvis.analysis._distributed) every rank calls analyze()
+    and analyses its shard; rank 0 returns the merged Analysis, the other ranks None.
     """
     if top_k < 1:
         raise DataError(f"top_k must be >= 1, got {top_k}")
@@ -43,30 +57,50 @@ def analyze(model: torch.nn.Module, data: Dataset, *, snapshots=(), snapshot_nam
         raise DataError(f"max_patch must be >= 1, got {max_patch}")
     classes = _importance_classes(importance_classes, data)
     dev = _torch_device(device)
-    traced = trace(model, torch.from_numpy(data.images[: min(2, len(data))]))  # traces a copy
+    example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
+    traced = trace(model, example)  # traces a copy
     traced.module.eval().to(dev)
     graph = traced.graph
     if not any(l.kind == "conv" for l in graph.layers):
         raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
-    pass_ = _Pass(traced, data, top_k, classes, dev, max_patch)
-    n_batches = (len(data) + batch_size - 1) // batch_size
-    bar = progress(total=n_batches, desc="analysing", enabled=show_progress)
-    for i in range(n_batches):
-        pass_.run_batch(slice(i * batch_size, (i + 1) * batch_size))
-        bar.update(1)
-    bar.close()
+    pass_ = _Pass(traced, data.n_classes, top_k, classes, dev, data.name)
+    rank, size = world()
+    indices = shard(len(data), rank, size) if size > 1 else None
+    n_batches = (len(data if indices is None else indices) + batch_size - 1) // batch_size
+    bar = progress(total=n_batches, desc="analysing", enabled=show_progress and rank == 0)
+    error = None
+    try:
+        for index, images, labels in data.batches(batch_size, indices=indices, workers=workers):
+            pass_.run_batch(np.asarray(index, np.int64), images, labels)
+            bar.update(1)
+    except CnnvisError as exc:
+        if size == 1:
+            raise
+        error = exc  # every rank learns it below, and raises it
+    finally:
+        bar.close()
+    part = pass_.partial()
+    if size > 1:
+        parts = gather_to_root(part, error)  # raises on every rank if one failed
+        if rank != 0:
+            return None
+        part = merge_partials(parts, top_k)
+    stats, tops, importance = pass_.results(part)
+    fields = receptive_fields(graph, traced.nodes, dict(traced.module.named_modules()))
+    features = learned_features(graph, tops, fields, data, max_patch=max_patch)
     history = None
     if len(snapshots):
         history = training_history(model, graph, snapshots, data, names=snapshot_names,
                                    show_progress=show_progress)
     info = dict(model=type(model).__name__, dataset=data.name, n_images=len(data),
-                input_shape=list(data.images.shape[1:]), accuracy=pass_.correct / len(data),
+                input_shape=list(data.image_shape), accuracy=part["correct"] / len(data),
                 top_k=top_k, max_patch=max_patch, cnnvis_version=cnnvis.__version__,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
-    return Analysis(graph=graph, class_names=data.class_names, stats=pass_.statistics(),
-                    features=pass_.learned_features(), importance=pass_.importance(), history=history,
-                    meta=info)
+    if size > 1:
+        info["world_size"] = size
+    return Analysis(graph=graph, class_names=tuple(data.class_names), stats=stats,
+                    features=features, importance=importance, history=history, meta=info)
 
 
 def _torch_device(device: str) -> torch.device:
@@ -79,173 +113,227 @@ def _torch_device(device: str) -> torch.device:
     return torch.device("cuda")
 
 
-def _importance_classes(classes, data: Dataset) -> tuple[int, ...]:
+def _importance_classes(classes, data) -> tuple[int, ...]:
+    names = list(data.class_names)
     if classes is None:
         return tuple(range(data.n_classes))
     out = []
     for c in classes:
-        if isinstance(c, str) and c in data.class_names:
-            out.append(data.class_names.index(c))
+        if isinstance(c, str) and c in names:
+            out.append(names.index(c))
         elif isinstance(c, (int, np.integer)) or (isinstance(c, str) and c.isdigit()):
             k = int(c)
             if not 0 <= k < data.n_classes:
                 raise DataError(f"importance class {k} is outside [0, {data.n_classes})")
             out.append(k)
         else:
-            raise DataError(f"unknown class {c!r} (classes: {', '.join(data.class_names)})")
+            raise DataError(f"unknown class {c!r} (classes: {', '.join(names)})")
     if not out:
         raise DataError("importance classes: the list is empty")
     return tuple(sorted(set(out)))
 
 
-@dataclass
-class _TopK:
-    scores: np.ndarray  # (C, k) float32, -inf where empty
-    index: np.ndarray   # (C, k) int64 image index
-    pos: np.ndarray     # (C, k) int64 flat spatial position
+class _Observed(fx.Interpreter):
+    """Runs the traced module and hands every layer node's output to `observe` as soon as it exists; the
+    Interpreter frees each value after its last use, so no layer output outlives the forward pass here."""
 
-
-class _Recorder(fx.Interpreter):
-    """Runs the traced module and keeps the output of every layer node, with gradients retained."""
-
-    def __init__(self, gm, wanted: dict):
+    def __init__(self, gm: fx.GraphModule, layer_of: dict, observe):
         super().__init__(gm)
-        self.wanted = wanted  # fx node -> layer name
-        self.outputs: dict[str, torch.Tensor] = {}
+        self.extra_traceback = False  # errors pass through unchanged (one-line messages stay one line)
+        self.layer_of = layer_of  # fx node -> layer position
+        self.observe = observe
 
     def run_node(self, n):
         out = super().run_node(n)
-        name = self.wanted.get(n)
-        if name is not None and isinstance(out, torch.Tensor):
-            if out.requires_grad:
-                out.retain_grad()
-            self.outputs[name] = out
+        i = self.layer_of.get(n)
+        if i is not None and isinstance(out, torch.Tensor):
+            self.observe(i, out)
         return out
+
+
+class _LayerState:
+    """Running results of one layer: per-class statistics (host), top-k and importance sums (device)."""
+
+    def __init__(self, layer: Layer, n_classes: int, k: int, device):
+        C = layer.n_neurons
+        self.layer = layer
+        self.acc = ClassStatsAccumulator(n_classes, C)
+        self.top_score = torch.full((C, k), -torch.inf, dtype=torch.float32, device=device)
+        self.top_index = torch.full((C, k), -1, dtype=torch.int64, device=device)
+        self.top_pos = torch.zeros((C, k), dtype=torch.int64, device=device)
+        self.imp_sum = torch.zeros(C, dtype=torch.float64, device=device)
+        self.imp_max = torch.full((C,), -torch.inf, dtype=torch.float64, device=device)
+        self.contrib_sum = torch.zeros(C, dtype=torch.float64, device=device)
 
 
 class _Pass:
-    def __init__(self, traced: Traced, data: Dataset, top_k: int, classes: tuple[int, ...], device,
-                 max_patch: int):
+    def __init__(self, traced: Traced, n_classes: int, top_k: int, classes: tuple[int, ...], device,
+                 data_name: str):
         self.device = device
-        self.max_patch = max_patch
-        self.graph: NetworkGraph = traced.graph
         self.gm = traced.module
-        self.data = data
+        for p in self.gm.parameters():  # activation gradients only: no weight-gradient convolutions
+            p.requires_grad_(False)
+        self.n_classes = n_classes
+        self.data_name = data_name
         self.k = top_k
         self.classes = np.asarray(classes)
         self.correct = 0
-        self.node_names = {node: name for name, node in traced.nodes.items()}
-        self.fields = receptive_fields(self.graph, traced.nodes, dict(self.gm.named_modules()))
-        K = data.n_classes
-        self.acc = {l.name: ClassStatsAccumulator(K, l.n_neurons) for l in self.graph.layers}
-        self.top = {l.name: _TopK(np.full((l.n_neurons, top_k), -np.inf, np.float32),
-                                  np.full((l.n_neurons, top_k), -1, np.int64),
-                                  np.zeros((l.n_neurons, top_k), np.int64)) for l in self.graph.layers}
-        zeros = {l.name: np.zeros(l.n_neurons) for l in self.graph.layers}
-        self.imp_sum = {k: v.copy() for k, v in zeros.items()}
-        self.imp_max = {k: np.full_like(v, -np.inf) for k, v in zeros.items()}
-        self.contrib_sum = {k: v.copy() for k, v in zeros.items()}
         self.n_selected = 0
+        self.layers = [_LayerState(l, n_classes, top_k, device) for l in traced.graph.layers]
+        self.layer_of = {traced.nodes[s.layer.name]: i for i, s in enumerate(self.layers)}
+        self.relu_of = _relu_partners(self.layers, traced.nodes)
+        self.relu_out_of = set(self.relu_of.values())
 
-    def run_batch(self, sl: slice):
-        x = torch.from_numpy(self.data.images[sl]).to(self.device).requires_grad_(True)
-        labels = self.data.labels[sl]
-        rec = _Recorder(self.gm, self.node_names)
+    def run_batch(self, index: np.ndarray, images: torch.Tensor, labels: torch.Tensor):
+        labels_np = np.asarray(labels, np.int64)
+        sel_np = np.isin(labels_np, self.classes)
+        self._batch = dict(index=index, index_dev=torch.from_numpy(index).to(self.device),
+                           labels=labels_np, labels_dev=torch.from_numpy(labels_np).to(self.device),
+                           sel=torch.from_numpy(sel_np).to(self.device), any_sel=bool(sel_np.any()),
+                           all_sel=bool(sel_np.all()), relu_out={})
+        self.n_selected += int(sel_np.sum())
+        x = images.to(self.device, torch.float32).detach().requires_grad_(True)  # not the caller's tensor
         with torch.enable_grad():
-            logits = rec.run(x)
+            logits = _Observed(self.gm, self.layer_of, self._forward).run(x)
             if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
                 raise ModelError(f"the model must return class scores of shape (N, K), got "
                                  f"{getattr(logits, 'shape', type(logits).__name__)}")
-            if logits.shape[1] != self.data.n_classes:
+            if logits.shape[1] != self.n_classes:
                 raise ModelError(f"the model outputs {logits.shape[1]} class scores but the data set "
-                                 f"{self.data.name!r} has {self.data.n_classes} classes")
+                                 f"{self.data_name!r} has {self.n_classes} classes")
             pred = logits.argmax(1)
             logits.gather(1, pred[:, None]).sum().backward()
-        self.correct += int((pred.cpu().numpy() == labels).sum())
-        sel_np = np.isin(labels, self.classes)
-        sel = torch.from_numpy(sel_np).to(self.device)
-        labels_dev = torch.from_numpy(labels).to(self.device)
-        self.n_selected += int(sel_np.sum())
-        start = sl.start
-        for layer in self.graph.layers:
-            a = rec.outputs[layer.name].detach()
-            a3 = a.reshape(a.shape[0], layer.n_neurons, -1)  # (B, C, S); flatten keeps channels
-            try:  # the stats kernel checks finiteness in its single read of the activations
-                self.acc[layer.name].update(a3, labels_dev if a3.is_cuda else labels)
-            except DataError as exc:
-                raise DataError(f"layer {layer.name!r}, images {start}..{start + len(labels) - 1}: {exc}") from None
-            m, am = a3.max(dim=2)
-            self._update_topk(layer.name, m.cpu().numpy(), am.cpu().numpy(), start)
-            g = rec.outputs[layer.name].grad
-            if sel_np.any():
-                self.imp_sum[layer.name] += a3[sel].mean(2).double().sum(0).cpu().numpy()
-                self.imp_max[layer.name] = np.maximum(self.imp_max[layer.name],
-                                                      m[sel].double().amax(0).cpu().numpy())
-                if g is not None:
-                    contrib = (a3 * g.reshape(a3.shape)).sum(2).abs()[sel]
-                    self.contrib_sum[layer.name] += contrib.double().sum(0).cpu().numpy()
+        self.correct += int((pred.cpu().numpy() == labels_np).sum())
+        del self._batch
 
-    def _update_topk(self, name: str, m: np.ndarray, am: np.ndarray, start: int):
-        t = self.top[name]
-        B = m.shape[0]
-        scores = np.concatenate([t.scores, m.T.astype(np.float32)], 1)
-        index = np.concatenate([t.index, np.broadcast_to(np.arange(start, start + B), (m.shape[1], B))], 1)
-        pos = np.concatenate([t.pos, am.T.astype(np.int64)], 1)
-        k = min(self.k, scores.shape[1])
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(part, np.argsort(-np.take_along_axis(scores, part, 1), 1, kind="stable"), 1)
-        t.scores = np.take_along_axis(scores, order, 1)
-        t.index = np.take_along_axis(index, order, 1)
-        t.pos = np.take_along_axis(pos, order, 1)
+    # -- hooks -------------------------------------------------------------------------------------------
+    def _forward(self, i: int, out: torch.Tensor):
+        s, b = self.layers[i], self._batch
+        a = out.detach().reshape(out.shape[0], s.layer.n_neurons, -1)  # (B, C, S); flatten keeps channels
+        r, m, am = _spatial_mean_max(a)
+        pairs = _mean_max_pairs(r, m)
+        try:  # the stats kernel checks finiteness in its read of the (B, C, 2) pairs
+            s.acc.update(pairs, b["labels_dev"] if pairs.is_cuda else b["labels"])
+        except DataError as exc:
+            raise self._non_finite(s.layer, pairs, b["index"]) or exc from None
+        self._update_topk(s, m, am, b["index_dev"])
+        if b["any_sel"]:
+            rs, ms = (r, m) if b["all_sel"] else (r[b["sel"]], m[b["sel"]])
+            s.imp_sum += rs.sum(0, dtype=torch.float64)
+            s.imp_max = torch.maximum(s.imp_max, ms.amax(0).double())
+            if out.requires_grad:
+                if i in self.relu_out_of:  # a ReLU: its output stands in for its input's
+                    b["relu_out"][i] = a
+                if i in self.relu_of:
+                    j = self.relu_of[i]
+                    out.register_hook(lambda g, s=s, j=j: self._backward(s, b["relu_out"][j], g))
+                else:
+                    out.register_hook(lambda g, s=s, a=a: self._backward(s, a, g))
 
-    # -- results -------------------------------------------------------------------------------------------
-    def statistics(self) -> dict:
-        return {name: acc.result() for name, acc in self.acc.items()}
+    def _backward(self, s: _LayerState, a: torch.Tensor, g: torch.Tensor):
+        contrib = _spatial_dot(a, g.reshape(a.shape)).abs()
+        if not self._batch["all_sel"]:
+            contrib = contrib[self._batch["sel"]]
+        s.contrib_sum += contrib.sum(0, dtype=torch.float64)
 
-    def importance(self) -> dict:
-        n = max(self.n_selected, 1)
-        return {name: Importance(mean_activation=self.imp_sum[name] / n,
-                                 max_activation=np.where(np.isfinite(self.imp_max[name]), self.imp_max[name], np.nan),
-                                 contribution=self.contrib_sum[name] / n, classes=tuple(int(c) for c in self.classes))
-                for name in self.imp_sum}
+    def _update_topk(self, s: _LayerState, m: torch.Tensor, am: torch.Tensor, index: torch.Tensor):
+        B, C = m.shape
+        scores = torch.cat([s.top_score, m.T.float()], 1)
+        # stable: among equal scores the earlier column wins (kept entries, then images in index order)
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :self.k]
+        s.top_score = scores.gather(1, order)
+        s.top_index = torch.cat([s.top_index, index[None, :].expand(C, B)], 1).gather(1, order)
+        s.top_pos = torch.cat([s.top_pos, am.T.long()], 1).gather(1, order)
 
-    def learned_features(self) -> dict:
-        images = self.data.images  # (N, ch, H, W) in [0, 1]
-        H, W = images.shape[2:]
-        out = {}
-        for layer in self.graph.layers:
-            if layer.kind == "input":
-                continue
-            t, field = self.top[layer.name], self.fields[layer.name]
-            spatial = layer.spatial if field is not None else ()
-            C, k = t.scores.shape
-            cs, js = np.nonzero(t.index >= 0)
-            boxes = np.zeros((C, k, 4), np.int32)
-            for c, j in zip(cs, js):
-                p = np.unravel_index(int(t.pos[c, j]), spatial) if spatial else ()
-                (y0, y1), (x0, x1) = crop_box(field, p, (H, W)) if field is not None else ((0, H), (0, W))
-                boxes[c, j] = (y0, x0, y1, x1)
-            # every crop of a layer has the same size (fields are shifted inside the image, not clipped)
-            probe = crop_box(field, (0,) * len(spatial), (H, W)) if field is not None else ((0, H), (0, W))
-            ph, pw = probe[0][1] - probe[0][0], probe[1][1] - probe[1][0]
-            oh, ow = patch_shape(ph, pw, self.max_patch)
-            patches = np.zeros((C, k, oh, ow, images.shape[1]), np.uint8)
-            for start in range(0, len(cs), 512):  # chunks: wide layers with image-sized fields stay bounded
-                c, j = cs[start:start + 512], js[start:start + 512]
-                b = boxes[c, j]
-                crops = np.stack([images[i, :, y0:y1, x0:x1] for i, (y0, x0, y1, x1) in zip(t.index[c, j], b)])
-                if (oh, ow) != (ph, pw):
-                    crops = F.interpolate(torch.from_numpy(crops), size=(oh, ow), mode="area").numpy()
-                patches[c, j] = np.round(crops.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
-            scores = np.where(t.index >= 0, t.scores, np.nan).astype(np.float32)
-            out[layer.name] = LearnedFeatures(patches=patches, scores=scores, image_index=t.index.copy(),
-                                              boxes=boxes)
-        return out
+    def _non_finite(self, layer: Layer, pairs: torch.Tensor, index: np.ndarray) -> DataError | None:
+        bad = (~torch.isfinite(pairs)).any(2).cpu().numpy()  # (B, C)
+        if not bad.any():
+            return None
+        b, c = (int(v[0]) for v in np.nonzero(bad))
+        if layer.kind == "input":
+            return DataError(f"{self.data_name}: image {int(index[b])} is NaN or infinite after loading "
+                             f"(channel {c})")
+        return DataError(f"layer {layer.name!r}, images {int(index.min())}..{int(index.max())}: non-finite "
+                         f"activation (NaN or inf) first in image {int(index[b])}, channel {c}")
+
+    # -- results -----------------------------------------------------------------------------------------
+    def partial(self) -> dict:
+        """This process's raw results as numpy (what ranks send to be merged)."""
+        return dict(correct=self.correct, n_selected=self.n_selected, layers=[dict(
+            moments=s.acc._moments.state(),
+            top=(s.top_score.cpu().numpy(), s.top_index.cpu().numpy(), s.top_pos.cpu().numpy()),
+            imp_sum=s.imp_sum.cpu().numpy(), imp_max=s.imp_max.cpu().numpy(),
+            contrib_sum=s.contrib_sum.cpu().numpy()) for s in self.layers])
+
+    def results(self, part: dict) -> tuple[dict, dict, dict]:
+        """(statistics, top-k (scores, image index, flat position) per layer, importance) of raw results."""
+        n = max(part["n_selected"], 1)
+        stats, tops, importance = {}, {}, {}
+        classes = tuple(int(c) for c in self.classes)
+        for s, p in zip(self.layers, part["layers"]):
+            name = s.layer.name
+            stats[name] = finalize(*p["moments"])
+            tops[name] = p["top"]
+            mx = p["imp_max"]
+            importance[name] = Importance(mean_activation=p["imp_sum"] / n,
+                                          max_activation=np.where(np.isfinite(mx), mx, np.nan),
+                                          contribution=p["contrib_sum"] / n, classes=classes)
+        return stats, tops, importance
 
 
-def patch_shape(ph: int, pw: int, max_side: int) -> tuple[int, int]:
-    """Stored patch size: the crop's, scaled down (area averaging) so its longer side is at most max_side."""
-    if max(ph, pw) <= max_side:
-        return ph, pw
-    s = max_side / max(ph, pw)
-    return max(1, round(ph * s)), max(1, round(pw * s))
+# Per-layer reductions, one read of the map each. On the CPU numpy's SIMD max/argmax/mean/vecdot run on
+# zero-copy views (torch's max-with-indices is ~30x slower there, its a * g needs a full-size temporary);
+# on CUDA torch keeps everything on the device.
+def _spatial_mean_max(a: torch.Tensor):
+    """Spatial mean, max and first argmax (B, C) of a (B, C, S) map."""
+    if a.is_cuda:
+        m, am = a.max(2)
+        return a.mean(2), m, am
+    an = _host(a)
+    return (torch.from_numpy(np.asarray(an.mean(2, dtype=an.dtype))), torch.from_numpy(an.max(2)),
+            torch.from_numpy(an.argmax(2)))
+
+
+def _host(t: torch.Tensor) -> np.ndarray:
+    return (t if t.dtype in (torch.float32, torch.float64) else t.float()).numpy()  # bfloat16: no numpy dtype
+
+
+def _spatial_dot(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """sum over positions of a * g, (B, C)."""
+    if a.is_cuda:
+        return torch.linalg.vecdot(a, g, dim=2)
+    an, gn = _host(a), _host(g)
+    if hasattr(np, "vecdot"):  # numpy >= 2.0
+        return torch.from_numpy(np.vecdot(an, gn, axis=2))
+    return torch.from_numpy(np.einsum("bcs,bcs->bc", an, gn))
+
+
+_RELUS = ("ReLU", "relu", "ReLU6", "relu6")
+
+
+def _relu_partners(layers: list, nodes: dict) -> dict:
+    """layer position -> position of the ReLU that is its only consumer.
+
+    For such a layer (a batchnorm or add before its ReLU) activation x gradient is computed from the ReLU's
+    output, which autograd keeps anyway, so the layer's own output can be freed as soon as the ReLU has
+    run. Exact: the gradient reaching the layer is zero wherever relu(a) != a (a <= 0, and a >= 6 for
+    ReLU6), so a * g == relu(a) * g element by element.
+    """
+    pos = {nodes[s.layer.name]: i for i, s in enumerate(layers)}
+    out = {}
+    for i, s in enumerate(layers):
+        users = list(nodes[s.layer.name].users)
+        if len(users) == 1 and users[0] in pos:
+            j = pos[users[0]]
+            r = layers[j].layer
+            if r.kind == "activation" and r.op in _RELUS and r.shape == s.layer.shape:
+                out[i] = j
+    return out
+
+
+def _mean_max_pairs(r: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """(B, C, 2) [m, 2r - m] in the maps' dtype (the kernel accumulates in float64): its spatial mean is r
+    and its spatial max is m, so the statistics kernel, reading two values per (image, channel) instead of
+    the whole map, gives exactly the statistics of the full activation (mean and std of the spatial mean, max of the max, fraction with max > 0).
+    NaN or +-inf anywhere in the map makes a pair non-finite, which the kernel reports."""
+    return torch.stack([m, torch.minimum(2 * r - m, m)], 2)

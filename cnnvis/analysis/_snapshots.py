@@ -22,7 +22,7 @@ __all__ = ["load_checkpoint", "apply_checkpoint", "training_history", "fixed_bat
 def fixed_batch(data: Dataset, size: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(data), size=min(size, len(data)), replace=False))
-    return torch.from_numpy(data.images[idx]), torch.from_numpy(data.labels[idx])
+    return torch.from_numpy(np.asarray(data.get(idx), np.float32)), torch.from_numpy(data.labels[idx])
 
 
 def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, data: Dataset, *, names=None,
@@ -34,7 +34,9 @@ def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, dat
     names = [str(n) for n in names]
     learned = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
     named = dict(model.named_modules())
-    edges = [c for c in graph.connections if c.mode == "weight" and isinstance(named.get(c.dst), learned)]
+    module_of = {l.name: l.module for l in graph.layers}  # a reused module: several layers, one weight
+    edges = [c for c in graph.connections
+             if c.mode == "weight" and isinstance(named.get(module_of[c.dst]), learned)]
     layers = list(dict.fromkeys(c.dst for c in edges))
     work = copy.deepcopy(model).cpu()
     modules = dict(work.named_modules())
@@ -51,15 +53,15 @@ def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, dat
         out = F.cross_entropy(work(x), y)
         out.backward()
         loss[t] = float(out.detach())
-        weights = {n: modules[n].weight.detach().clone() for n in layers}
+        weights = {n: modules[module_of[n]].weight.detach().clone() for n in layers}
         for j, n in enumerate(layers):
-            g = modules[n].weight.grad
+            g = modules[module_of[n]].weight.grad
             grad_mean[t, j] = float(g.abs().mean()) if g is not None else np.nan
             if prev is not None:
                 rel_change[t, j] = float(torch.linalg.vector_norm(weights[n] - prev[n]) /
                                          torch.linalg.vector_norm(prev[n]).clamp_min(1e-30))
         if t == S - 1:
-            edge_grad, edge_change = _edge_values(edges, graph, modules, weights, prev)
+            edge_grad, edge_change = _edge_values(edges, graph, modules, module_of, weights, prev)
         prev = weights
         bar.update(1)
     bar.close()
@@ -67,10 +69,10 @@ def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, dat
                            rel_change=rel_change, loss=loss, edge_grad=edge_grad, edge_change=edge_change)
 
 
-def _edge_values(edges, graph, modules, weights, prev):
+def _edge_values(edges, graph, modules, module_of, weights, prev):
     grad, change = {}, {}
     for c in edges:
-        mod, dst, src = modules[c.dst], graph.layer(c.dst), graph.layer(c.src)
+        mod, dst, src = modules[module_of[c.dst]], graph.layer(c.dst), graph.layer(c.src)
         g = mod.weight.grad if mod.weight.grad is not None else torch.zeros_like(mod.weight)
         grad[(c.dst, c.src)] = weight_matrices(mod, dst, src, g)[1]
         if prev is None:

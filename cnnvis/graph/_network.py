@@ -23,7 +23,9 @@ class Layer:
     name: module qualified name (call of a module) or the traced node's name (call of a function).
     kind: one of LAYER_KINDS. n_neurons: channels of a feature map, units of a linear layer (a flatten keeps
     the channels of its input). inputs: names of the input layers. shape: per-sample output shape as
-    (n_neurons, *spatial), e.g. (20, 12, 12) or (500,). op: the module class or function name.
+    (n_neurons, *spatial), e.g. (20, 12, 12) or (500,). op: the module class or function name. module: the
+    called module's qualified name ("" for a function call); a module called at several places gives
+    several layers with the same module.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Layer:
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
     op: str = ""
+    module: str = ""
 
     @property
     def spatial(self) -> tuple[int, ...]:

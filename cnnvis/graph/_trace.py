@@ -88,12 +88,12 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
     modules = dict(gm.named_modules())
     layers, nodes, conns = [], {}, []
     node_layer: dict[fx.Node, str] = {}  # fx node -> layer name, for nodes that are layers
+    names = _LayerNames(modules)
     for node in gm.graph.nodes:
         shape = _tensor_shape(node)
         if node.op in ("output", "get_attr") or shape is None or len(shape) < 1:
             continue
         kind, op = _classify(node, modules)
-        name = node.target if node.op == "call_module" else node.name
         src_nodes = _layer_inputs(node, node_layer)
         if node.op != "placeholder" and not src_nodes:
             continue  # computed from constants only: not part of the data flow
@@ -109,8 +109,10 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
             neuron_shape = tuple(shape[1:]) if len(shape) > 1 else (1,)
         else:
             neuron_shape = tuple(shape[1:]) if len(shape) > 1 else (1,)
+        name = names.take(node)
         layer = Layer(name=name, kind=kind, n_neurons=int(neuron_shape[0]), inputs=src_names,
-                      shape=tuple(int(s) for s in neuron_shape), op=op)
+                      shape=tuple(int(s) for s in neuron_shape), op=op,
+                      module=str(node.target) if node.op == "call_module" else "")
         layers.append(layer)
         nodes[name] = node
         node_layer[node] = name
@@ -119,6 +121,33 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
             conns.append(_connect(layer, by_name[node_layer[src]], node, modules, src_nodes, pos, parts))
     graph = NetworkGraph(layers=tuple(layers), connections=tuple(conns))
     return Traced(graph=graph, module=gm, nodes=nodes)
+
+
+class _LayerNames:
+    """Layer names: a module's qualified name for its first call, then name_1, name_2, ... in call order (a
+    reused module, like torchvision Bottleneck's one `relu` called three times, gives one layer per call);
+    the fx node's name for a function call. A generated name that another layer already has is skipped."""
+
+    def __init__(self, modules: dict):
+        self.calls: dict[str, int] = {}
+        self.taken: set[str] = set()
+        self.reserved = set(modules)  # qualified module names: a suffixed call never takes one
+
+    def take(self, node: fx.Node) -> str:
+        if node.op != "call_module":
+            name = node.name
+        else:
+            base = str(node.target)
+            i = self.calls.get(base, 0)
+            name = base if i == 0 else f"{base}_{i}"
+            while name in self.taken or (i > 0 and name in self.reserved):
+                i += 1
+                name = f"{base}_{i}"
+            self.calls[base] = i + 1
+        while name in self.taken:  # a function node named like a module ("add" and a module "add")
+            name += "_"
+        self.taken.add(name)
+        return name
 
 
 # -- tracing ------------------------------------------------------------------------------------------
