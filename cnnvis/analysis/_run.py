@@ -66,13 +66,13 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     pass_ = _Pass(traced, data.n_classes, top_k, classes, dev, data.name)
     rank, size = world()
     indices = shard(len(data), rank, size) if size > 1 else None
-    n_batches = (len(data if indices is None else indices) + batch_size - 1) // batch_size
-    bar = progress(total=n_batches, desc="analysing", enabled=show_progress and rank == 0)
+    n_images = len(data if indices is None else indices)
+    bar = progress(total=n_images, desc="analysing", unit="img", enabled=show_progress and rank == 0)
     error = None
     try:
         for index, images, labels in data.batches(batch_size, indices=indices, workers=workers):
             pass_.run_batch(np.asarray(index, np.int64), images, labels)
-            bar.update(1)
+            bar.update(len(index))
     except CnnvisError as exc:
         if size == 1:
             raise

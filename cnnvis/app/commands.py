@@ -9,7 +9,7 @@ from pathlib import Path
 from cnnvis.app._data_options import (add_data_options, add_model_options, dataset_from_args, model_from_args,
                                       workers_from_args)
 from cnnvis.app.demo import DEMO_DEFAULT
-from cnnvis.errors import DataError, ModelError, guard
+from cnnvis.errors import DataError, guard
 
 __all__ = ["main", "main_gl"]
 
@@ -103,6 +103,7 @@ def _analyze(args) -> int:
     from cnnvis.data import load_digits
 
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    workers = 0
     if args.demo:
         from cnnvis.data._train import demo_model
 
@@ -117,6 +118,7 @@ def _analyze(args) -> int:
         from cnnvis.data import check_fits_model
 
         check_fits_model(data, model)
+        workers = workers_from_args(args, data)
         snapshots, meta = list(args.snapshots), {"model_spec": args.model}
     if args.limit:
         import numpy as np
@@ -124,7 +126,7 @@ def _analyze(args) -> int:
         data = data.subset(np.arange(min(args.limit, len(data))))
     analysis = analyze(model, data, snapshots=snapshots, batch_size=args.batch_size, top_k=args.top_k,
                        importance_classes=classes, show_progress=show, meta=meta, device=args.device,
-                       max_patch=args.patch_size)
+                       max_patch=args.patch_size, workers=workers)
     analysis.save(out)
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(analysis.graph.layers)} layers, "
          f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "

@@ -41,11 +41,13 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset, out_dir: Path
     snaps = [_save(model, out_dir / "snap_000.pt")]
     accs, losses = [], []
     n_batches = (len(train_set) + batch_size - 1) // batch_size
-    bar = progress(total=epochs * n_batches, desc="training", enabled=show_progress)
+    bar = progress(total=epochs * len(train_set), desc="training", unit="img", enabled=show_progress)
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.from_numpy(rng.permutation(len(train_set)))
         total = 0.0
+        bar.set_postfix(epoch=f"{epoch}/{epochs}", **({"loss": f"{losses[-1]:.3f}", "test_acc": f"{accs[-1]:.3f}"}
+                                                      if losses else {}))
         for i in range(n_batches):
             idx = order[i * batch_size:(i + 1) * batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx])
@@ -53,11 +55,10 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset, out_dir: Path
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-            bar.update(1)
+            bar.update(len(idx))
         sched.step()
         losses.append(total / len(train_set))
         accs.append(evaluate(model, test_set))
-        bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.3f}", test_acc=f"{accs[-1]:.3f}")
         snaps.append(_save(model, out_dir / f"snap_{epoch:03d}.pt"))
     bar.close()
     model.eval()
