@@ -100,7 +100,7 @@ BAD = [
     (["--model", "nosuchpkg.mod:make", "--weights", "s1.pt", "--data", "data.npz"], "cannot import 'nosuchpkg.mod'"),
     (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "badlabels.npz"], "label 9 of image 0 is outside"),
     (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "corrupt.npz"], "corrupt.npz: cannot read"),
-    (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "big.npz"], r"example input of shape \(2, 1, 16, 16\)"),
+    (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "big.npz"], r"big: images of shape 1x16x16 do not fit LeNet .*--input-size"),
     (["--model", "mymodels:make", "--data", "data.npz"], "--weights .* is required"),
 ]
 
@@ -169,3 +169,37 @@ def test_diagnose_is_a_cnnvis_command(tmp_path):
     assert isinstance(json.loads(r.stdout), list)
     bad = run(["diagnose", "missing.cnnvis"], tmp_path, tmp_path / "cache")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "missing.cnnvis" in bad.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_write_the_file_of_one_process(user_files):
+    """`torchrun --nproc-per-node 2 -m cnnvis analyze ...` (gloo): rank 0 writes what one process writes."""
+    t = user_files
+    args = ["analyze", "--model", "mymodels:make", "--weights", "s1.pt", "--snapshots", "s0.pt", "s1.pt",
+            "--data", "data.npz", "--batch-size", "4"]
+    env = dict(os.environ, PYTHONPATH=PKG_ROOT, CNNVIS_PROGRESS="0", OMP_NUM_THREADS="1")
+    one = subprocess.run([sys.executable, "-m", "cnnvis", *args, "-o", "one.cnnvis"], cwd=t, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", "29517", "-m", "cnnvis", *args, "-o", "two.cnnvis"],
+                         cwd=t, env=env, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr
+    a, b = Analysis.load(t / "one.cnnvis"), Analysis.load(t / "two.cnnvis")
+    assert b.meta["ranks"] == 2 and a.meta["ranks"] == 1 and b.meta["n_images"] == a.meta["n_images"] == 20
+    for layer in ("conv1", "fc1"):
+        for field in ("count", "mean", "std", "max", "active"):
+            # float32 activations of other batch compositions: the merge itself is exact (test_analysis, 1e-9)
+            np.testing.assert_allclose(getattr(b.stats[layer], field), getattr(a.stats[layer], field),
+                                       rtol=1e-5, atol=1e-7, err_msg=f"{layer}.{field}")
+        np.testing.assert_array_equal(b.features[layer].image_index, a.features[layer].image_index)
+    # a failing rank ends the run with its message and no file
+    images = np.random.default_rng(1).random((8, 12, 12)).astype(np.float32)
+    images[3, 5, 5] = np.nan  # caught as the data opens, on every rank (a failure inside one rank's shard:
+    #                           test_analysis's gloo test)
+    np.savez(t / "nan.npz", images=images, labels=np.arange(8) % 3)
+    bad = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", "29518", "-m", "cnnvis", *args[:-4], "--data", "nan.npz",
+                          "-o", "bad.cnnvis"], cwd=t, env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and not (t / "bad.cnnvis").exists()
+    assert "nan: image 3 is NaN or infinite" in bad.stderr, bad.stderr

@@ -96,8 +96,12 @@ def _analyze(args) -> int:
     if args.demo and (args.weights or args.snapshots or args.data):
         raise DataError("--demo brings its own model, weights and data; drop --weights/--snapshots/--data "
                         "or use --model")
-    show = not args.no_progress
     import torch  # noqa: F401  (deferred: `cnnvis info` does not need it)
+
+    from cnnvis.analysis._distributed import init_from_env
+
+    rank, world_size = init_from_env()  # under torchrun: one shard per rank, rank 0 writes the file
+    show = not args.no_progress and rank == 0
 
     from cnnvis.analysis._run import analyze
     from cnnvis.data import load_digits
@@ -119,7 +123,7 @@ def _analyze(args) -> int:
 
         check_fits_model(data, model)
         workers = workers_from_args(args, data)
-        snapshots, meta = list(args.snapshots), {"model_spec": args.model}
+        snapshots, meta = list(args.snapshots), {"model_spec": args.model, "ranks": world_size}
     if args.limit:
         import numpy as np
 
@@ -127,6 +131,8 @@ def _analyze(args) -> int:
     analysis = analyze(model, data, snapshots=snapshots, batch_size=args.batch_size, top_k=args.top_k,
                        importance_classes=classes, show_progress=show, meta=meta, device=args.device,
                        max_patch=args.patch_size, workers=workers)
+    if analysis is None:  # another rank's shard, merged into rank 0's file
+        return 0
     analysis.save(out)
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(analysis.graph.layers)} layers, "
          f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "
