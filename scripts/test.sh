@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl
-python3 -P -m pytest -q -ra "$@"
+python3 -P -m pytest -q -ra --ignore=tests/zoo "$@"
 if [ "${CNNVIS_SKIP_ZOO:-0}" != 1 ]; then
   echo "test: the torchvision zoo (scripts/test-zoo.sh)" >&2
   bash scripts/test-zoo.sh
