@@ -78,3 +78,11 @@ def test_an_expand_without_animation_jumps_and_collapse_flies_back(resnet_sessio
     while v.step(1 / 30):
         pass
     assert _on_screen(v, big)
+
+
+def test_the_resnet_overview_names_its_stages_by_module_path(resnet_session):
+    # torch.fx calls a Bottleneck's `out += identity` "add", "add_1", ...: the stage still reads "layer2"
+    names = [lc.name for lc in resnet_session.aggregation.layer_clusters]
+    staged = [n for n in names if n.startswith("layer")]
+    assert staged and all("\u2013" not in n and "add" not in n for n in staged), names
+    assert set(staged) <= {"layer1", "layer2", "layer3", "layer4"}
