@@ -28,6 +28,8 @@ from cnnvis.layout._edits import CollapseColumn, ExpandColumn, MergeBundles, Mov
 __all__ = ["Viewer"]
 
 ZOOM_SECONDS = 0.35       # duration of the animated zoom to a layer cluster
+FIT_COLUMNS = 12          # an expand fits at most this many of its layers (a ResNet-50 stage has 31 to 62:
+                          # all at once is a thin band of unreadable names); pan for the rest
 
 
 class Viewer:
@@ -286,7 +288,8 @@ class Viewer:
     def _after_edit(self, edit) -> None:
         """After an expand, fly the view (eased, ZOOM_SECONDS) to the new layer columns; after a collapse, to the
         merged one. The flight starts from where the camera was, so the expand reads as a zoom out to the group
-        rather than a jump (the layout keeps the group where the cluster was)."""
+        rather than a jump (the layout keeps the group where the cluster was). A group wider than FIT_COLUMNS
+        layers gets its first FIT_COLUMNS fitted."""
         if isinstance(edit, (ExpandColumn, CollapseColumn)):
             c = edit.column
             g = self.scene.column_group
@@ -294,6 +297,7 @@ class Viewer:
             cols = cols[cols < len(self.scene.column_names)]
             if len(cols):
                 boxes = np.array([self.column_box(int(k)) for k in cols])
+                boxes = boxes[np.argsort(boxes[:, 0], kind="stable")][:FIT_COLUMNS]
                 self.camera.fly_to(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], self._fit_seconds, margin=24)
                 self.update_state(focus_column=int(cols[0]))
                 if self.camera.animating:
