@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/cnnvis-r50}
 PY=${ZOO_PY:-/work/venvs/zoo/bin/python}
+[ -x "$PY" ] || PY=python3   # no zoo venv: the system torch and tests/resnets.py's net
 N=${N_IMAGES:-64}
 mkdir -p "$OUT"
 export EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl
