@@ -3,6 +3,12 @@ naive one (one VisPy scene visual per rectangle and per curve: Rectangle + Line)
 
     python3 benchmarks/render.py                      # 1k, 10k, 100k; naive up to 10k: ~8 min on llvmpipe
     python3 benchmarks/render.py --naive-max 1000     # naive only at 1k: ~2 min
+    python3 benchmarks/render.py --file resnet50.cnnvis --size 1600x1000   # a real analysis (~1 min)
+
+--file times the real Scene of an analysis file (benchmarks/resnet50_view.sh makes ResNet-50's): the
+Session open (load + aggregate + findings + layout), the Viewer's setup and frames (best and median of
+--frames), and an expand of the biggest layer cluster (Session edit -> new Scene, its upload, the frames
+during the camera's flight and after it lands).
 
 Both renderers draw offscreen (EGL) into a framebuffer and read the frame back, so both frame times
 include the read-back. The instanced frame also draws the chart and the control panel. Each renderer
@@ -85,6 +91,70 @@ def time_uploads(scene, size, repeats=3):
     return out
 
 
+def _frames(v, size, n):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        v.render(size)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def time_file(path, size, frames):
+    """Rows (what, ms) for the real Scene of an analysis file, through cnnvis.app.session.Session."""
+    from cnnvis.analysis import Analysis
+    from cnnvis.app.session import Session
+    from cnnvis.gl import Viewer
+    from cnnvis.gl._viewer import ZOOM_SECONDS
+
+    t0 = time.perf_counter()
+    analysis = Analysis.load(path)
+    t_load = time.perf_counter() - t0
+    session = Session(analysis)
+    t_open = time.perf_counter() - t0
+    s = session.scene
+    t = time.perf_counter()
+    v = Viewer(s, on_edit=session.on_edit, size=size)
+    v.canvas.events.ignore_callback_errors = False
+    first = v.render(size)
+    t_setup = time.perf_counter() - t
+    assert first[..., :3].std() > 0, "render is blank"
+    ft = _frames(v, size, frames)
+    # the biggest layer cluster: the most layers (ties: the most neurons)
+    lcs = session.aggregation.layer_clusters
+    big = max(range(len(lcs)), key=lambda i: (len(lcs[i].layers), i))
+    name, n_layers = lcs[big].name, len(lcs[big].layers)
+    t = time.perf_counter()
+    v.expand_column(big)
+    t_expand = time.perf_counter() - t
+    s2 = v.scene
+    assert v.camera.animating, "the expand did not start a camera flight"
+    flight = []
+    while v.camera.animating:   # the flight as the timer would run it, one frame's time per step
+        t = time.perf_counter()
+        v.render(size)
+        dt = time.perf_counter() - t
+        flight.append(dt)
+        v.step(max(dt, 1 / 60))
+    ft2 = _frames(v, size, frames)
+    v.canvas.close()
+    scene_txt = lambda sc: (f"{len(sc.column_names)} columns, {sc.n_rects} rects, {sc.n_curves} curves, "
+                            f"{sc.n_patches} patches")
+    n_layers_all = len(analysis.graph.layers)
+    info = (f"{Path(path).name}: {n_layers_all} layers; overview {scene_txt(s)}; after expanding "
+            f"{name!r} ({n_layers} layers): {scene_txt(s2)}; flight {ZOOM_SECONDS} s")
+    rows = [("Analysis.load", t_load * 1e3), ("Session open (load + aggregate + findings + layout)", t_open * 1e3),
+            ("Viewer setup (upload + first frame)", t_setup * 1e3),
+            (f"overview frame, best of {frames}", min(ft) * 1e3),
+            (f"overview frame, median of {frames}", statistics.median(ft) * 1e3),
+            (f"expand {name!r}: Session edit -> new Scene -> uploaded", t_expand * 1e3),
+            (f"frames during the flight ({len(flight)}), median", statistics.median(flight) * 1e3),
+            (f"frames during the flight, slowest", max(flight) * 1e3),
+            (f"expanded frame, best of {frames}", min(ft2) * 1e3),
+            (f"expanded frame, median of {frames}", statistics.median(ft2) * 1e3)]
+    return info, rows
+
+
 def _naive_canvas(scene, size, rects, curves):
     from vispy import scene as vscene
 
@@ -148,6 +218,7 @@ def main(argv=None):
     p.add_argument("--size", type=_size, default=(1024, 768), help="frame size for the scaling scenes")
     p.add_argument("--frames", type=int, default=5, help="timed frames, instanced")
     p.add_argument("--naive-batch", type=int, default=2000, help="most objects per naive process (memory)")
+    p.add_argument("--file", help="time the real Scene of this analysis file instead (see above)")
     p.add_argument("--naive-child", help=argparse.SUPPRESS)
     p.add_argument("--uploads-only", action="store_true", help="only the upload table (seconds)")
     args = p.parse_args(argv)
@@ -155,6 +226,16 @@ def main(argv=None):
         return _naive_child(args.naive_child, args.size)
     from vispy import gloo
 
+    if args.file:
+        info, rows = time_file(args.file, args.size, max(args.frames, 3))
+        renderer = gloo.gl.glGetParameter(gloo.gl.GL_RENDERER)
+        print(f"`python3 benchmarks/render.py {' '.join(argv if argv is not None else sys.argv[1:])}`")
+        print(f"\nGL: {renderer}; {os.cpu_count()} CPUs; {'x'.join(map(str, args.size))}; frame read back "
+              f"included. {info}.\n")
+        print("| what | ms |\n|---|---:|")
+        for what, ms in rows:
+            print(f"| {what} | {ms:.1f} |")
+        return None
     from cnnvis.testing.scenes import sized_scene, synthetic_scene
 
     upload_rows = [(count, time_uploads(sized_scene(count), args.size)) for count in

@@ -100,15 +100,23 @@ def default_representative(graph, layers, analysis, last_unit=()) -> str:
     return best
 
 
-def _common_name(names) -> str:
-    if len(names) == 1:
-        return names[0]
+def _prefix(names) -> str:
     p = os.path.commonprefix(list(names))
     cut = max(p.rfind("."), p.rfind("_"))
     # keep the prefix only where it ends at a separator of every name ("layer1.", "conv3_")
-    if cut > 0 and all(len(n) > cut and n[cut] in "._" for n in names):
-        return p[:cut]
-    return f"{names[0]}\u2013{names[-1]}"
+    return p[:cut] if cut > 0 and all(len(n) > cut and n[cut] in "._" for n in names) else ""
+
+
+def _common_name(names) -> str:
+    if len(names) == 1:
+        return names[0]
+    p = _prefix(names)
+    if not p:
+        # torch.fx names functional ops by their function alone ("add_2" for a Bottleneck's `out += identity`):
+        # a stage of residual blocks is then named by its modules' path ("layer1"), not "layer1.0.conv1–add_2"
+        dotted = [n for n in names if "." in n]
+        p = _prefix(dotted) if len(dotted) >= 2 else ""
+    return p or f"{names[0]}\u2013{names[-1]}"
 
 
 def make_cluster(graph, analysis, units, why, similarity=None, name=None, expanded_from=None):

@@ -28,6 +28,8 @@ from cnnvis.layout._edits import CollapseColumn, ExpandColumn, MergeBundles, Mov
 __all__ = ["Viewer"]
 
 ZOOM_SECONDS = 0.35       # duration of the animated zoom to a layer cluster
+FIT_COLUMNS = 12          # an expand fits at most this many of its layers (a ResNet-50 stage has 31 to 62:
+                          # all at once is a thin band of unreadable names); pan for the rest
 
 
 class Viewer:
@@ -52,6 +54,7 @@ class Viewer:
         self.renderer = Renderer()
         self.scene = None
         self._pending_expand = -1
+        self._fit_seconds = ZOOM_SECONDS   # the flight after an expand/collapse (0: jump there)
         self._mouse = None                 # window point of the last hover: tooltips are rebuilt from it
         self.set_scene(scene)
         self._layout(self.size)
@@ -246,6 +249,7 @@ class Viewer:
         box = self.column_box(column)
         self.camera.fly_to(box, duration if animate else 0.0, margin=20)
         self._pending_expand = int(column) if expand else -1
+        self._fit_seconds = duration if animate else 0.0   # the expand on landing flies as this one did
         self.update_state(focus_column=int(column))
         if not self.camera.animating:
             self._landed()
@@ -263,7 +267,7 @@ class Viewer:
     def _landed(self) -> None:
         if self._pending_expand >= 0:
             c, self._pending_expand = self._pending_expand, -1
-            self.expand_column(c)
+            self.expand_column(c, animate=self._fit_seconds > 0)
 
     def focus_finding(self, number: int, *, animate: bool = True):
         """Show finding `number` (1-based, as `cnnvis diagnose` numbers them) of Scene.findings: the facet
@@ -282,7 +286,10 @@ class Viewer:
         return edit
 
     def _after_edit(self, edit) -> None:
-        """After an expand, fit the view to the new layer columns; after a collapse, to the merged one."""
+        """After an expand, fly the view (eased, ZOOM_SECONDS) to the new layer columns; after a collapse, to the
+        merged one. The flight starts from where the camera was, so the expand reads as a zoom out to the group
+        rather than a jump (the layout keeps the group where the cluster was). A group wider than FIT_COLUMNS
+        layers gets its first FIT_COLUMNS fitted."""
         if isinstance(edit, (ExpandColumn, CollapseColumn)):
             c = edit.column
             g = self.scene.column_group
@@ -290,8 +297,11 @@ class Viewer:
             cols = cols[cols < len(self.scene.column_names)]
             if len(cols):
                 boxes = np.array([self.column_box(int(k)) for k in cols])
-                self.camera.fit(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], margin=24)
+                boxes = boxes[np.argsort(boxes[:, 0], kind="stable")][:FIT_COLUMNS]
+                self.camera.fly_to(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], self._fit_seconds, margin=24)
                 self.update_state(focus_column=int(cols[0]))
+                if self.camera.animating:
+                    self.events.animate()
                 self.canvas.update()
                 self._refresh_tooltip()
 
@@ -299,12 +309,14 @@ class Viewer:
         if not 0 <= column < max(len(self.scene.column_names), int(self.scene.rect_column.max(initial=-1)) + 1):
             raise ValueError(f"no layer cluster {column}")
 
-    def expand_column(self, column: int):
-        """Ask to expand a layer cluster into its layers (ExpandColumn); the view then fits them."""
+    def expand_column(self, column: int, *, animate: bool = True):
+        """Ask to expand a layer cluster into its layers (ExpandColumn); the view then flies to fit them
+        (animate=False: jumps there)."""
         self._check_column(column)
+        self._fit_seconds = ZOOM_SECONDS if animate else 0.0
         return self._emit(ExpandColumn(int(column)))
 
-    def collapse_column(self, column: int | None = None):
+    def collapse_column(self, column: int | None = None, *, animate: bool = True):
         """Ask to collapse the expanded group of `column` (default: the focused column) back into one layer
         cluster (CollapseColumn)."""
         column = self.state.focus_column if column is None else int(column)
@@ -313,6 +325,7 @@ class Viewer:
         if len(g) and g[column] < 0:
             raise ValueError(f"layer cluster {column_label(self.scene, column)} is not an expanded layer: "
                              "nothing to collapse")
+        self._fit_seconds = ZOOM_SECONDS if animate else 0.0
         return self._emit(CollapseColumn(int(column)))
 
     def toggle_help(self) -> bool:
