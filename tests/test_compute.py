@@ -161,7 +161,9 @@ def test_resolve_device():
 
 def test_importing_compute_loads_neither_torch_nor_cupy():
     code = "import sys, cnnvis.compute, cnnvis.stats, cnnvis.bicluster; print(sorted({'torch', 'cupy'} & set(sys.modules)))"
-    env = dict(os.environ, PYTHONPATH=str(Path(cnnvis.__file__).parents[1]))  # this checkout's cnnvis
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    root = str(Path(cnnvis.__file__).parents[1])  # the cnnvis under test (checkout or installed), from its own folder
+    env = dict(os.environ, PYTHONPATH=root)       # so a fresh clone's core-less cnnvis/ cannot shadow it
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=root).stdout
     assert out.strip() == "[]"
 
