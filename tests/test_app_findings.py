@@ -11,7 +11,7 @@ from test_diagnose import control, data, run_analysis, snapshots  # noqa: F401  
 from cnnvis.app.findings import finding_marks
 from cnnvis.app.session import Session
 from cnnvis.diagnose import Finding, diagnose
-from cnnvis.diagnose._command import format_text
+from cnnvis.app.diagnose import format_text
 from cnnvis.layout import RECT_CLUSTER, ExpandColumn, FindingMark, MoveNeuron
 from cnnvis.layout._build import unit_max
 from cnnvis.testing.synthetic import synthetic_network

@@ -14,7 +14,7 @@ import cnnvis.diagnose
 from cnnvis.analysis._run import analyze
 from cnnvis.data import Dataset, build_model
 from cnnvis.diagnose import KINDS, Diagnosis, Finding, Thresholds, diagnose
-from cnnvis.diagnose._command import format_text, run, to_json
+from cnnvis.app.diagnose import format_text, run, to_json
 from cnnvis.diagnose._history import departures
 from cnnvis.diagnose._neurons import complete_linkage_groups, relative_differences
 from cnnvis.diagnose._weights import conv_groups, weight_mass
@@ -465,6 +465,6 @@ def test_leaky_demo_models_keep_names_and_swap_only_the_activation():
 
 
 def test_import_cnnvis_diagnose_needs_no_torch():
-    code = "import sys, cnnvis.diagnose; import cnnvis.diagnose._command; print('torch' in sys.modules)"
+    code = "import sys, cnnvis.diagnose; import cnnvis.app.diagnose; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

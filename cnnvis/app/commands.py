@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where the model runs during the analysis (default cpu)")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
-    from cnnvis.diagnose._command import parser as diagnose_parser
+    from cnnvis.app.diagnose import parser as diagnose_parser
 
     sub.add_parser("diagnose", parents=[diagnose_parser()], add_help=False,
                    help="findings in a .cnnvis file (dead, redundant, positive weights, weight change, ...)",
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 def _main(argv) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diagnose":
-        from cnnvis.diagnose._command import execute
+        from cnnvis.app.diagnose import execute
 
         return execute(args)
     if args.command == "info":
