@@ -2,8 +2,7 @@
 analysis -> Session -> Scene, and an expand of its biggest layer cluster flies the camera there."""
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch  # a dependency of cnnvis: always there, never a reason to skip
 
 
 @pytest.fixture(scope="module")

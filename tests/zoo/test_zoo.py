@@ -5,13 +5,20 @@ images analysed, aggregated, laid out as a Scene and rendered offscreen.
 Needs torchvision, which here pairs only with torch 2.14.1: run through scripts/test-zoo.sh (the zoo venv).
 """
 import collections
+import os
 import re
 
 import numpy as np
 import pytest
 
-torchvision = pytest.importorskip(
-    "torchvision", reason="torchvision is not importable here; scripts/test-zoo.sh runs these tests in its venv")
+try:
+    import torchvision  # noqa: F401  (the models are loaded by name through cnnvis.data.load_model)
+except ImportError:
+    # scripts/test-zoo.sh sets CNNVIS_ZOO_REQUIRED=1: there a missing torchvision fails the run, never skips it
+    if os.environ.get("CNNVIS_ZOO_REQUIRED") == "1":
+        raise
+    pytest.skip("torchvision is not importable here; scripts/test-zoo.sh runs these tests in its venv",
+                allow_module_level=True)
 import torch  # noqa: E402
 import torch.fx as fx  # noqa: E402
 
