@@ -166,7 +166,8 @@ def column_headers(scene, camera, size, *, with_sub: bool = False) -> list:
     """The title of every column on screen, in window pixels so it reads at every zoom, drawn once: at the
     place of the Scene's own label while that is in view, else pinned to the top of the view. Each name
     is shortened to the room up to the next column (short_name: told apart from the other names).
-    Returns (column, text, (x0, y0, x1, y1) canvas box, full name); with_sub=True also the line under a
+    Far out, where the columns are narrower than a title, a title that would touch the one before it is
+    left out. Returns (column, text, (x0, y0, x1, y1) canvas box, full name); with_sub=True also the line under a
     name that sits in its place and fits its room whole, as (column, text, box, "") rows after it."""
     from cnnvis.layout import RECT_COLUMN
 
@@ -180,6 +181,7 @@ def column_headers(scene, camera, size, *, with_sub: bool = False) -> list:
     rx, ry, rw, rh = camera.region
     top = ry + rh - HEADER_SIZE - 4
     out = []
+    clear = -1e9   # titles are placed left to right; one that would touch the last is left out (far out)
     for j, (c, box) in enumerate(cols):
         px0, _ = camera.to_pixel((float(box[0]), float(box[1])))
         px1, py1 = camera.to_pixel((float(box[2]), float(box[3])))
@@ -189,12 +191,15 @@ def column_headers(scene, camera, size, *, with_sub: bool = False) -> list:
         full = names[c] if c < len(names) else f"column {c}"
         x = max(px0, rx + 2)
         room = min(max(nxt - x - 8, px1 - x, 24.0), rx + rw - 2 - x)
+        if x < clear or room < 12.0:
+            continue
         text = short_name(names, c, room, HEADER_SIZE) if c < len(names) else full
         i, sub = rows.get(c, (-1, -1))
         own_y = camera.to_pixel(tuple(float(v) for v in s.label_pos[i]))[1] if i >= 0 else py1 + 26 * camera.zoom
         ys = py1 + 5                                   # the line under the name sits just over the column
         y = min(max(own_y, ys + SUB_SIZE + 6) if with_sub and sub >= 0 else own_y, top)
         out.append((c, text, (x, y - 3, x + text_width(text, HEADER_SIZE), y + HEADER_SIZE), full))
+        clear = out[-1][2][2] + 6
         if with_sub and sub >= 0:
             line = str(s.label_text[sub])
             w = text_width(line, SUB_SIZE)

@@ -81,17 +81,22 @@ def findings_rows(state, scene) -> int:
     """Rows the findings list would take to show whole (the groups, or the open group's findings)."""
     groups = finding_groups(scene)
     g = state.finding_group
-    return len(groups[g].numbers) if 0 <= g < len(groups) else len(groups)
+    return len(groups[g].numbers) if 0 <= g < len(groups) and len(groups) < len(scene.findings) else len(groups)
 
 
 def findings_section(out: list, state, scene, x0: float, x1: float, y: float, rows: int) -> float:
-    """Append the findings section to `out` from height y down, `rows` rows of list; returns the new y."""
+    """Append the findings section to `out` from height y down, `rows` rows of list; returns the new y.
+    When no two findings share a kind and a layer cluster, the findings are listed as they are."""
     marks = scene.findings
     groups = finding_groups(scene)
-    g = state.finding_group if 0 <= state.finding_group < len(groups) else -1
+    flat = len(groups) == len(marks)   # no two alike: the findings themselves, no groups
+    g = state.finding_group if 0 <= state.finding_group < len(groups) and not flat else -1
     y -= _HEADING
     b = 18.0
-    if g < 0:
+    if flat:
+        head = f"FINDINGS ({len(marks)})"
+        items = [(m.title, ("finding", m.number), state.finding == m.number, True, finding_tip(m)) for m in marks]
+    elif g < 0:
         head = f"FINDINGS: {len(marks)} IN {len(groups)} GROUPS" if len(groups) < len(marks) else \
             f"FINDINGS ({len(marks)})"
         items = [(f"{len(gr.numbers)}\u00d7 {gr.kind} \u00b7 " if len(gr.numbers) > 1 else f"{gr.kind} \u00b7 ",
@@ -109,7 +114,7 @@ def findings_section(out: list, state, scene, x0: float, x1: float, y: float, ro
         out.append(Widget("button", "all", (x1 - 3 * b - 2 * GAP - 16, y - 3, x1 - 2 * b - 2 * GAP, y - 3 + b),
                           ("finding_group", -1), tip="back to every group of findings"))
     out.append(Widget("heading", head, (x0, y, x1 - 3 * b - 3 * GAP - 16, y + 14)))
-    if len(marks) > 1:
+    if len(marks) > rows:   # the pager, when the list does not show every finding
         out.append(Widget("button", "<", (x1 - 2 * b - GAP, y - 3, x1 - b - GAP, y - 3 + b), ("finding_step", -1),
                           tip="previous finding (opens its group)"))
         out.append(Widget("button", ">", (x1 - b, y - 3, x1, y - 3 + b), ("finding_step", +1),

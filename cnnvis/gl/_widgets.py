@@ -65,7 +65,7 @@ def list_rows(out: list, items: list, *, per_row: int, rows: int, first: int, fi
         return y
     first = min(max(first, 0), total - rows)
     scroll = total > rows
-    right = x1 - (ROW + GAP if scroll else 0.0)
+    right = x1 - ((ROW + GAP) * (2 if rows == 1 else 1) if scroll else 0.0)   # one row: ^ v side by side
     w = (right - x0 - GAP * (per_row - 1)) / per_row
     top = y
     for r in range(rows):
@@ -78,7 +78,8 @@ def list_rows(out: list, items: list, *, per_row: int, rows: int, first: int, fi
             bx = x0 + c * (w + GAP)
             out.append(Widget("button", label, (bx, y, bx + w, y + ROW), action, active, enabled, tip=tip))
     if scroll:
-        out.append(Widget("button", "^", (x1 - ROW, top - ROW, x1, top), ("scroll", field, first - 1),
+        ux = x1 - 2 * ROW - GAP if rows == 1 else x1 - ROW
+        out.append(Widget("button", "^", (ux, top - ROW, ux + ROW, top), ("scroll", field, first - 1),
                           enabled=first > 0, tip=f"rows {first + 1}\u2013{first + rows} of {total}: scroll up"
                           if first > 0 else "at the top of the list"))
         out.append(Widget("button", "v", (x1 - ROW, y, x1, y + ROW), ("scroll", field, first + 1),
