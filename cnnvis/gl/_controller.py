@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnvis.gl import _actions as A
 from cnnvis.gl._chart import chart_height
-from cnnvis.gl._derived import edge_mode_missing, rect_facets, visible_curves
+from cnnvis.gl._derived import rect_facets, visible_curves
 from cnnvis.gl._legend import legend_shown
 from cnnvis.gl._names import column_headers
 from cnnvis.gl._panel import panel_width
@@ -244,24 +244,20 @@ def drag(scene, start: tuple, end: tuple, delta: tuple, cx1: float) -> list:
     return [A.Pan(*delta)]
 
 
-def key(state: ViewState, name: str, size=(1280, 800), scene=None) -> list | None:
-    """The actions of a keyboard shortcut, or None for a key that means nothing. Keys of controls that can
-    do nothing here (an edge colour without its data, Undo with nothing to undo) mean nothing either."""
+def key(state: ViewState, name: str, size=(1280, 800)) -> list | None:
+    """The actions of a keyboard shortcut, or None for a key that means nothing. A key whose control is
+    disabled still asks (Ctrl+Z with nothing to undo, G without gradients): the answer is a note saying why."""
     t = state.edge_threshold
-    missing = {m: edge_mode_missing(scene, m) if scene is not None else "" for m in ("gradient", "change")}
     actions = {"f": [A.Fit()], "1": [A.SetFacet("features")], "2": [A.SetFacet("matrix")],
                "3": [A.SetFacet("importance")], "w": [A.SetEdgeMode("weight")],
-               "g": [A.SetEdgeMode("gradient")] if not missing["gradient"] else [],
-               "c": [A.SetEdgeMode("change")] if not missing["change"] else [],
+               "g": [A.SetEdgeMode("gradient")], "c": [A.SetEdgeMode("change")],
                "]": [A.SetEdgeThreshold(min(1.0, round(t + 0.05, 2)))],
                "[": [A.SetEdgeThreshold(max(0.0, round(t - 0.05, 2)))],
                "=": [A.Zoom(1.25)], "+": [A.Zoom(1.25)], "-": [A.Zoom(0.8)],
                "m": [A.MergeSelected()] if len(state.selected_bundles) == 2 else [],
                "e": [A.Expand(state.focus_column)] if state.focus_column >= 0 else [],
                "x": [A.Collapse(state.focus_column)] if state.focus_column >= 0 else [],
-               "ctrl+z": [A.UndoEdit()] if state.undo_depth else [],
-               "ctrl+shift+z": [A.RedoEdit()] if state.redo_depth else [],
-               "ctrl+y": [A.RedoEdit()] if state.redo_depth else [],
+               "ctrl+z": [A.UndoEdit()], "ctrl+shift+z": [A.RedoEdit()], "ctrl+y": [A.RedoEdit()],
                "?": [A.ToggleHelp()], "h": [A.ToggleHelp()],
                "l": [A.SetState({"show_legend": not legend_shown(state, size)})]}
     return actions.get(name.lower())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 
-from cnnvis.gl._text import text_width
+from cnnvis.gl._text import ink_box, text_width
 
 __all__ = ["abbreviate", "distinct_names", "short_name", "column_headers", "column_label_rows", "HEADER_SIZE"]
 
@@ -197,12 +197,13 @@ def column_headers(scene, camera, size, *, with_sub: bool = False) -> list:
         i, sub = rows.get(c, (-1, -1))
         own_y = camera.to_pixel(tuple(float(v) for v in s.label_pos[i]))[1] if i >= 0 else py1 + 26 * camera.zoom
         ys = py1 + 5                                   # the line under the name sits just over the column
-        y = min(max(own_y, ys + SUB_SIZE + 6) if with_sub and sub >= 0 else own_y, top)
-        out.append((c, text, (x, y - 3, x + text_width(text, HEADER_SIZE), y + HEADER_SIZE), full))
+        y = min(max(own_y, ys + SUB_SIZE + 6) if sub >= 0 else own_y, top)   # room for the line under it
+        out.append((c, text, ink_box(text, x, y, HEADER_SIZE), full))
         clear = out[-1][2][2] + 6
         if with_sub and sub >= 0:
             line = str(s.label_text[sub])
             w = text_width(line, SUB_SIZE)
-            if w <= room and ry + 2 <= ys - 2 and ys + SUB_SIZE + 1 <= y - 3:   # clear of the view's edge, the name
-                out.append((c, line, (x, ys - 2, x + w, ys + SUB_SIZE), ""))
+            box = ink_box(line, x, ys, SUB_SIZE)
+            if w <= room and ry + 2 <= box[1] and box[3] + 2 <= out[-1][2][1]:   # clear of the view's edge, the name
+                out.append((c, line, box, ""))
     return out

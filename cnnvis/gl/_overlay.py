@@ -13,7 +13,7 @@ from cnnvis.gl._legend import MATRIX_LABEL_SIZE, draw_legend, legend_height, leg
 from cnnvis.gl._names import HEADER_SIZE, SUB_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
-from cnnvis.gl._text import text_width
+from cnnvis.gl._text import ink_box, text_width
 from cnnvis.gl._ui import THEME, UiBatch
 
 __all__ = ["Overlay", "overlay_key", "tooltip_box", "busy_box", "HELP"]
@@ -55,12 +55,13 @@ class Overlay:
         titles = column_headers(scene, camera, size, with_sub=True)
         self.headers = [h for h in titles if h[3]]
         self.label_boxes = [(text, box) for _, text, box, _ in titles]   # every scene label drawn, disjoint
-        for _, text, (x0, y0, x1, y1), full in titles:
+        for _, text, (x0, y0, x1, y1), full in titles:   # boxes are the ink's: the baseline is the anchor's y
+            size_ = HEADER_SIZE if full else SUB_SIZE
+            base = y0 - ink_box(text, 0.0, 0.0, size_)[1]
             if full:
                 self.over.rect((x0 - 3, y0 - 1, x1 + 3, y1 + 1), (*THEME["background"][:3], 0.85), radius=3,
                                border_width=0)
-            self.over.text(text, x0, y0 + 3 if full else y0 + 2, HEADER_SIZE if full else SUB_SIZE,
-                           THEME["text"] if full else THEME["muted"])
+            self.over.text(text, x0, base, size_, THEME["text"] if full else THEME["muted"])
         self.matrix_labels = []
         rows: dict = {}
         for name, x, y in matrix_labels(scene, state, camera):   # a row of class names: all of it or none
@@ -93,8 +94,7 @@ class Overlay:
 
 
 def _matrix_label_box(name: str, x: float, y: float) -> tuple:
-    w = text_width(name, MATRIX_LABEL_SIZE)
-    return (x - w / 2, y - 2, x + w / 2, y + MATRIX_LABEL_SIZE)
+    return ink_box(name, x - text_width(name, MATRIX_LABEL_SIZE) / 2, y, MATRIX_LABEL_SIZE)
 
 
 def _overlap(a, b) -> bool:
@@ -113,7 +113,7 @@ def tooltip_box(lines: tuple, at: tuple, size) -> tuple:
     w = max(text_width(t, 12) for t in lines) + 16
     h = 17 * len(lines) + 10
     x = min(x + 14, size[0] - w - 4)
-    y = max(y - 14 - h, 4)
+    y = max(min(y - 14 - h, size[1] - h - 4), 4)   # inside the window
     return (x, y, x + w, y + h)
 
 

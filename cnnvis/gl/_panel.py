@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnnvis.gl._derived import edge_mode_missing, visible_curves
 from cnnvis.gl._names import distinct_names
-from cnnvis.gl._panel_findings import findings_rows, findings_section
+from cnnvis.gl._panel_findings import findings_section
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.gl._text import text_width
 from cnnvis.gl._ui import THEME, UiBatch
@@ -44,7 +44,7 @@ def _classes_per_row(scene) -> int:
 
 def _needed_rows(state, scene) -> dict:
     """Rows each list takes to show whole."""
-    return {"findings": findings_rows(state, scene) if len(scene.findings) else 0,
+    return {"findings": len(scene.findings),   # by count, not groups: the list keeps its height over edits
             "classes": -(-len(scene.class_names) // _classes_per_row(scene)) if scene.class_names else 0,
             "layers": -(-len(scene.column_names) // LAYERS_PER_ROW)}
 
@@ -53,7 +53,7 @@ def list_allotment(needed: dict, free_rows: int) -> dict:
     """Rows given to each list from `free_rows`: first each its minimum (as far as they go), then the rest
     in turn up to each one's maximum, the layer list taking whatever is left."""
     got = {k: 0 for k in needed}
-    for k in ("findings", "layers", "classes"):
+    for k in ("classes", "findings", "layers"):
         take = min(needed[k], _MIN_ROWS[k], free_rows)
         got[k], free_rows = take, free_rows - take
     for k in ("findings", "classes", "layers"):
@@ -69,8 +69,9 @@ def panel_widgets(state: ViewState, scene, size) -> list[Widget]:
     needed = _needed_rows(state, scene)
     fixed = _layout(state, scene, size, {k: 0 for k in needed})
     bottom = min((w.box[1] for w in fixed), default=size[1])
-    free = int(max(bottom - 4.0, 0.0) // (ROW + GAP))
-    return _layout(state, scene, size, list_allotment(needed, free))
+    free = max(int(max(bottom - 4.0, 0.0) // (ROW + GAP)), 1)
+    # A window too short for even that shows what fits (everything stays reachable by keys and methods).
+    return [w for w in _layout(state, scene, size, list_allotment(needed, free)) if w.box[1] >= 4]
 
 
 def _layout(state: ViewState, scene, size, rows: dict) -> list[Widget]:
@@ -117,11 +118,11 @@ def _layout(state: ViewState, scene, size, rows: dict) -> list[Widget]:
     row([(m.capitalize(), ("edge_mode", m), state.edge_mode == m, not missing[m],
           missing[m] or f"colour the edges by {m} ({m[0].upper()})") for m in EDGE_MODES])
 
-    heading(f"EDGE FILTER: STRENGTH \u2265 {state.edge_threshold:.2f}")
-    y -= ROW
-    out.append(Widget("slider", "", (x0, y, x1, y + ROW), ("threshold",), value=state.edge_threshold))
     shown = int(visible_curves(scene, state).sum()) if scene.n_curves else 0
-    note(f"{shown} of {scene.n_curves} edges shown", tip="edges: one curve per pair of connected clusters")
+    heading(f"EDGE FILTER \u2265 {state.edge_threshold:.2f}: {shown} OF {scene.n_curves} SHOWN")
+    y -= ROW
+    out.append(Widget("slider", "", (x0, y, x1, y + ROW), ("threshold",), value=state.edge_threshold,
+                      tip=f"hide edges weaker than this ([ and ] step it); {shown} of {scene.n_curves} edges shown"))
 
     if scene.class_names:
         heading("CLASSES, BY NAME (SELECTED STAY OPAQUE)")
@@ -133,18 +134,19 @@ def _layout(state: ViewState, scene, size, rows: dict) -> list[Widget]:
         row([("All", ("classes", "all"), False, True, "select every class"),
              ("None", ("classes", "none"), False, True, "clear the class selection (Esc)")])
 
-    def stepper(title, names, current, action):
+    def stepper(names, current, action):
         nonlocal y
-        heading(title)
         y -= ROW
         out.append(Widget("button", "<", (x0, y, x0 + ROW, y + ROW), (action, -1)))
         out.append(Widget("button", ">", (x1 - ROW, y, x1, y + ROW), (action, +1)))
         out.append(Widget("note", str(names[current % len(names)]), (x0 + ROW + GAP, y, x1 - ROW - GAP, y + ROW)))
 
-    if len(scene.chart_names):
-        stepper("CHART SERIES", scene.chart_legend or scene.chart_names, state.series, "series_step")
-    if len(scene.chart_snapshots):
-        stepper("SNAPSHOT", scene.chart_snapshots, state.snapshot, "snapshot")
+    if len(scene.chart_names):   # one heading over both steppers
+        heading("CHART SERIES \u00b7 SNAPSHOT" if len(scene.chart_snapshots) else "CHART SERIES")
+        stepper(scene.chart_legend or scene.chart_names, state.series, "series_step")
+        if len(scene.chart_snapshots):
+            y -= GAP
+            stepper(scene.chart_snapshots, state.snapshot, "snapshot")
 
     heading("EDITS")
     focus = state.focus_column if 0 <= state.focus_column < len(scene.column_names) else -1

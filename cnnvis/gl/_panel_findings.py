@@ -12,7 +12,7 @@ from cnnvis.gl._names import abbreviate
 from cnnvis.gl._text import text_width
 from cnnvis.gl._widgets import GAP, MARGIN, Widget, list_rows
 
-__all__ = ["FindingGroup", "finding_groups", "group_of", "findings_section", "finding_tip", "widget_tip", "findings_rows",
+__all__ = ["FindingGroup", "finding_groups", "group_of", "findings_section", "finding_tip", "widget_tip",
            "EXPAND_HINT"]
 
 EXPAND_HINT = "expand the column to see its neurons"
@@ -75,13 +75,6 @@ def widget_tip(widget, at) -> tuple:
         return lines, at
     w = max(text_width(t, 12) for t in lines) + 16   # the overlay's tooltip width
     return lines, (widget.box[0] - MARGIN - w - 22, at[1])   # the overlay puts the box 14 px right of `at`
-
-
-def findings_rows(state, scene) -> int:
-    """Rows the findings list would take to show whole (the groups, or the open group's findings)."""
-    groups = finding_groups(scene)
-    g = state.finding_group
-    return len(groups[g].numbers) if 0 <= g < len(groups) and len(groups) < len(scene.findings) else len(groups)
 
 
 def findings_section(out: list, state, scene, x0: float, x1: float, y: float, rows: int) -> float:

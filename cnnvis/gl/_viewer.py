@@ -518,7 +518,7 @@ class Viewer:
 
     def key(self, name: str) -> bool:
         """Keyboard shortcuts; returns True when the key was used."""
-        actions = ctl.key(self.state, name, self.size, self.scene)
+        actions = ctl.key(self.state, name, self.size)
         if actions is None:
             return False
         self.apply(actions)

@@ -184,7 +184,18 @@ def _no_snapshots(scene):
 def test_controls_that_can_do_nothing_look_disabled_and_say_why(make_viewer):
     s = _no_snapshots(plain_scene())
     shown = [s]
-    v = make_viewer(s, size=DEFAULT, on_edit=lambda e: shown[-1])
+    undoable = [0]
+
+    def on_edit(edit):   # a session's history: an Undo with nothing to undo is refused
+        if type(edit).__name__ == "Undo":
+            if not undoable[0]:
+                raise ValueError("nothing to undo")
+            undoable[0] -= 1
+        elif type(edit).__name__ != "Redo":
+            undoable[0] += 1
+        return shown[-1]
+
+    v = make_viewer(s, size=DEFAULT, on_edit=on_edit)
     by_label = {w.label: w for w in v.widgets() if w.kind == "button"}
     for mode in ("Gradient", "Change"):
         w = by_label[mode]
@@ -193,7 +204,8 @@ def test_controls_that_can_do_nothing_look_disabled_and_say_why(make_viewer):
         assert "snapshots" in " ".join(tip)
         v.click((w.box[0] + w.box[2]) / 2, v.size[1] - (w.box[1] + w.box[3]) / 2)
         assert v.state.edge_mode == "weight"
-    assert v.key("g") and v.state.edge_mode == "weight"
+    v.guarded(v.key, "g")                                                   # the key says why, as a note
+    assert v.state.edge_mode == "weight" and "snapshots" in v.state.tooltip[0]
     with pytest.raises(ValueError, match="edge colour gradient: no edge gradients in this file"):
         v.set_edge_mode("gradient")
     undo = by_label["Undo"]
@@ -207,6 +219,8 @@ def test_controls_that_can_do_nothing_look_disabled_and_say_why(make_viewer):
     assert v.key("ctrl+z") and v.state.undo_depth == 0 and v.state.redo_depth == 1
     assert next(w for w in v.widgets() if w.label == "Redo").enabled
     assert not next(w for w in v.widgets() if w.label == "Undo").enabled
+    v.guarded(v.key, "ctrl+z")                                              # refused by the session: a note
+    assert v.state.tooltip == ("not done: nothing to undo",) and v.state.undo_depth == 0
 
 
 # -------------------------------------------------------------------------------- pending and busy --
