@@ -1,6 +1,7 @@
 """Findings in the viewer: what choosing one does (`Viewer.focus_finding`) and the outline that marks it
-(the panel's list of them is `_panel_findings.py`). The findings are the Scene's (`Scene.findings`, cnnvis.layout FindingMark
-records, numbered as `cnnvis diagnose` numbers them); the one shown is `ViewState.finding`.
+(the panel's list of them is `_panel_findings.py`). The findings are the Scene's (`Scene.findings`,
+cnnvis.layout FindingMark records, numbered as `cnnvis diagnose` numbers them); the one shown is
+`ViewState.finding`, and choosing one opens its group in the panel.
 
 Choosing finding N: the clusters switch to the facet that shows its evidence (the activation matrix for
 dead and redundant neurons; the weight edges keep the clusters' facet and colour the curves by weight, a

@@ -83,8 +83,8 @@ def test_the_whole_panel_fits_the_window(size):
         labels = [w.label for w in ws]
         assert "?: every key and mouse action" in labels                  # the hint, at the bottom
         layers = [w for w in ws if w.action and w.action[0] == "column"]
-        assert len({w.box[1] for w in layers}) >= 2 and any(w.action and w.action[0] == "scroll" and w.action[1] == "layer_scroll"
-                                        for w in ws)                      # the layer list, scrolled
+        assert len({w.box[1] for w in layers}) >= 2                      # the layer list, scrolled
+        assert any(w.action and w.action[:2] == ("scroll", "layer_scroll") for w in ws)
         assert any(w.action == ("finding_step", 1) for w in ws)           # the findings pager
 
 
