@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from cnnvis.gl._names import abbreviate
 from cnnvis.gl._text import text_width
-from cnnvis.gl._widgets import GAP, MARGIN, Widget, list_rows
+from cnnvis.gl._widgets import GAP, MARGIN, ROW, Widget, list_rows
 
 __all__ = ["FindingGroup", "finding_groups", "group_of", "findings_section", "finding_tip", "widget_tip",
            "EXPAND_HINT"]
@@ -100,7 +100,7 @@ def findings_section(out: list, state, scene, x0: float, x1: float, y: float, ro
                  for i, (prefix, gr) in enumerate(items)]
     else:
         gr = groups[g]
-        head = f"{gr.kind.upper()}: {len(gr.numbers)}"
+        head = f"{gr.label.upper()}: {len(gr.numbers)}"
         by_number = {m.number: m for m in marks}
         items = [(by_number[n].title, ("finding", n), state.finding == n, True, finding_tip(by_number[n]))
                  for n in gr.numbers]
@@ -113,6 +113,8 @@ def findings_section(out: list, state, scene, x0: float, x1: float, y: float, ro
         out.append(Widget("button", ">", (x1 - b, y - 3, x1, y - 3 + b), ("finding_step", +1),
                           tip="next finding (opens its group)"))
     y -= 6
-    return list_rows(out, items, per_row=1, rows=rows, first=state.finding_scroll, field="finding_scroll",
-                     x0=x0, x1=x1, y=y)
+    end = list_rows(out, items, per_row=1, rows=rows, first=state.finding_scroll, field="finding_scroll",
+                    x0=x0, x1=x1, y=y)
+    # the section keeps its height whichever list shows, so the controls under it stay put
+    return min(end, y - rows * (ROW + GAP) + GAP) if rows else end
 

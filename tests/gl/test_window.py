@@ -88,6 +88,18 @@ def test_the_whole_panel_fits_the_window(size):
         assert any(w.action == ("finding_step", 1) for w in ws)           # the findings pager
 
 
+def test_opening_a_findings_group_moves_no_other_control():
+    s = big_scene()
+
+    def boxes(state):
+        return {w.action: w.box for w in panel_widgets(state, s, DEFAULT)
+                if w.action and w.action[0] not in ("finding", "finding_group", "scroll")}
+
+    closed = boxes(ViewState())
+    for g in (0, 5, 19):
+        assert boxes(ViewState(finding_group=g)) == closed
+
+
 def test_scrolling_the_layer_list_reaches_every_layer():
     s = big_scene()
     seen, state = set(), ViewState()
@@ -313,7 +325,7 @@ def test_ctrl_z_and_redo_chords_arrive_through_the_glfw_backend(tmp_path):
                              capture_output=True, timeout=20).stdout.split()[0]
         for chord in ("ctrl+z", "ctrl+shift+z", "ctrl+z", "ctrl+y", "p"):   # p: dump, after the chords
             subprocess.run(["xdotool", "key", "--window", win, chord], env=env, check=True, timeout=20)
-            time.sleep(0.3)
+            time.sleep(0.5)
         end = time.time() + 30
         while not Path(prefix + ".0.json").exists():
             assert time.time() < end and app.poll() is None, "no dump after key P"
