@@ -73,3 +73,12 @@ def test_the_viewer_loads_neither_torch_nor_the_analysis_side():
                        cwd=ROOT.parent, env={"PYTHONPATH": str(ROOT.parent), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "", f"import cnnvis.gl loaded {r.stdout.strip()}"
+
+
+def test_command_line_parsers_live_in_the_application_layer():
+    users = [f"cnnvis/{p.relative_to(ROOT)}" for p in ROOT.rglob("*.py")
+             if p.relative_to(ROOT).parts[0] not in ("app", "__main__.py")
+             and any(isinstance(n, (ast.Import, ast.ImportFrom)) and "argparse" in
+                     ([a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""])
+                     for n in ast.walk(ast.parse(p.read_text())))]
+    assert users == [], "argparse below cnnvis/app (options become keyword arguments at the app)"

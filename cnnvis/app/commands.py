@@ -19,10 +19,9 @@ def main(argv=None) -> int:
 
 
 def main_gl(argv=None) -> int:
-    from cnnvis.app.session import scene_for
-    from cnnvis.gl.app import main as gl_main
+    from cnnvis.app.gl_command import main as gl_main
 
-    return gl_main(argv, scene_for=scene_for)
+    return gl_main(argv)
 
 
 def _parser() -> argparse.ArgumentParser:
