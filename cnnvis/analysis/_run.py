@@ -306,8 +306,9 @@ def _spatial_mean_max(a: torch.Tensor):
         m, am = a.max(2)
         return a.mean(2), m, am
     an = _host(a)
-    return (torch.from_numpy(np.asarray(an.mean(2, dtype=an.dtype))), torch.from_numpy(an.max(2)),
-            torch.from_numpy(an.argmax(2)))
+    am = an.argmax(2)  # one pass; the max is then a gather (max and argmax would read the map twice)
+    m = np.take_along_axis(an, am[..., None], 2)[..., 0]
+    return torch.from_numpy(np.asarray(an.mean(2, dtype=an.dtype))), torch.from_numpy(m), torch.from_numpy(am)
 
 
 def _host(t: torch.Tensor) -> np.ndarray:
