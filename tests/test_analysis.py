@@ -442,7 +442,7 @@ def test_patch_array_indexes_like_the_array_it_stands_for(small):
 
 
 def test_the_crop_memory_budget_lowers_the_stored_side_evenly():
-    from cnnvis.analysis._patches import _side_for_budget
+    from cnnvis.analysis._crops import _side_for_budget
 
     ph, pw = np.array([40] * 10 + [8] * 5), np.array([40] * 10 + [8] * 5)
     assert _side_for_budget(ph, pw, 3, 64, 10**9) == 64
@@ -452,7 +452,7 @@ def test_the_crop_memory_budget_lowers_the_stored_side_evenly():
 
 def test_big_files_use_jpeg_sheets_and_half_precision_weights(small, tmp_path, monkeypatch):
     import cnnvis.analysis._analysis as A
-    import cnnvis.analysis._patches as P
+    import cnnvis.analysis._jpeg as P
 
     a = small[3]
     monkeypatch.setattr(P, "LOSSLESS_LIMIT", 0)

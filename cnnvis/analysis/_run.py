@@ -19,7 +19,7 @@ import torch.fx as fx
 import cnnvis
 from cnnvis._params import DEVICE, Interval, validate
 from cnnvis.analysis._analysis import Analysis, Importance
-from cnnvis.analysis._patches import learned_features
+from cnnvis.analysis._crops import learned_features
 from cnnvis.analysis._receptive import receptive_fields
 from cnnvis.analysis._snapshots import training_history
 from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, world
@@ -47,7 +47,7 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     checkpoints (paths or state dicts, oldest first) for the per-layer debugging values;
     importance_classes: class ids the importance is computed over (default: all). max_patch:
     learned-feature crops larger than this many pixels a side are stored scaled down (and further, evenly,
-    where the unique crops of a big model would not fit in memory; see cnnvis.analysis._patches).
+    where the unique crops of a big model would not fit in memory; see cnnvis.analysis._crops).
     device: where the model runs ("cpu", "cuda", "auto"); on CUDA the reductions stay on the GPU.
     workers: data-loading processes handed to data.batches.
 
