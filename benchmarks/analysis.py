@@ -79,7 +79,7 @@ def child(args) -> dict:
             p.run_batch(*b)
         out["seconds"] = time.perf_counter() - t
     elif args.candidate == "analysis":
-        from cnnvis.analysis._run import analyze
+        from cnnvis.analysis import analyze
 
         t = time.perf_counter()
         a = analyze(model, data, batch_size=args.batch, show_progress=False)
@@ -119,7 +119,8 @@ def speed(args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from cnnvis.analysis._run import _Pass, analyze
+    from cnnvis.analysis import analyze
+    from cnnvis.analysis._run import _Pass  # the pass alone, without tracing and crops: no public face
     from cnnvis.graph._trace import trace
 
     torch.set_num_threads(args.threads)

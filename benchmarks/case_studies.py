@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cnnvis.analysis._run import analyze  # noqa: E402
+from cnnvis.analysis import analyze  # noqa: E402
 from cnnvis.data import build_model, load_idx  # noqa: E402
 from cnnvis.data._train import train  # noqa: E402
 from cnnvis.diagnose import diagnose  # noqa: E402

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 import cnnvis.diagnose
-from cnnvis.analysis._run import analyze
+from cnnvis.analysis import analyze
 from cnnvis.data import Dataset, build_model
 from cnnvis.diagnose import KINDS, Diagnosis, Finding, Thresholds, diagnose
 from cnnvis.app.diagnose import format_text, run, to_json

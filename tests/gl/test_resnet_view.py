@@ -9,7 +9,7 @@ import torch  # a dependency of cnnvis: always there, never a reason to skip
 def resnet_analysis():
     from resnets import resnet50
 
-    from cnnvis.analysis._run import analyze
+    from cnnvis.analysis import analyze
     from cnnvis.data import Dataset
 
     torch.manual_seed(0)
