@@ -255,7 +255,7 @@ def test_bad_inputs_raise_data_error(x, labels, match):
     acc = ClassStatsAccumulator(3, 4)
     with pytest.raises(DataError, match=match):
         acc.update(x, labels)
-    with pytest.raises(ValueError, match=match):  # DataError is a ValueError (cnnvis.errors: CnnvisError subclasses it)
+    with pytest.raises(ValueError, match=match):  # DataError is a ValueError (cnnvis.errors)
         acc.update(x, labels)
 
 
