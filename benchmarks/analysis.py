@@ -181,7 +181,9 @@ def _load_time(path: str, threads: int) -> dict:
             "a=Analysis.load(sys.argv[1]); f=next(iter(a.features.values())); f.patches[0,0]; "
             "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    res = subprocess.run([sys.executable, "-c", code, path], env=env, capture_output=True, text=True, check=True)
+    # cwd away from the checkout: `python -c` puts the cwd first on sys.path (a fresh clone's cnnvis/ has no core)
+    res = subprocess.run([sys.executable, "-c", code, path], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.abspath(path)))
     s, rss = res.stdout.split()
     return {"load_s": float(s), "load_rss_mb": float(rss)}
 
