@@ -630,3 +630,8 @@ def test_analyze_checks_the_device_like_every_entry_point(small):
 
     with pytest.raises(DeviceError, match=r"^device must be 'auto', 'cpu' or 'cuda', got 'gpu'$"):
         analyze(small[1], small[0], device="gpu", show_progress=False)
+    if torch.cuda.is_available():  # a GPU machine: the same analysis there
+        assert analyze(small[1], small[0], device="cuda", show_progress=False).stats.keys() == small[3].stats.keys()
+    else:
+        with pytest.raises(DeviceError, match="device='cuda' asked for, but torch sees no CUDA device"):
+            analyze(small[1], small[0], device="cuda", show_progress=False)

@@ -24,7 +24,7 @@ from cnnvis.analysis._receptive import receptive_fields
 from cnnvis.analysis._snapshots import training_history
 from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, world
 from cnnvis.compute._stats import finalize
-from cnnvis.errors import CnnvisError, DataError, ModelError
+from cnnvis.errors import CnnvisError, DataError, DeviceError, ModelError
 from cnnvis.graph._network import Layer
 from cnnvis.graph._trace import Traced, trace
 from cnnvis.progress import progress
@@ -108,7 +108,7 @@ def _torch_device(device: str) -> torch.device:
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise DataError("device='cuda' asked for, but torch sees no CUDA device")
+        raise DeviceError("device='cuda' asked for, but torch sees no CUDA device")
     return torch.device("cuda")
 
 
