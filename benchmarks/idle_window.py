@@ -1,4 +1,4 @@
-"""Idle CPU of a real viewer window: starts Xvfb, opens `python -m cnnvis.gl SCENE.npz` (a glfw window),
+"""Idle CPU of a real viewer window: starts Xvfb, opens `python -m cnnvis.app.gl_command SCENE.npz` (a glfw window),
 waits for its first frame, then reads the process's CPU time from /proc/PID/stat over a spell with no
 input, and prints a markdown table (CPU % of one core). `--tree DIR` runs another checkout's code (e.g. an
 export of main, or `--tree .` for this checkout's dev build) side by side with the installed cnnvis.
@@ -33,7 +33,8 @@ def idle_cpu(tree: Path | None, scene: str, seconds: float, display: str) -> flo
         env.pop("PYTHONPATH", None)
     env.pop("PYOPENGL_PLATFORM", None)
     env.pop("EGL_PLATFORM", None)
-    p = subprocess.Popen([sys.executable, "-m", "cnnvis.gl", scene, "--size", "1280x800", "--dump", str(ready)],
+    p = subprocess.Popen([sys.executable, "-m", "cnnvis.app.gl_command", scene, "--size", "1280x800",
+                          "--dump", str(ready)],
                          cwd=tree or "/", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         t0 = time.time()

@@ -99,7 +99,7 @@ def test_topk_patches_are_the_best_images_and_their_receptive_fields(small):
     data, model, _, a = small
     graph, outs = _all_activations(model, data)
     traced = trace(model, torch.from_numpy(data.images[:2]))
-    fields = receptive_fields(traced.graph, traced.nodes, dict(traced.module.named_modules()))
+    fields = receptive_fields(traced.graph, traced.sites)
     for name in ("conv1", "relu2", "fc1"):
         act = outs[name][0]
         m = act.max(2)  # (N, C)
@@ -139,7 +139,7 @@ def test_receptive_field_matches_gradient_support(layer, pos):
     m = _Linearised()
     x = torch.zeros(1, 1, 32, 32, requires_grad=True)
     traced = trace(m, x.detach())
-    fields = receptive_fields(traced.graph, traced.nodes, dict(traced.module.named_modules()))
+    fields = receptive_fields(traced.graph, traced.sites)
     outs = {}
     h = getattr(m, layer).register_forward_hook(lambda mod, i, o: outs.setdefault("o", o))
     m(x)

@@ -167,3 +167,4 @@ def test_the_viewer_loads_neither_torch_nor_the_analysis_side():
                        cwd=ROOT.parent, env={"PYTHONPATH": str(ROOT.parent), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "", f"import cnnvis.gl loaded {r.stdout.strip()}"
+

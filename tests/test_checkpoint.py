@@ -188,7 +188,8 @@ def test_options_end_to_end(tmp_path, monkeypatch):
     np.savez(tmp_path / "d.npz", images=rng.random((5, 8, 8, 3)), labels=np.arange(5) % 3)
     args = _parser().parse_args(["--model", "cnnvis_test_net:make", "--model-kwargs", "k=3", "--weights", "w.pt",
                                  "--data", "d.npz", "--normalize", "imagenet", "--input-size", "6"])
-    model, data = model_from_args(args), dataset_from_args(args)
+    (model, weights), data = model_from_args(args), dataset_from_args(args)
+    assert weights == "w.pt"
     _same(ref, model)
     assert data.image_shape == (3, 6, 6) and workers_from_args(args, data) == 0
     from cnnvis.data import check_fits_model
@@ -197,10 +198,13 @@ def test_options_end_to_end(tmp_path, monkeypatch):
         check_fits_model(data, model)  # the linear layer wants 8x8 inputs
     check_fits_model(dataset_from_args(_parser().parse_args(["--demo", "--data", "d.npz"])), model)
     args = _parser().parse_args(["--model", "cnnvis_test_net:make", "--data", "d.npz"])
-    with pytest.raises(ModelError, match="--weights .* is required"):
-        model_from_args(args)
+    torch.manual_seed(1)
+    model, weights = model_from_args(args)  # no weights: the model as the factory made it
+    torch.manual_seed(1)
+    _same(load_model("cnnvis_test_net:make", {}), model)
+    assert weights == "from the factory"
     args = _parser().parse_args(["--model", "cnnvis_test_net:make", "--model-kwargs", "k=3", "--snapshots", "a.pt", "w.pt"])
-    _same(ref, model_from_args(args))  # the last snapshot's weights
+    _same(ref, model_from_args(args)[0])  # the last snapshot's weights
     with pytest.raises(DataError, match="--data is required"):
         dataset_from_args(args)
     for bad in (["--demo", "--workers", "-1"], ["--demo", "--input-size", "0"], ["--demo", "--input-size", "x"]):

@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 
 import torch.nn as nn
-import torch.nn.functional as F
 
 from cnnvis.graph._network import NetworkGraph
 
@@ -28,40 +27,53 @@ def _pair(v, n):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
-def _window(node, modules):
-    """(kernel, stride, padding, dilation) of a conv/pool call, or None."""
-    if node.op == "call_module":
-        m = modules[node.target]
+_WINDOW_FUNCTIONS = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d",
+                     "avg_pool2d", "avg_pool3d"}
+
+
+def _window(site):
+    """(kernel, stride, padding, dilation) of a conv/pool call (a module, or a function of torch.fx or
+    torch.export: both take (input, kernel, stride, padding, dilation)), or None."""
+    m = site.module
+    if m is not None:
         if isinstance(m, (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)) \
                 and not isinstance(m, nn.modules.conv._ConvTransposeNd):
             return m.kernel_size, m.stride or m.kernel_size, m.padding, getattr(m, "dilation", 1)
         return None
-    if node.op == "call_function" and node.target in (F.max_pool2d, F.avg_pool2d, F.max_pool1d, F.avg_pool1d):
-        a, kw = list(node.args) + [None] * 5, node.kwargs
+    if site.op in _WINDOW_FUNCTIONS and site.node.op == "call_function":
+        a, kw = list(site.fn_args) + [None] * 5, site.node.kwargs
         k = kw.get("kernel_size", a[1])
         stride = kw.get("stride", a[2]) or k
-        return k, stride, kw.get("padding", a[3] or 0), kw.get("dilation", 1)
+        dilation = kw.get("dilation", a[4] if site.op.startswith("max") and a[4] is not None else 1)
+        return k, stride, kw.get("padding", a[3] or 0), dilation
     return None
 
 
-def receptive_fields(graph: NetworkGraph, nodes: dict, modules: dict) -> dict:
-    """layer name -> Field or None."""
+def receptive_fields(graph: NetworkGraph, sites: dict) -> dict:
+    """layer name -> Field or None. sites: layer name -> cnnvis.graph._capture.Site (Traced.sites).
+
+    A layer with several inputs follows its spatial path: an operand whose map is 1 x 1 while the output is
+    not (a squeeze-excitation gate, a global attention scale) multiplies every position alike and does not
+    widen the field."""
     out: dict[str, Field | None] = {}
     for layer in graph.layers:
         nsp = len(layer.spatial)
         if layer.kind == "input":
             out[layer.name] = Field((1.0,) * nsp, (1.0,) * nsp, (0.5,) * nsp) if nsp else None
             continue
-        ins = [out.get(i) for i in layer.inputs]
+        path = [i for i in layer.inputs if not _is_gate(graph.layer(i).spatial, layer.spatial)] or \
+            list(layer.inputs)
+        ins = [out.get(i) for i in path]
         if not nsp or any(f is None for f in ins) or not ins:
             out[layer.name] = None
             continue
-        src = max(ins, key=lambda f: f.size)  # add/concat: the widest input field bounds the union
+        k_src = max(range(len(ins)), key=lambda i: ins[i].size)  # add/concat: the widest field bounds the union
+        src = ins[k_src]
         if len(src.size) != nsp:
             out[layer.name] = None
             continue
-        win = _window(nodes[layer.name], modules)
-        in_spatial = graph.layer(layer.inputs[0]).spatial
+        win = _window(sites[layer.name])
+        in_spatial = graph.layer(path[k_src]).spatial
         if win is not None:
             k, s, p, d = (_pair(v, nsp) for v in win)
             size = tuple(r + (kk - 1) * dd * j for r, kk, dd, j in zip(src.size, k, d, src.jump))
@@ -80,6 +92,10 @@ def receptive_fields(graph: NetworkGraph, nodes: dict, modules: dict) -> dict:
         else:
             out[layer.name] = None
     return out
+
+
+def _is_gate(spatial, out_spatial) -> bool:
+    return bool(spatial) and all(n == 1 for n in spatial) and tuple(spatial) != tuple(out_spatial)
 
 
 def crop_box(field: Field | None, position: tuple[int, ...], image_shape: tuple[int, ...]):

@@ -26,6 +26,7 @@ from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, 
 from cnnvis.compute._stats import finalize
 from cnnvis.errors import CnnvisError, DataError, DeviceError, ModelError
 from cnnvis.graph._network import Layer
+from cnnvis.graph._output import pick_output
 from cnnvis.graph._trace import Traced, trace
 from cnnvis.progress import progress
 from cnnvis.stats import ClassStatsAccumulator
@@ -39,7 +40,7 @@ _PARAMETERS = {"batch_size": Interval(1), "top_k": Interval(1), "max_patch": Int
 
 def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, batch_size: int = 128,
             top_k: int = 9, importance_classes=None, show_progress: bool = True, meta: dict | None = None,
-            device: str = "cpu", max_patch: int = 64, workers: int = 0) -> Analysis:
+            device: str = "cpu", max_patch: int = 64, workers: int = 0, output=None) -> Analysis:
     """Derived features of every neuron of `model` on `data` (one forward + backward pass per batch).
 
     data: a data set offering len(), .labels, .class_names, .n_classes, .name, .image_shape,
@@ -49,7 +50,8 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     learned-feature crops larger than this many pixels a side are stored scaled down (and further, evenly,
     where the unique crops of a big model would not fit in memory; see cnnvis.analysis._crops).
     device: where the model runs ("cpu", "cuda", "auto"); on CUDA the reductions stay on the GPU.
-    workers: data-loading processes handed to data.batches.
+    workers: data-loading processes handed to data.batches. output: where the class scores are in what the
+    model returns (None: a tensor as it is, else `.logits`; an index or a name; see cnnvis.graph._output).
 
     Under torch.distributed (e.g. torchrun; see cnnvis.analysis._distributed) every rank calls analyze()
     and analyses its shard; rank 0 returns the merged Analysis, the other ranks None.
@@ -59,12 +61,14 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     classes = _importance_classes(importance_classes, data)
     dev = _torch_device(device)
     example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
-    traced = trace(model, example)  # traces a copy
-    traced.module.eval().to(dev)
+    traced = trace(model, example)  # captures a copy (torch.fx, else torch.export)
+    if traced.method == "fx":  # an exported module is captured in eval mode and refuses .eval()
+        traced.module.eval()
+    traced.module.to(dev)
     graph = traced.graph
     if not any(l.kind == "conv" for l in graph.layers):
         raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
-    pass_ = _Pass(traced, data.n_classes, top_k, classes, dev, data.name)
+    pass_ = _Pass(traced, data.n_classes, top_k, classes, dev, data.name, output, type(model).__name__)
     rank, size = world()
     indices = shard(len(data), rank, size) if size > 1 else None
     n_images = len(data if indices is None else indices)
@@ -87,15 +91,15 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
             return None
         part = merge_partials(parts, top_k)
     stats, tops, importance = pass_.results(part)
-    fields = receptive_fields(graph, traced.nodes, dict(traced.module.named_modules()))
+    fields = receptive_fields(graph, traced.sites)
     features = learned_features(graph, tops, fields, data, max_patch=max_patch)
     history = None
     if len(snapshots):
         history = training_history(model, graph, snapshots, data, names=snapshot_names,
-                                   show_progress=show_progress)
+                                   show_progress=show_progress, output=output)
     info = dict(model=type(model).__name__, dataset=data.name, n_images=len(data),
                 input_shape=list(data.image_shape), accuracy=part["correct"] / len(data),
-                top_k=top_k, max_patch=max_patch, cnnvis_version=cnnvis.__version__,
+                top_k=top_k, max_patch=max_patch, cnnvis_version=cnnvis.__version__, capture=traced.method,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
     if size > 1:
@@ -153,9 +157,10 @@ class _Observed(fx.Interpreter):
 class _LayerState:
     """Running results of one layer: per-class statistics (host), top-k and importance sums (device)."""
 
-    def __init__(self, layer: Layer, n_classes: int, k: int, device):
+    def __init__(self, layer: Layer, n_classes: int, k: int, device, axis: int = 1):
         C = layer.n_neurons
         self.layer = layer
+        self.axis = axis  # where the channels are in the node's output (1: NCHW)
         self.acc = ClassStatsAccumulator(n_classes, C)
         self.top_score = torch.full((C, k), -torch.inf, dtype=torch.float32, device=device)
         self.top_index = torch.full((C, k), -1, dtype=torch.int64, device=device)
@@ -167,7 +172,7 @@ class _LayerState:
 
 class _Pass:
     def __init__(self, traced: Traced, n_classes: int, top_k: int, classes: tuple[int, ...], device,
-                 data_name: str):
+                 data_name: str, output=None, model_name: str = "the model"):
         self.device = device
         self.gm = traced.module
         for p in self.gm.parameters():  # activation gradients only: no weight-gradient convolutions
@@ -178,7 +183,9 @@ class _Pass:
         self.classes = np.asarray(classes)
         self.correct = 0
         self.n_selected = 0
-        self.layers = [_LayerState(l, n_classes, top_k, device) for l in traced.graph.layers]
+        self.output, self.model_name = output, model_name
+        self.layers = [_LayerState(l, n_classes, top_k, device, traced.axes.get(l.name, 1))
+                       for l in traced.graph.layers]
         self.layer_of = {traced.nodes[s.layer.name]: i for i, s in enumerate(self.layers)}
         self.relu_of = _relu_partners(self.layers, traced.nodes)
         self.relu_out_of = set(self.relu_of.values())
@@ -193,7 +200,8 @@ class _Pass:
         self.n_selected += int(sel_np.sum())
         x = images.to(self.device, torch.float32).detach().requires_grad_(True)  # not the caller's tensor
         with torch.enable_grad():
-            logits = _Observed(self.gm, self.layer_of, self._forward).run(x)
+            logits = pick_output(_Observed(self.gm, self.layer_of, self._forward).run(x), self.output,
+                                 model=self.model_name)
             if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
                 raise ModelError(f"the model must return class scores of shape (N, K), got "
                                  f"{getattr(logits, 'shape', type(logits).__name__)}")
@@ -208,7 +216,7 @@ class _Pass:
     # -- hooks -------------------------------------------------------------------------------------------
     def _forward(self, i: int, out: torch.Tensor):
         s, b = self.layers[i], self._batch
-        a = out.detach().reshape(out.shape[0], s.layer.n_neurons, -1)  # (B, C, S); flatten keeps channels
+        a = channels_first(out.detach(), s.axis, s.layer.n_neurons)  # (B, C, S); flatten keeps channels
         r, m, am = _spatial_mean_max(a)
         pairs = _mean_max_pairs(r, m)
         try:  # the stats kernel checks finiteness in its read of the (B, C, 2) pairs
@@ -230,7 +238,7 @@ class _Pass:
                     out.register_hook(lambda g, s=s, a=a: self._backward(s, a, g))
 
     def _backward(self, s: _LayerState, a: torch.Tensor, g: torch.Tensor):
-        contrib = _spatial_dot(a, g.reshape(a.shape)).abs()
+        contrib = _spatial_dot(a, channels_first(g, s.axis, a.shape[1])).abs()
         if not self._batch["all_sel"]:
             contrib = contrib[self._batch["sel"]]
         s.contrib_sum += contrib.sum(0, dtype=torch.float64)
@@ -278,6 +286,14 @@ class _Pass:
                                           max_activation=np.where(np.isfinite(mx), mx, np.nan),
                                           contribution=p["contrib_sum"] / n, classes=classes)
         return stats, tops, importance
+
+
+def channels_first(t: torch.Tensor, axis: int, n_channels: int) -> torch.Tensor:
+    """A layer's output as (B, C, positions): the channel axis moved to 1 (a view for the NHWC tensors a
+    permute of NCHW made), then the rest flattened in order (a flatten's vector is channel-major)."""
+    if axis != 1 and t.ndim > 2:
+        t = t.movedim(axis, 1)
+    return t.reshape(t.shape[0], n_channels, -1)
 
 
 # Per-layer reductions, one read of the map each. On the CPU numpy's SIMD max/argmax/mean/vecdot run on

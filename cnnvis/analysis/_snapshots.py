@@ -13,6 +13,7 @@ from cnnvis.analysis._analysis import TrainingHistory
 from cnnvis.data._checkpoint import apply_checkpoint, load_checkpoint  # re-exported: the one copy
 from cnnvis.data._datasets import Dataset
 from cnnvis.graph._network import NetworkGraph
+from cnnvis.graph._output import pick_output
 from cnnvis.graph._trace import weight_matrices
 from cnnvis.progress import progress
 
@@ -26,7 +27,7 @@ def fixed_batch(data: Dataset, size: int = 256, seed: int = 0) -> tuple[torch.Te
 
 
 def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, data: Dataset, *, names=None,
-                     show_progress: bool = True) -> TrainingHistory:
+                     show_progress: bool = True, output=None) -> TrainingHistory:
     """Gradient magnitude on a fixed batch and relative weight change, per weighted layer and snapshot."""
     snaps = list(snapshots)
     if names is None:
@@ -50,7 +51,7 @@ def training_history(model: torch.nn.Module, graph: NetworkGraph, snapshots, dat
         apply_checkpoint(work, state, names[t])
         work.eval()  # deterministic gradients (no dropout) on the fixed batch
         work.zero_grad(set_to_none=True)
-        out = F.cross_entropy(work(x), y)
+        out = F.cross_entropy(pick_output(work(x), output, model=type(model).__name__), y)
         out.backward()
         loss[t] = float(out.detach())
         weights = {n: modules[module_of[n]].weight.detach().clone() for n in layers}

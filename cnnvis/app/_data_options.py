@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from cnnvis.errors import DataError, ModelError
+from cnnvis.errors import DataError
 
-__all__ = ["add_data_options", "add_model_options", "dataset_from_args", "workers_from_args", "model_from_args"]
+__all__ = ["add_data_options", "add_model_options", "dataset_from_args", "workers_from_args", "model_from_args",
+           "FROM_FACTORY"]
 
 
 def add_data_options(parser) -> None:
@@ -35,7 +36,12 @@ def add_model_options(parser, group=None) -> None:
                              "(e.g. num_classes=10 dropout=0.2 name='x')")
     parser.add_argument("--weights", metavar="CKPT.pt",
                         help="trained weights: a state dict, bare or nested under 'state_dict'/'model', with or "
-                             "without DataParallel's 'module.' prefixes, saved on CPU or GPU (loaded weights-only)")
+                             "without DataParallel's 'module.' prefixes, saved on CPU or GPU (loaded weights-only); "
+                             "without it (and --snapshots) the model is analysed as the factory returned it")
+    # not --output: that is analyze's -o/--output file
+    parser.add_argument("--model-output", metavar="NAME|INDEX",
+                        help="where the class scores are in what the model returns: a tuple/list index or a "
+                             "dict key/attribute name (default: a tensor as it is, else its .logits)")
 
 
 def dataset_from_args(args):
@@ -57,18 +63,22 @@ def workers_from_args(args, ds) -> int:
     return min(4, os.cpu_count() or 1) if isinstance(ds, ImageFolderDataset) else 0
 
 
+FROM_FACTORY = "from the factory"
+
+
 def model_from_args(args):
-    """The --model built with --model-kwargs, its weights from --weights (or the last of --snapshots)."""
+    """(model, weights) for --model built with --model-kwargs: its weights from --weights (or the last of
+    --snapshots), else as the factory returned it (a factory that loads its own, `weights=` of torchvision);
+    `weights` names the source for the file's meta."""
     from cnnvis.data._checkpoint import apply_checkpoint, load_checkpoint, load_model, parse_model_kwargs
 
     model = load_model(args.model, parse_model_kwargs(getattr(args, "model_kwargs", None)))
     snapshots = list(getattr(args, "snapshots", None) or [])
     weights = getattr(args, "weights", None) or (snapshots[-1] if snapshots else None)
     if weights is None:
-        raise ModelError("--weights (or --snapshots) is required with --model: an untrained model "
-                         "has nothing to show")
+        return model, FROM_FACTORY
     apply_checkpoint(model, load_checkpoint(weights), str(weights))
-    return model
+    return model, str(weights)
 
 
 def _positive_int(text: str) -> int:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnnvis.app._data_options import (add_data_options, add_model_options, dataset_from_args, model_from_args,
-                                      workers_from_args)
+from cnnvis.app._data_options import (FROM_FACTORY, add_data_options, add_model_options, dataset_from_args,
+                                      model_from_args, workers_from_args)
 from cnnvis.app.demo import DEMO_DEFAULT
 from cnnvis.errors import DataError, guard
 
@@ -19,10 +19,9 @@ def main(argv=None) -> int:
 
 
 def main_gl(argv=None) -> int:
-    from cnnvis.app.session import scene_for
-    from cnnvis.gl.app import main as gl_main
+    from cnnvis.app.gl_command import main as gl_main
 
-    return gl_main(argv, scene_for=scene_for)
+    return gl_main(argv)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,19 +117,22 @@ def _analyze(args) -> int:
                                                     "test_accuracy": result.test_accuracy[-1]}
     else:
         data = dataset_from_args(args)
-        model = model_from_args(args)
+        model, weights = model_from_args(args)
         from cnnvis.data import check_fits_model
 
         check_fits_model(data, model)
         workers = workers_from_args(args, data)
-        snapshots, meta = list(args.snapshots), {"model_spec": args.model, "ranks": world_size}
+        snapshots, meta = list(args.snapshots), {"model_spec": args.model, "ranks": world_size,
+                                                 "weights": weights}
+        if weights == FROM_FACTORY:
+            _say(f"weights: {FROM_FACTORY} ({args.model} was given no --weights)", rank == 0)
     if args.limit:
         import numpy as np
 
         data = data.subset(np.arange(min(args.limit, len(data))))
     analysis = analyze(model, data, snapshots=snapshots, batch_size=args.batch_size, top_k=args.top_k,
                        importance_classes=classes, show_progress=show, meta=meta, device=args.device,
-                       max_patch=args.patch_size, workers=workers)
+                       max_patch=args.patch_size, workers=workers, output=getattr(args, "model_output", None))
     if analysis is None:  # another rank's shard, merged into rank 0's file
         return 0
     analysis.save(out)

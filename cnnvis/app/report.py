@@ -9,7 +9,9 @@ __all__ = ["describe"]
 def describe(a) -> str:
     m = a.meta
     lines = [
-        f"model      {m.get('model', '?')}" + (f" ({m['demo_model']})" if "demo_model" in m else ""),
+        f"model      {m.get('model', '?')}" + (f" ({m['demo_model']})" if "demo_model" in m else "")
+        + (f", weights {m['weights']}" if "weights" in m else "")
+        + (f", captured by {'torch.export' if m['capture'] == 'export' else 'torch.fx'}" if "capture" in m else ""),
         f"data       {m.get('dataset', '?')}: {m.get('n_images', '?')} images of shape "
         f"{tuple(m.get('input_shape', ()))}, {a.n_classes} classes ({', '.join(a.class_names)})",
         f"accuracy   {m.get('accuracy', float('nan')):.4f} on the analysed images"

@@ -7,7 +7,7 @@ and the Viewer is the façade that ties them to a canvas. Edits go out as cnnvis
 
 Nothing here imports torch or the analysis. Choose the VisPy backends before creating a Viewer:
 `vispy.use(app="glfw", gl="gl+")` for a window, `vispy.use(app="egl", gl="gl+")` offscreen (with
-EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl set before OpenGL is imported); `cnnvis.gl.app.run` does it.
+EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl set before OpenGL is imported); `cnnvis.gl.app.run(...)` does it.
 """
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.gl._shaders import load_shader, shader_dir, shader_source

@@ -1,31 +1,27 @@
 """The controller: what is under the mouse, and what a hover, click, double-click, drag or key means, as
-pure functions of (Scene, ViewState, camera, window size) returning actions. No GL: tests drive it with
-synthetic events.
+pure functions of (Scene, ViewState, camera, window size) returning typed actions (`_actions.py`), which
+`Viewer.apply` carries out. No GL: tests drive it with synthetic events.
 
-An action is a tuple (name, *args): name is one of ACTIONS, a public Viewer method called with args, or
-"state" with a dict of ViewState fields to replace. Window points are pixels with the origin at the top
-left (as mouse events give them); canvas points have it at the bottom left (as GL has it).
+Window points are pixels with the origin at the top left (as mouse events give them); canvas points have
+it at the bottom left (as GL has it).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from cnnvis.gl import _actions as A
 from cnnvis.gl._chart import chart_height
 from cnnvis.gl._derived import rect_facets, visible_curves
-from cnnvis.gl._findings import finding_actions, widget_tip
 from cnnvis.gl._legend import legend_shown
 from cnnvis.gl._names import column_headers
-from cnnvis.gl._panel import LAYER_ROWS, hit_widget, layer_rows, panel_width, slider_value
+from cnnvis.gl._panel import panel_width
+from cnnvis.gl._panel_findings import finding_groups, widget_tip
 from cnnvis.gl._state import FACETS, ViewState
+from cnnvis.gl._widgets import hit_widget, slider_value
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
-__all__ = ["ACTIONS", "CurveIndex", "canvas_xy", "pick", "hover", "click", "double_click", "drag", "key",
-           "widget_actions", "column_rect", "column_name"]
-
-ACTIONS = frozenset({"state", "fit", "pan", "zoom", "set_facet", "cycle_facet", "set_edge_mode",
-                     "set_edge_threshold", "select_classes", "toggle_class", "set_series", "set_snapshot",
-                     "zoom_to_column", "expand_column", "collapse_column", "undo", "redo", "select_bundle",
-                     "merge_bundles", "move_neuron", "toggle_help", "focus_finding"})
+__all__ = ["CurveIndex", "canvas_xy", "pick", "hover", "click", "double_click", "drag", "key",
+           "widget_actions", "finding_actions", "column_rect", "column_name"]
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
 PICK_PX = 4.0             # a click this many pixels off an edge still picks it
 NEAR_MISS_PX = 12.0       # a click this close to an edge (but off it) keeps the bundle selection
@@ -153,6 +149,10 @@ def _neuron_lines(s, p: int) -> tuple:
     return tuple(lines)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
     """The ViewState fields a hover over `picked` sets (tooltip lines at canvas point `at`, highlights)."""
     kind, i = picked
@@ -178,7 +178,7 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
         n = int(((s.rect_column == c) & (s.rect_kind == RECT_CLUSTER)).sum())
         grouped = len(s.column_group) > c and s.column_group[c] >= 0
         lines = (f"layer cluster {column_name(s, c)}",
-                 f"{int(s.rect_size[i])} layers \u00b7 {n} neuron clusters",
+                 f"{_count(int(s.rect_size[i]), 'layer')} \u00b7 {_count(n, 'neuron cluster')}",
                  "double-click to collapse these layers back" if grouped else
                  "double-click to zoom in and expand" if s.rect_size[i] > 1 else "double-click to zoom in")
     elif kind == "curve":
@@ -199,15 +199,15 @@ def click(scene, state: ViewState, picked: tuple, cx: float, near_edge: bool = F
     nothing clears the bundle selection unless it was a near miss of an edge (`near_edge`)."""
     kind, i = picked
     if kind == "widget":
-        return ("widget", i.action), widget_actions(scene, state, i.action, cx, i)
+        return ("widget", i.action), widget_actions(scene, state, i.action, cx, i) if i.enabled else []
     if kind == "patch":
         kind, i = "rect", int(scene.patch_rect[i])
     if kind == "rect" and scene.rect_kind[i] == RECT_CLUSTER:
-        return (kind, i), [("cycle_facet", i)]
+        return (kind, i), [A.CycleFacet(i)]
     if kind == "curve":
-        return (kind, i), [("select_bundle", int(scene.curve_bundle[i]))]
+        return (kind, i), [A.SelectBundle(int(scene.curve_bundle[i]))]
     if kind == "none" and state.selected_bundles and not near_edge:
-        return (kind, i), [("state", {"selected_bundles": ()})]
+        return (kind, i), [A.SetState({"selected_bundles": ()})]
     return (kind, i), []
 
 
@@ -220,9 +220,9 @@ def double_click(scene, picked: tuple) -> tuple:
         c = int(scene.rect_column[i]) if kind == "rect" else i
         g = scene.column_group
         if len(g) > c and g[c] >= 0:           # a layer of an expanded group: collapse the group
-            return ("column", c), [("collapse_column", c)]
+            return ("column", c), [A.Collapse(c)]
         expand = bool(scene.rect_size[column_rect(scene, c)] > 1)
-        return ("column", c), [("zoom_to_column", c, {"expand": expand})]
+        return ("column", c), [A.ZoomToColumn(c, expand=expand)]
     return (kind, i), []
 
 
@@ -237,28 +237,29 @@ def drag(scene, start: tuple, end: tuple, delta: tuple, cx1: float) -> list:
             k2, j = "rect", int(s.patch_rect[j])
         if k2 == "rect" and s.rect_kind[j] == RECT_CLUSTER and j != s.patch_rect[i] \
                 and s.rect_column[j] == s.rect_column[s.patch_rect[i]]:
-            return [("move_neuron", i, j)]
+            return [A.MoveNeuronTo(i, j)]
         return []
     if kind == "widget" and i.action == ("threshold",):
-        return [("set_edge_threshold", round(slider_value(i, cx1), 2))]
-    return [("pan", *delta)]
+        return [A.SetEdgeThreshold(round(slider_value(i, cx1), 2))]
+    return [A.Pan(*delta)]
 
 
 def key(state: ViewState, name: str, size=(1280, 800)) -> list | None:
-    """The actions of a keyboard shortcut, or None for a key that means nothing."""
+    """The actions of a keyboard shortcut, or None for a key that means nothing. A key whose control is
+    disabled still asks (Ctrl+Z with nothing to undo, G without gradients): the answer is a note saying why."""
     t = state.edge_threshold
-    actions = {"f": [("fit",)], "1": [("set_facet", "features")], "2": [("set_facet", "matrix")],
-               "3": [("set_facet", "importance")], "w": [("set_edge_mode", "weight")],
-               "g": [("set_edge_mode", "gradient")], "c": [("set_edge_mode", "change")],
-               "]": [("set_edge_threshold", min(1.0, round(t + 0.05, 2)))],
-               "[": [("set_edge_threshold", max(0.0, round(t - 0.05, 2)))],
-               "=": [("zoom", 1.25)], "+": [("zoom", 1.25)], "-": [("zoom", 0.8)],
-               "m": [("merge_bundles",)] if len(state.selected_bundles) == 2 else [],
-               "e": [("expand_column", state.focus_column)] if state.focus_column >= 0 else [],
-               "x": [("collapse_column", state.focus_column)] if state.focus_column >= 0 else [],
-               "ctrl+z": [("undo",)], "ctrl+shift+z": [("redo",)], "ctrl+y": [("redo",)],
-               "?": [("toggle_help",)], "h": [("toggle_help",)],
-               "l": [("state", {"show_legend": not legend_shown(state, size)})]}
+    actions = {"f": [A.Fit()], "1": [A.SetFacet("features")], "2": [A.SetFacet("matrix")],
+               "3": [A.SetFacet("importance")], "w": [A.SetEdgeMode("weight")],
+               "g": [A.SetEdgeMode("gradient")], "c": [A.SetEdgeMode("change")],
+               "]": [A.SetEdgeThreshold(min(1.0, round(t + 0.05, 2)))],
+               "[": [A.SetEdgeThreshold(max(0.0, round(t - 0.05, 2)))],
+               "=": [A.Zoom(1.25)], "+": [A.Zoom(1.25)], "-": [A.Zoom(0.8)],
+               "m": [A.MergeSelected()] if len(state.selected_bundles) == 2 else [],
+               "e": [A.Expand(state.focus_column)] if state.focus_column >= 0 else [],
+               "x": [A.Collapse(state.focus_column)] if state.focus_column >= 0 else [],
+               "ctrl+z": [A.UndoEdit()], "ctrl+shift+z": [A.RedoEdit()], "ctrl+y": [A.RedoEdit()],
+               "?": [A.ToggleHelp()], "h": [A.ToggleHelp()],
+               "l": [A.SetState({"show_legend": not legend_shown(state, size)})]}
     return actions.get(name.lower())
 
 
@@ -267,36 +268,60 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
     kind = action[0]
     n_series, n_snaps = max(1, len(scene.chart_names)), max(1, len(scene.chart_snapshots))
     if kind == "facet":
-        return [("set_facet", action[1])]
+        return [A.SetFacet(action[1])]
     if kind == "edge_mode":
-        return [("set_edge_mode", action[1])]
+        return [A.SetEdgeMode(action[1])]
     if kind == "threshold":
-        return [("set_edge_threshold", round(slider_value(widget, cx), 2))]
+        return [A.SetEdgeThreshold(round(slider_value(widget, cx), 2))]
     if kind == "class":
-        return [("toggle_class", action[1])]
+        return [A.ToggleClass(action[1])]
     if kind == "classes":
-        return [("select_classes", range(len(scene.class_names)) if action[1] == "all" else ())]
-    if kind == "series":
-        return [("set_series", action[1])]
+        return [A.SelectClasses(tuple(range(len(scene.class_names))) if action[1] == "all" else ())]
     if kind == "series_step":
-        return [("set_series", (state.series + action[1]) % n_series)]
+        return [A.SetSeries((state.series + action[1]) % n_series)]
     if kind == "snapshot":
-        return [("set_snapshot", state.snapshot % n_snaps + action[1])]
+        return [A.SetSnapshot(state.snapshot % n_snaps + action[1])]
     if kind == "column":
-        return [("zoom_to_column", action[1])]
-    if kind == "layer_scroll":
-        most = max(layer_rows(scene) - LAYER_ROWS, 0)
-        return [("state", {"layer_scroll": min(max(0, state.layer_scroll + action[1]), most)})]
+        return [A.ZoomToColumn(action[1])]
+    if kind == "scroll":   # ("scroll", ViewState field, its new value): the list clamps it when laid out
+        return [A.SetState({action[1]: max(0, int(action[2]))})]
     if kind == "expand" and state.focus_column >= 0:
-        return [("expand_column", state.focus_column)]
+        return [A.Expand(state.focus_column)]
     if kind == "collapse" and state.focus_column >= 0:
-        return [("collapse_column", state.focus_column)]
-    if kind in ("undo", "redo", "toggle_help"):
-        return [(kind,)]
+        return [A.Collapse(state.focus_column)]
+    if kind == "undo":
+        return [A.UndoEdit()]
+    if kind == "redo":
+        return [A.RedoEdit()]
+    if kind == "toggle_help":
+        return [A.ToggleHelp()]
     if kind == "fit":
-        return [("state", {"focus_column": -1}), ("fit",)]
+        return [A.SetState({"focus_column": -1}), A.Fit()]
     if kind == "merge":
-        return [("merge_bundles",)]
-    if kind in ("finding", "finding_step"):
+        return [A.MergeSelected()]
+    if kind in ("finding", "finding_step", "finding_group"):
         return finding_actions(scene, state, action)
     return []
+
+
+def finding_actions(scene, state, action: tuple) -> list:
+    """Actions of a findings widget: ("finding", N) shows N (or clears it when shown); ("finding_step", ±1)
+    shows the next or previous one, round the list; ("finding_group", g) opens group g (a group of one shows
+    its finding), g = -1 goes back to the groups."""
+    K = len(scene.findings)
+    if not K:
+        return []
+    if action[0] == "finding":
+        n = int(action[1])
+        return [A.SetState({"finding": 0})] if state.finding == n else [A.FocusFinding(n)]
+    if action[0] == "finding_group":
+        g = int(action[1])
+        groups = finding_groups(scene)
+        if g < 0:
+            back = max(state.finding_group, 0)
+            return [A.SetState({"finding_group": -1, "finding_scroll": back})]
+        if len(groups[g].numbers) == 1:
+            return [A.FocusFinding(groups[g].numbers[0])]
+        return [A.SetState({"finding_group": g, "finding_scroll": 0})]
+    cur = state.finding if 1 <= state.finding <= K else (0 if action[1] > 0 else 1)
+    return [A.FocusFinding((cur - 1 + int(action[1])) % K + 1)]

@@ -8,7 +8,7 @@ from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER
 
 __all__ = ["CLASS_SELECT_MIN", "FADED", "rect_facets", "rect_opacity", "visible_curves", "content_box", "curve_ends",
-           "curve_opacity"]
+           "curve_opacity", "edge_mode_missing"]
 
 CLASS_SELECT_MIN = 0.5    # a cluster stays opaque when its activation on a selected class reaches this
 FADED = 0.15              # opacity of the clusters the class selection de-emphasises
@@ -78,3 +78,19 @@ def curve_opacity(scene, state: ViewState, ends: np.ndarray | None = None) -> np
         m = ends[:, k] >= 0
         out[m] = np.minimum(out[m], alpha[ends[m, k]])
     return out
+
+
+_MISSING = {"gradient": "no edge gradients in this file: they come from training snapshots "
+                        "(cnnvis analyze --snapshots OLD.pt ... NEW.pt)",
+            "change": "no weight change in this file: it needs two or more training snapshots "
+                      "(cnnvis analyze --snapshots OLD.pt ... NEW.pt)"}
+
+
+def edge_mode_missing(scene, mode: str) -> str:
+    """Why the edge colour `mode` would show nothing for this Scene (every curve grey), "" when it shows
+    something. Weight always shows; gradient and change need values the file may not hold."""
+    if mode not in _MISSING or not scene.n_curves:
+        return ""
+    v = scene.curve_values[:, EDGE_MODES.index(mode)]
+    v = v[np.isfinite(v)]
+    return "" if (np.abs(v) > 0).any() else _MISSING[mode]

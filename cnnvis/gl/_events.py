@@ -1,11 +1,19 @@
 """Window events -> Viewer calls: a press/move/release state machine (click, drag, the drag ghost, double
-clicks), the wheel, keys, resizes, and the timer that runs camera flights (started by the viewer, stopped
-when the flight lands, so an idle window draws nothing). Uses only the Viewer's public methods."""
+clicks), the wheel, keys, resizes, the timer that runs camera flights (started by the viewer, stopped
+when the flight lands, so an idle window draws nothing) and the one that polls the application's pending
+Scene and busy note. Uses only the Viewer's public methods.
+
+Ctrl chords under glfw: VisPy's glfw backend holds back every printable key press until GLFW's character
+callback brings its text, and GLFW sends no character while Ctrl is held, so Ctrl+Z never arrived (and the
+held-back press then took the text of the next key typed). `_glfw_ctrl_chords` wraps the backend's key
+callback so that a printable key pressed with Ctrl goes out at once, without text."""
 from __future__ import annotations
 
 from vispy import app
 
-__all__ = ["WindowEvents"]
+__all__ = ["WindowEvents", "POLL_S"]
+
+POLL_S = 0.1   # how often a pending Scene and the application's busy() are polled
 
 
 class WindowEvents:
@@ -23,13 +31,25 @@ class WindowEvents:
         ev.mouse_wheel.connect(lambda e: viewer.zoom(1.15 ** e.delta[1], at=e.pos))
         ev.key_press.connect(self._on_key)
         self._timer = app.Timer(1 / 60, connect=self._on_timer, start=False)
+        self._poll_timer = app.Timer(POLL_S, connect=self._on_poll, start=False)
+        _glfw_ctrl_chords(viewer.canvas)
 
     def animate(self) -> None:
         """Run the camera flight: the timer steps it until it lands."""
         self._timer.start()
 
+    def poll(self) -> None:
+        """Poll the application (a pending Scene, busy()) every POLL_S seconds while there is any."""
+        if not self._poll_timer.running:
+            self._poll_timer.start()
+
     def stop(self) -> None:
         self._timer.stop()
+        self._poll_timer.stop()
+
+    def _on_poll(self, event) -> None:
+        if not self.viewer.guarded(self.viewer.poll):
+            self._poll_timer.stop()
 
     def _on_timer(self, event) -> None:
         if not self.viewer.step(min(event.dt or 1 / 60, 0.1)):
@@ -103,3 +123,24 @@ class WindowEvents:
             v.select_classes(())
             return
         v.guarded(v.key, name)
+
+
+def _glfw_ctrl_chords(canvas) -> None:
+    """Under VisPy's glfw backend, send printable keys pressed with Ctrl as key presses straight away (see
+    the module); other keys and other backends are left as they are."""
+    backend = getattr(canvas, "_backend", None)
+    if type(backend).__module__ != "vispy.app.backends._glfw" or getattr(backend, "_id", None) is None:
+        return
+    from vispy.app.backends._glfw import glfw
+    from vispy.util import keys
+
+    held_back = backend._on_key_press
+
+    def on_key(window, key, scancode, action, mods):
+        if action == glfw.PRESS and mods & glfw.MOD_CONTROL and 32 <= key <= 127 and \
+                backend._vispy_canvas is not None:
+            backend._vispy_canvas.events.key_press(key=keys.Key(chr(key)), text="", modifiers=list(backend._mod))
+            return
+        held_back(window, key, scancode, action, mods)
+
+    glfw.set_key_callback(backend._id, on_key)

@@ -1,6 +1,7 @@
-"""Findings in the viewer: what choosing one does (`Viewer.focus_finding`), the outline that marks it, and
-the panel's list of them. The findings are the Scene's (`Scene.findings`, cnnvis.layout FindingMark
-records, numbered as `cnnvis diagnose` numbers them); the one shown is `ViewState.finding`.
+"""Findings in the viewer: what choosing one does (`Viewer.focus_finding`) and the outline that marks it
+(the panel's list of them is `_panel_findings.py`). The findings are the Scene's (`Scene.findings`,
+cnnvis.layout FindingMark records, numbered as `cnnvis diagnose` numbers them); the one shown is
+`ViewState.finding`, and choosing one opens its group in the panel.
 
 Choosing finding N: the clusters switch to the facet that shows its evidence (the activation matrix for
 dead and redundant neurons; the weight edges keep the clusters' facet and colour the curves by weight, a
@@ -13,24 +14,19 @@ so it follows the camera and a rebuilt Scene (the mark is looked up by number in
 """
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 
-from cnnvis.gl._derived import rect_facets
-from cnnvis.gl._panel import GAP, MARGIN, ROW, Widget
+from cnnvis.gl._derived import edge_mode_missing, rect_facets
+from cnnvis.gl._panel_findings import EXPAND_HINT, group_of
 from cnnvis.gl._state import FACETS
 from cnnvis.gl._text import text_width
 from cnnvis.gl._ui import UiBatch
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
-__all__ = ["FINDING_COLOR", "ROWS_SHOWN", "focus", "current_mark", "draw_finding", "panel_section",
-           "finding_actions", "finding_tip", "widget_tip"]
+__all__ = ["FINDING_COLOR", "focus", "current_mark", "draw_finding"]
 
 FINDING_COLOR = (0.80, 0.07, 0.52, 1.0)   # magenta: apart from the hover orange, edge blue/vermilion, pastels
-ROWS_SHOWN = 2                            # findings listed at once in the panel (the page of the one shown)
 RING_PAD, RING_WIDTH = 5.0, 3.0           # the outline: pixels outside the box, and its width
-_EXPAND = "expand the column to see its neurons"
 
 
 def current_mark(scene, state):
@@ -50,10 +46,12 @@ def focus(viewer, number: int, *, animate: bool = True):
     m = marks[int(number) - 1]
     if m.facet == "matrix":
         viewer.set_facet("matrix")
-    viewer.set_edge_mode(m.edge_mode)
+    if not edge_mode_missing(viewer.scene, m.edge_mode):
+        viewer.set_edge_mode(m.edge_mode)
     if m.series:
         viewer.set_series(m.series)
-    viewer.update_state(finding=m.number)
+    group, row = group_of(viewer.scene, m.number)   # the panel opens its group, scrolled to it
+    viewer.update_state(finding=m.number, finding_group=group, finding_scroll=row)
     if m.column >= 0:
         viewer.zoom_to_column(m.column, animate=animate)
     return m
@@ -121,64 +119,8 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
                 if b is not None:
                     batch.rect(b, (0, 0, 0, 0), FINDING_COLOR, radius=2, border_width=2)
     if tag is not None:   # a pill on the outline's top right corner: "N. kind"
-        label = f"{m.number}. {m.kind}" + (f" \u00b7 {_EXPAND}" if m.n_unplaced else "")
+        label = f"{m.number}. {m.kind}" + (f" \u00b7 {EXPAND_HINT}" if m.n_unplaced else "")
         w = text_width(label, 11) + 12
         x1, y0 = tag[2], tag[3] - 2
         batch.rect((x1 - w, y0, x1, y0 + 17), FINDING_COLOR, radius=4, border_width=0)
         batch.text(label, x1 - w + 6, y0 + 5, 11, (1, 1, 1, 1))
-
-
-# -- the panel ---------------------------------------------------------------------------------------------
-def finding_tip(m) -> str:
-    """Tooltip of a finding's panel row, one line each: title and severity, the full message (wrapped),
-    the neurons' layer where they need an expand, what a click does."""
-    return "\n".join((f"{m.title}  [{m.severity}]", *textwrap.wrap(m.message, 64),
-                      *((f"its neurons are {m.layer}'s: {_EXPAND}",) if m.n_unplaced else ()),
-                      "click: zoom to it and show its evidence (again: clear)"))
-
-
-def widget_tip(widget, at) -> tuple:
-    """(tooltip lines, where) of a panel widget hovered at canvas point `at`. A findings row's tooltip goes
-    left of the panel, level with the pointer, so that it covers neither the list nor the panel's labels."""
-    lines = tuple(widget.tip.split("\n"))
-    if not (widget.action and widget.action[0] in ("finding", "finding_step")):
-        return lines, at
-    w = max(text_width(t, 12) for t in lines) + 16   # the overlay's tooltip width
-    return lines, (widget.box[0] - MARGIN - w - 22, at[1])   # the overlay puts the box 14 px right of `at`
-
-
-def panel_section(out: list, state, scene, x0: float, x1: float, y: float) -> float:
-    """Append the findings list to the panel's widgets `out` from height y down; returns the new y. A
-    heading (with < > buttons stepping through the findings when they do not all fit), then the page of
-    ROWS_SHOWN rows holding the finding shown, one button each: "N. kind · layer"."""
-    marks = scene.findings
-    K = len(marks)
-    page = (state.finding - 1) // ROWS_SHOWN if 1 <= state.finding <= K else 0
-    lo, hi = page * ROWS_SHOWN + 1, min((page + 1) * ROWS_SHOWN, K)
-    y -= 26
-    out.append(Widget("heading", f"FINDINGS {lo}\u2013{hi} OF {K}" if K > ROWS_SHOWN else f"FINDINGS ({K})",
-                      (x0, y, x1, y + 14)))
-    if K > ROWS_SHOWN:
-        b = 18.0
-        out.append(Widget("button", "<", (x1 - 2 * b - GAP, y - 3, x1 - b - GAP, y - 3 + b), ("finding_step", -1),
-                          tip="previous finding"))
-        out.append(Widget("button", ">", (x1 - b, y - 3, x1, y - 3 + b), ("finding_step", +1), tip="next finding"))
-    y -= 6
-    for i, m in enumerate(marks[lo - 1:hi]):
-        y -= ROW + (GAP if i else 0)
-        out.append(Widget("button", m.title, (x0, y, x1, y + ROW), ("finding", m.number),
-                          active=state.finding == m.number, tip=finding_tip(m)))
-    return y
-
-
-def finding_actions(scene, state, action: tuple) -> list:
-    """Controller actions of a findings widget: ("finding", N) shows N (or clears it when shown);
-    ("finding_step", ±1) shows the next or previous one, round the list."""
-    K = len(scene.findings)
-    if not K:
-        return []
-    if action[0] == "finding":
-        n = int(action[1])
-        return [("state", {"finding": 0})] if state.finding == n else [("focus_finding", n)]
-    cur = state.finding if 1 <= state.finding <= K else (0 if action[1] > 0 else 1)
-    return [("focus_finding", (cur - 1 + int(action[1])) % K + 1)]

@@ -139,11 +139,26 @@ def _swatch(batch: UiBatch, sw, box) -> None:
 
 
 MATRIX_LABEL_MIN_PX = 8.0   # class names over a matrix's columns once a column is this wide on screen
+MATRIX_LABEL_SIZE = 9.0
+
+
+def _class_labels(names, width: float) -> list | None:
+    """Class names that each fit a matrix column `width` pixels wide: whole, else their first characters
+    when those still tell every class apart; None when they cannot (the legend gives the order)."""
+    names = [str(n) for n in names]
+    for n in range(max(len(x) for x in names), 0, -1):
+        short = [x[:n] for x in names]
+        if len(set(short)) < len(short):
+            return None
+        if max(text_width(x, MATRIX_LABEL_SIZE) for x in short) <= width - 2:
+            return short
+    return None
 
 
 def matrix_labels(scene, state: ViewState, camera) -> list:
-    """(class name, x, y) canvas points over the columns of every matrix shown in the matrix facet and
-    wide enough on screen (its columns are the classes in Scene.class_names order)."""
+    """(class name, x, y) canvas points over the columns of every matrix shown in the matrix facet, where
+    every name fits its column (so none overlaps the next) and the row of names lies inside the view
+    (never over the panel or the chart); its columns are the classes in Scene.class_names order."""
     s = scene
     K = len(s.class_names)
     if not K or not len(s.matrix_rect):
@@ -157,7 +172,10 @@ def matrix_labels(scene, state: ViewState, camera) -> list:
         x0, y0, x1, y1 = (float(v) for v in s.matrix_box[m])
         (px0, _), (px1, py1) = camera.to_pixel((x0, y0)), camera.to_pixel((x1, y1))
         cw = (px1 - px0) / K
-        if cw < MATRIX_LABEL_MIN_PX or px1 < rx or px0 > rx + rw or py1 < ry or py1 > ry + rh - 30:
+        if cw < MATRIX_LABEL_MIN_PX or px0 < rx or px1 > rx + rw or py1 < ry or py1 > ry + rh - 30:
             continue
-        out += [(str(n), px0 + (k + 0.5) * cw, py1 + 2) for k, n in enumerate(s.class_names)]
+        names = _class_labels(s.class_names, cw)
+        if names is None:
+            continue
+        out += [(n, px0 + (k + 0.5) * cw, py1 + 2) for k, n in enumerate(names)]
     return out

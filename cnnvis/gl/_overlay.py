@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
 from cnnvis.gl._findings import draw_finding
-from cnnvis.gl._legend import draw_legend, legend_height, legend_shown, matrix_labels
-from cnnvis.gl._names import HEADER_SIZE, column_headers
+from cnnvis.gl._legend import MATRIX_LABEL_SIZE, draw_legend, legend_height, legend_shown, matrix_labels
+from cnnvis.gl._names import HEADER_SIZE, SUB_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
 from cnnvis.gl._state import ViewState
-from cnnvis.gl._text import text_width
+from cnnvis.gl._text import ink_box, text_width
 from cnnvis.gl._ui import THEME, UiBatch
 
-__all__ = ["Overlay", "overlay_key", "tooltip_box", "HELP"]
+__all__ = ["Overlay", "overlay_key", "tooltip_box", "busy_box", "HELP"]
 
 # Every key and mouse action (key ? shows them; the README lists the same).
 HELP = (
@@ -52,14 +52,27 @@ class Overlay:
     def __init__(self, scene, state: ViewState, camera, size):
         self.under, self.over, self.top = UiBatch(), UiBatch(), UiBatch()
         self.widgets = panel_widgets(state, scene, size)
-        self.matrix_labels = matrix_labels(scene, state, camera)
+        titles = column_headers(scene, camera, size, with_sub=True)
+        self.headers = [h for h in titles if h[3]]
+        self.label_boxes = [(text, box) for _, text, box, _ in titles]   # every scene label drawn, disjoint
+        for _, text, (x0, y0, x1, y1), full in titles:   # boxes are the ink's: the baseline is the anchor's y
+            size_ = HEADER_SIZE if full else SUB_SIZE
+            base = y0 - ink_box(text, 0.0, 0.0, size_)[1]
+            if full:
+                self.over.rect((x0 - 3, y0 - 1, x1 + 3, y1 + 1), (*THEME["background"][:3], 0.85), radius=3,
+                               border_width=0)
+            self.over.text(text, x0, base, size_, THEME["text"] if full else THEME["muted"])
+        self.matrix_labels = []
+        rows: dict = {}
+        for name, x, y in matrix_labels(scene, state, camera):   # a row of class names: all of it or none
+            rows.setdefault(y, []).append((name, x, y))
+        for row in rows.values():
+            boxes = [_matrix_label_box(*lab) for lab in row]
+            if not any(_overlap(b, k) for b in boxes for _, k in self.label_boxes):
+                self.matrix_labels += row
+                self.label_boxes += [(lab[0], b) for lab, b in zip(row, boxes)]
         for name, x, y in self.matrix_labels:
-            self.over.text(name, x, y, 9.0, THEME["text"], align="center")
-        self.headers = column_headers(scene, camera, size)
-        for _, text, (x0, y0, x1, y1), _ in self.headers:
-            self.over.rect((x0 - 3, y0 - 1, x1 + 3, y1 + 1), (*THEME["background"][:3], 0.85), radius=3,
-                           border_width=0)
-            self.over.text(text, x0, y0 + 3, HEADER_SIZE, THEME["text"])
+            self.over.text(name, x, y, MATRIX_LABEL_SIZE, THEME["text"], align="center")
         rx, ry, rw, _ = camera.region
         lh = legend_height(size, scene) if legend_shown(state, size) else 0.0
         self.legend = draw_legend(self.over, scene, state, (rx, ry - lh, rx + rw, ry)) if lh else []
@@ -70,10 +83,28 @@ class Overlay:
             gx, gy = state.drag_ghost
             self.top.rect((gx - 10, gy - 10, gx + 10, gy + 10), (1, 1, 1, 0.6), THEME["selection"], radius=3,
                            border_width=2)
+        if state.busy:
+            b = busy_box(state.busy, camera.region)
+            self.top.rect(b, THEME["tooltip"], THEME["active"], radius=9, border_width=1.5)
+            self.top.text(state.busy, b[0] + 10, b[1] + 7, 12, THEME["active"])
         if state.show_help:
             _help(self.top, camera.region)
         if state.tooltip:
             _tooltip(self.top, state.tooltip, state.tooltip_at, size)
+
+
+def _matrix_label_box(name: str, x: float, y: float) -> tuple:
+    return ink_box(name, x - text_width(name, MATRIX_LABEL_SIZE) / 2, y, MATRIX_LABEL_SIZE)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def busy_box(text: str, region) -> tuple:
+    """Canvas box of the note saying what the application is working on: the view's bottom left."""
+    rx, ry, _, _ = region
+    return (rx + 10, ry + 10, rx + 10 + text_width(text, 12) + 20, ry + 34)
 
 
 def tooltip_box(lines: tuple, at: tuple, size) -> tuple:
@@ -82,7 +113,7 @@ def tooltip_box(lines: tuple, at: tuple, size) -> tuple:
     w = max(text_width(t, 12) for t in lines) + 16
     h = 17 * len(lines) + 10
     x = min(x + 14, size[0] - w - 4)
-    y = max(y - 14 - h, 4)
+    y = max(min(y - 14 - h, size[1] - h - 4), 4)   # inside the window
     return (x, y, x + w, y + h)
 
 

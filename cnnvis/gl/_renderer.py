@@ -11,7 +11,7 @@ from vispy import gloo
 
 from cnnvis.gl._chart import chart_lines, chart_region, chart_transform
 from cnnvis.gl._derived import curve_ends, rect_facets, rect_opacity
-from cnnvis.gl._names import LABEL_MIN_PX
+from cnnvis.gl._names import LABEL_MIN_PX, column_label_rows
 from cnnvis.gl._overlay import Overlay, overlay_key
 from cnnvis.gl._panel import panel_width
 from cnnvis.gl._instances import CURVE_STATIC, QUAD_STATE, QUAD_STATIC, RECT_STATE, RECT_STATIC
@@ -159,9 +159,10 @@ class Renderer:
                 self.matrix_tex = gloo.Texture2D(np.ascontiguousarray(image), interpolation="nearest",
                                                  internalformat="r32f")
                 self.programs[prog]["t_matrix"] = self.matrix_tex
-        if "labels" in changed:
-            self.programs["text"].set("glyphs", layout_text(list(s.label_text), s.label_pos, s.label_size,
-                                                            THEME["text"]))
+        if "labels" in changed:   # column titles are the overlay's (drawn once, in window pixels)
+            keep = np.setdiff1d(np.arange(len(s.label_text)), sorted(column_label_rows(s)))
+            self.programs["text"].set("glyphs", layout_text([s.label_text[i] for i in keep], s.label_pos[keep],
+                                                            s.label_size[keep], THEME["text"]))
         self.uploads.extend(sorted(changed))
         self._overlay_key = None
         old_state, self.state = self.state, state

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Callable
 
-__all__ = ["ViewState", "FacetMap", "FACETS", "EDGE_MODES"]
+__all__ = ["ViewState", "Transient", "FacetMap", "FACETS", "EDGE_MODES", "ZOOM_SECONDS"]
+
+ZOOM_SECONDS = 0.35       # duration of the animated zoom to a layer cluster
 
 FACETS = ("features", "matrix", "importance")   # facets of a neuron cluster (paper, sec. 4.1)
 EDGE_MODES = ("weight", "gradient", "change")   # = cnnvis.layout.CURVE_VALUE_MODES, curve colour coding
@@ -57,7 +60,13 @@ class ViewState:
     show_help: bool = False                       # the keys-and-mouse card (key ?)
     show_legend: bool | None = None               # the legend bar (key L); None: when the window is big enough
     layer_scroll: int = 0                         # first row of the panel's layer list shown
+    class_scroll: int = 0                         # first row of the panel's class buttons shown
     finding: int = 0                              # the finding shown (number in Scene.findings), 0: none
+    finding_group: int = -1                       # the findings group opened in the panel, -1: the groups
+    finding_scroll: int = 0                       # first row of the findings list shown
+    undo_depth: int = 0                           # edits the session can take back (Undo enabled when > 0)
+    redo_depth: int = 0                           # undone edits it can re-apply
+    busy: str = ""                                # what the application is working on ("clustering…"), "": idle
 
     def __post_init__(self):
         if not isinstance(self.cluster_facet, FacetMap):
@@ -65,3 +74,16 @@ class ViewState:
 
     def replace(self, **changes) -> "ViewState":
         return replace(self, **changes)
+
+
+@dataclass
+class Transient:
+    """What the viewer holds between frames that is never drawn (so not part of ViewState): the expand
+    asked for when the current flight lands, how long the flight after an edit takes, the mouse's last
+    point (tooltips are rebuilt from it) and the edit whose Scene the application is still computing.
+    Mutable on purpose, and nothing the renderer or the overlay reads."""
+    pending_expand: int = -1                 # column expanded when the camera lands, -1: none
+    fit_seconds: float = ZOOM_SECONDS        # the flight after an expand/collapse (0: jump there)
+    mouse: tuple | None = None               # window point of the last hover
+    pending_edit: object = None              # the edit whose Scene is not ready yet
+    poll: Callable | None = None             # poll() -> Scene | None for it (see Viewer.on_edit)

@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnvis.layout._pack import shelf_pack
 
-__all__ = ["GlyphAtlas", "glyph_atlas", "layout_text", "text_width", "GLYPH_DTYPE"]
+__all__ = ["GlyphAtlas", "glyph_atlas", "layout_text", "text_width", "ink_box", "GLYPH_DTYPE"]
 
 GLYPH_DTYPE = np.dtype([("a_anchor", np.float32, 2), ("a_quad", np.float32, 4), ("a_uv", np.float32, 4),
                         ("a_size", np.float32), ("a_color", np.float32, 4)])
@@ -77,6 +77,17 @@ def text_width(text: str, size: float) -> float:
     """Advance width of a string in pixels at a font size in pixels."""
     a = glyph_atlas()
     return size * sum(a.advance.get(ch, a.advance["?"]) for ch in text)
+
+
+def ink_box(text: str, x: float, y: float, size: float) -> tuple:
+    """Canvas box (x0, y0, x1, y1) of the ink of `text` drawn with its baseline-left at (x, y): the advance
+    width across, the glyphs' own extent up and down (less the distance field's margin)."""
+    a = glyph_atlas()
+    pad = _SPREAD / _HIRES
+    quads = [a.quad.get(ch, a.quad["?"]) for ch in str(text) if ch != " "] or [(0.0, 0.0, 0.0, 0.0)]
+    lo = min(q[1] for q in quads) + pad
+    hi = max(q[3] for q in quads) - pad
+    return (x, y + size * min(lo, 0.0), x + text_width(text, size), y + size * max(hi, 0.0))
 
 
 def layout_text(texts, anchors, sizes, colors) -> np.ndarray:

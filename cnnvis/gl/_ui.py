@@ -19,6 +19,7 @@ THEME = {
     "faint": (0.70, 0.72, 0.76, 1.0),
     "button": (1.0, 1.0, 1.0, 1.0),
     "button_line": (0.78, 0.80, 0.84, 1.0),
+    "disabled": (0.93, 0.935, 0.945, 1.0),         # a control that can do nothing here: greyed, flat
     "active": (0.22, 0.45, 0.84, 1.0),
     "active_text": (1.0, 1.0, 1.0, 1.0),
     "accent": tuple(float(v) for v in IMPORTANCE),   # importance bars (the palette's yellow)

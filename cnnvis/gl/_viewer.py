@@ -2,6 +2,13 @@
 means, as actions), the overlay (panel, chart, tooltip) and a frozen ViewState it replaces on every
 change. Every interaction is a method, so tests and scripts drive it as the mouse does.
 
+The application's side (`on_edit`, `busy`): `on_edit(edit)` gets each edit request and returns the new
+Scene, None (nothing changes), or a poll function when the Scene is not ready yet; the viewer then keeps
+drawing, shows "<what>…" in the view, calls `poll()` every POLL_S seconds until it returns the Scene, and
+swaps it in (the camera flight that asked for it has already started). `busy()` (optional) returns what
+the application is working on in the background ("clustering…") or None; the viewer polls it too and
+shows it the same way; `set_busy(text)` sets the note directly.
+
 Window coordinates in the public methods are pixels with the origin at the top left (as mouse events
 give them); inside, canvas pixels have the origin at the bottom left (as GL has it)."""
 from __future__ import annotations
@@ -11,23 +18,23 @@ from typing import Callable
 import numpy as np
 from vispy import app
 
+from cnnvis.gl import _actions as A
 from cnnvis.gl import _controller as ctl
 from cnnvis.gl._camera import Camera
 from cnnvis.gl._controller import column_name as column_label
 from cnnvis.gl._chart import chart_height
-from cnnvis.gl._derived import content_box, rect_facets, rect_opacity, visible_curves
-from cnnvis.gl._events import WindowEvents
+from cnnvis.gl._derived import content_box, edge_mode_missing, rect_facets, rect_opacity, visible_curves
+from cnnvis.gl._events import POLL_S, WindowEvents
 from cnnvis.gl._findings import focus
 from cnnvis.gl._legend import legend_height, legend_shown
 from cnnvis.gl._panel import panel_widgets, panel_width
 from cnnvis.gl._renderer import Renderer
-from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
+from cnnvis.gl._state import EDGE_MODES, FACETS, ZOOM_SECONDS, Transient, ViewState
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN, Scene
 from cnnvis.layout._edits import CollapseColumn, ExpandColumn, MergeBundles, MoveNeuron, Redo, SelectSnapshot, Undo
 
-__all__ = ["Viewer"]
+__all__ = ["Viewer", "ZOOM_SECONDS", "FIT_COLUMNS", "POLL_S"]
 
-ZOOM_SECONDS = 0.35       # duration of the animated zoom to a layer cluster
 FIT_COLUMNS = 12          # an expand fits at most this many of its layers (a ResNet-50 stage has 31 to 62:
                           # all at once is a thin band of unreadable names); pan for the rest
 
@@ -40,12 +47,14 @@ class Viewer:
     buffers whose arrays changed. All edits are also kept in `edits`. `show=True` opens a window (the
     VisPy app backend chosen by the caller: glfw for a window, egl offscreen)."""
 
-    def __init__(self, scene: Scene, *, on_edit: Callable | None = None, size=(1280, 800), show=False,
-                 title: str = "cnnvis", canvas: app.Canvas | None = None):
+    def __init__(self, scene: Scene, *, on_edit: Callable | None = None, busy: Callable | None = None,
+                 size=(1280, 800), show=False, title: str = "cnnvis", canvas: app.Canvas | None = None):
         scene.validate()
         self.on_edit = on_edit
+        self.busy = busy
         self.edits: list = []
         self.state = ViewState()
+        self.transient = Transient()        # what is in flight between frames, never drawn
         self.frames = 0                    # frames drawn into the window (tests count idle draws)
         self.canvas = canvas or app.Canvas(size=tuple(size), show=show, title=title, keys=None)
         self.canvas.set_current()
@@ -53,13 +62,12 @@ class Viewer:
         self.camera = Camera()
         self.renderer = Renderer()
         self.scene = None
-        self._pending_expand = -1
-        self._fit_seconds = ZOOM_SECONDS   # the flight after an expand/collapse (0: jump there)
-        self._mouse = None                 # window point of the last hover: tooltips are rebuilt from it
         self.set_scene(scene)
         self._layout(self.size)
         self.fit()
         self.events = WindowEvents(self)
+        if busy is not None:
+            self.events.poll()
 
     @property
     def programs(self) -> dict:
@@ -90,10 +98,10 @@ class Viewer:
     def _refresh_tooltip(self) -> None:
         """Rebuild the hover tooltip for the mouse's last point (after a new Scene, a facet change or a
         camera move), so it never describes what is no longer under the mouse."""
-        if self._mouse is None:
+        if self.transient.mouse is None:
             self.update_state(tooltip=(), hover_rect=-1, hover_bundle=-1)
         else:
-            self.hover(*self._mouse)
+            self.hover(*self.transient.mouse)
 
     # ----------------------------------------------------------------------------------- view state --
     def update_state(self, **changes) -> ViewState:
@@ -143,8 +151,13 @@ class Viewer:
         return f
 
     def set_edge_mode(self, mode: str) -> None:
+        """Colour the edges by weight, gradient or change; ValueError saying why for a mode this Scene has
+        no values for (every edge would be grey)."""
         if mode not in EDGE_MODES:
             raise ValueError(f"edge mode must be one of {EDGE_MODES}, got {mode!r}")
+        missing = edge_mode_missing(self.scene, mode)
+        if missing:
+            raise ValueError(f"edge colour {mode}: {missing}")
         self.update_state(edge_mode=mode)
 
     def set_edge_threshold(self, threshold: float) -> None:
@@ -248,8 +261,8 @@ class Viewer:
         expanded into its layers when the camera lands (ExpandColumn)."""
         box = self.column_box(column)
         self.camera.fly_to(box, duration if animate else 0.0, margin=20)
-        self._pending_expand = int(column) if expand else -1
-        self._fit_seconds = duration if animate else 0.0   # the expand on landing flies as this one did
+        self.transient.pending_expand = int(column) if expand else -1
+        self.transient.fit_seconds = duration if animate else 0.0   # the expand on landing flies as this did
         self.update_state(focus_column=int(column))
         if not self.camera.animating:
             self._landed()
@@ -265,9 +278,10 @@ class Viewer:
         return moving
 
     def _landed(self) -> None:
-        if self._pending_expand >= 0:
-            c, self._pending_expand = self._pending_expand, -1
-            self.expand_column(c, animate=self._fit_seconds > 0)
+        t = self.transient
+        if t.pending_expand >= 0:
+            c, t.pending_expand = t.pending_expand, -1
+            self.expand_column(c, animate=t.fit_seconds > 0)
 
     def focus_finding(self, number: int, *, animate: bool = True):
         """Show finding `number` (1-based, as `cnnvis diagnose` numbers them) of Scene.findings: the facet
@@ -277,13 +291,52 @@ class Viewer:
 
     # ------------------------------------------------------------------------------------- edits --
     def _emit(self, edit):
+        """Send an edit request to the application: a Scene back is shown; a poll function is polled (the
+        window keeps drawing) until it gives the Scene; None changes nothing."""
+        if self.transient.poll is not None:
+            raise ValueError(f"{self.state.busy or 'still working'}: wait for it to finish")
         self.edits.append(edit)
         if self.on_edit is not None:
             result = self.on_edit(edit)
             if isinstance(result, Scene):
-                self.set_scene(result)
-                self._after_edit(edit)
+                self._edited(edit, result)
+            elif callable(result):
+                self.transient.pending_edit, self.transient.poll = edit, result
+                self.update_state(busy=_working_on(self.scene, edit))
+                self.events.poll()
         return edit
+
+    def poll(self) -> bool:
+        """Poll a pending Scene and the application's busy(); swap the Scene in when it arrives. Returns
+        True while there is something to wait for (the window's poll timer calls this)."""
+        t = self.transient
+        if t.poll is not None:
+            result = t.poll()
+            if isinstance(result, Scene):
+                edit, t.poll, t.pending_edit = t.pending_edit, None, None
+                self.update_state(busy="")
+                self._edited(edit, result)
+        if t.poll is None:
+            text = self.busy() if self.busy is not None else None
+            self.update_state(busy=text or "")
+        return t.poll is not None or self.busy is not None
+
+    def set_busy(self, text: str | None) -> None:
+        """Show (or with None/"" clear) a note of what the application is working on, e.g. "clustering…"."""
+        self.update_state(busy=text or "")
+
+    def _edited(self, edit, scene: Scene) -> None:
+        """The Scene an edit made: show it, count the undo/redo depth the session now has, fly."""
+        self.set_scene(scene)
+        u, r = self.state.undo_depth, self.state.redo_depth
+        if isinstance(edit, Undo):
+            u, r = max(u - 1, 0), r + 1
+        elif isinstance(edit, Redo):
+            u, r = u + 1, max(r - 1, 0)
+        else:
+            u, r = u + 1, 0
+        self.update_state(undo_depth=u, redo_depth=r)
+        self._after_edit(edit)
 
     def _after_edit(self, edit) -> None:
         """After an expand, fly the view (eased, ZOOM_SECONDS) to the new layer columns; after a collapse, to the
@@ -298,7 +351,8 @@ class Viewer:
             if len(cols):
                 boxes = np.array([self.column_box(int(k)) for k in cols])
                 boxes = boxes[np.argsort(boxes[:, 0], kind="stable")][:FIT_COLUMNS]
-                self.camera.fly_to(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], self._fit_seconds, margin=24)
+                self.camera.fly_to(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], self.transient.fit_seconds,
+                                   margin=24)
                 self.update_state(focus_column=int(cols[0]))
                 if self.camera.animating:
                     self.events.animate()
@@ -313,7 +367,7 @@ class Viewer:
         """Ask to expand a layer cluster into its layers (ExpandColumn); the view then flies to fit them
         (animate=False: jumps there)."""
         self._check_column(column)
-        self._fit_seconds = ZOOM_SECONDS if animate else 0.0
+        self.transient.fit_seconds = ZOOM_SECONDS if animate else 0.0
         return self._emit(ExpandColumn(int(column)))
 
     def collapse_column(self, column: int | None = None, *, animate: bool = True):
@@ -321,11 +375,7 @@ class Viewer:
         cluster (CollapseColumn)."""
         column = self.state.focus_column if column is None else int(column)
         self._check_column(column)
-        g = self.scene.column_group
-        if len(g) and g[column] < 0:
-            raise ValueError(f"layer cluster {column_label(self.scene, column)} is not an expanded layer: "
-                             "nothing to collapse")
-        self._fit_seconds = ZOOM_SECONDS if animate else 0.0
+        self.transient.fit_seconds = ZOOM_SECONDS if animate else 0.0
         return self._emit(CollapseColumn(int(column)))
 
     def toggle_help(self) -> bool:
@@ -346,8 +396,6 @@ class Viewer:
             if len(self.state.selected_bundles) != 2:
                 raise ValueError("select two bundles to merge (click two edges), or pass a and b")
             a, b = self.state.selected_bundles
-        if a == b:
-            raise ValueError(f"cannot merge bundle {a} with itself")
         known = set(np.unique(self.scene.curve_bundle).tolist())
         for x in (a, b):
             if int(x) not in known:
@@ -365,10 +413,8 @@ class Viewer:
         src = int(s.patch_rect[patch])
         if not 0 <= dst_rect < s.n_rects or s.rect_kind[dst_rect] != RECT_CLUSTER:
             raise ValueError(f"rect {dst_rect} is not a neuron cluster")
-        if s.rect_column[dst_rect] != s.rect_column[src]:
+        if s.rect_column[dst_rect] != s.rect_column[src]:   # the request names clusters by (column, id)
             raise ValueError("a neuron can only move to a cluster of its own layer cluster")
-        if dst_rect == src:
-            raise ValueError("the neuron is already in that cluster")
         column = int(s.rect_column[src])
         neuron = int(s.patch_neuron[patch]) if len(s.patch_neuron) == s.n_patches else -1
         layer = str(s.column_layer[column]) if len(s.column_layer) else ""
@@ -386,16 +432,59 @@ class Viewer:
         return ctl.pick(self.scene, self.state, self.camera, self.size, self.widgets(), self._curves, x, y)
 
     def apply(self, actions) -> None:
-        """Carry out controller actions: (method, *args[, kwargs dict]) or ("state", {field: value})."""
-        for name, *args in actions:
-            if name not in ctl.ACTIONS:
-                raise ValueError(f"unknown action {name!r}")
-            kw = args.pop() if args and isinstance(args[-1], dict) else {}
-            getattr(self, "update_state" if name == "state" else name)(*args, **kw)
+        """Carry out the controller's typed actions (cnnvis.gl._actions), in order."""
+        for a in actions:
+            match a:
+                case A.SetState(changes):
+                    self.update_state(**changes)
+                case A.Fit():
+                    self.fit()
+                case A.Pan(dx, dy):
+                    self.pan(dx, dy)
+                case A.Zoom(factor):
+                    self.zoom(factor)
+                case A.SetFacet(facet, rect):
+                    self.set_facet(facet, None if rect < 0 else rect)
+                case A.CycleFacet(rect):
+                    self.cycle_facet(rect)
+                case A.SetEdgeMode(mode):
+                    self.set_edge_mode(mode)
+                case A.SetEdgeThreshold(t):
+                    self.set_edge_threshold(t)
+                case A.SelectClasses(classes):
+                    self.select_classes(classes)
+                case A.ToggleClass(k):
+                    self.toggle_class(k)
+                case A.SetSeries(i):
+                    self.set_series(i)
+                case A.SetSnapshot(i):
+                    self.set_snapshot(i)
+                case A.ZoomToColumn(column, expand):
+                    self.zoom_to_column(column, expand=expand)
+                case A.Expand(column):
+                    self.expand_column(column)
+                case A.Collapse(column):
+                    self.collapse_column(column)
+                case A.UndoEdit():
+                    self.undo()
+                case A.RedoEdit():
+                    self.redo()
+                case A.SelectBundle(b):
+                    self.select_bundle(b)
+                case A.MergeSelected():
+                    self.merge_bundles()
+                case A.MoveNeuronTo(patch, dst):
+                    self.move_neuron(patch, dst)
+                case A.ToggleHelp():
+                    self.toggle_help()
+                case A.FocusFinding(n):
+                    self.focus_finding(n)
+                case _:
+                    raise ValueError(f"not a viewer action: {a!r}")
 
     def hover(self, x: float, y: float) -> tuple:
         """Update the hover highlight and tooltip for the window point; returns the tooltip lines."""
-        self._mouse = (float(x), float(y))
+        self.transient.mouse = (float(x), float(y))
         changes = ctl.hover(self.scene, self.state, self.pick(x, y), ctl.canvas_xy(self.size, x, y))
         self.update_state(**changes)
         return changes["tooltip"]
@@ -422,8 +511,8 @@ class Viewer:
         MoveNeuron request of a neuron move, else None."""
         actions = ctl.drag(self.scene, self.pick(x0, y0), self.pick(x1, y1), (x1 - x0, y1 - y0),
                            ctl.canvas_xy(self.size, x1, y1)[0])
-        if actions and actions[0][0] == "move_neuron":
-            return self.move_neuron(*actions[0][1:])
+        if actions and isinstance(actions[0], A.MoveNeuronTo):
+            return self.move_neuron(actions[0].patch, actions[0].dst_rect)
         self.apply(actions)
         return None
 
@@ -461,3 +550,11 @@ class Viewer:
         self.canvas.set_current()
         self.resize(tuple(int(v) for v in (size or self.size)))
         return self.renderer.render(self.camera, self.size)
+
+
+def _working_on(scene, edit) -> str:
+    """The note shown while the application computes an edit's Scene."""
+    if isinstance(edit, (ExpandColumn, CollapseColumn)):
+        verb = "expanding" if isinstance(edit, ExpandColumn) else "collapsing"
+        return f"{verb} {column_label(scene, edit.column)}\u2026"
+    return {Undo: "undoing\u2026", Redo: "redoing\u2026"}.get(type(edit), "clustering\u2026")

@@ -1,55 +1,22 @@
-"""The `cnnvis-gl` command: a window on a Scene, or a screenshot rendered offscreen (EGL).
+"""`cnnvis-gl`'s viewer half: a window on a Scene, or a screenshot rendered offscreen (EGL), from keyword
+options (the command line is the application's: cnnvis.app.gl_command).
 
-    cnnvis-gl FILE.cnnvis                 open a window (glfw)
-    cnnvis-gl --demo                      the embedded demo
-    cnnvis-gl FILE --screenshot out.png [--size 1280x800]   render offscreen and exit
-    cnnvis-gl FILE --finding N [--screenshot out.png]        show finding N of `cnnvis diagnose FILE`
-
-Turning a .cnnvis file into a Scene is the application's job (`cnnvis.app`): `run(argv, scene_for=...)`
-takes it as a hook (`scene_for(path)`, path None for the demo, returning a Scene or (Scene, on_edit)). A `.npz`
-FILE is read as a saved Scene directly (`cnnvis.gl._scenefile.save_scene`); that is all `python -m cnnvis.gl`
-opens without the application.
+Turning a .cnnvis file into a Scene is the application's job (`cnnvis.app`): `run(..., scene_for=...)` takes
+it as a hook (`scene_for(path)`, path None for the demo, returning a Scene, (Scene, on_edit) or
+(Scene, on_edit, busy); see cnnvis.gl.Viewer for on_edit and busy). A `.npz` file is read as a saved
+Scene directly (`cnnvis.gl._scenefile.save_scene`), without the hook.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Callable
 
-from cnnvis.errors import CnnvisError, guard
-from cnnvis.gl._state import EDGE_MODES, FACETS
+from cnnvis.errors import CnnvisError
 
-__all__ = ["run", "main"]
-
-
-def _size(text: str) -> tuple:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT, e.g. 1280x800, got {text!r}") from None
-    if not (64 <= w <= 8192 and 64 <= h <= 8192):
-        raise argparse.ArgumentTypeError(f"--size must be within 64..8192 on each side, got {text!r}")
-    return (w, h)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cnnvis-gl", description="CNNVis viewer: clusters, bundles, chart, panel.")
-    p.add_argument("file", nargs="?", help="analysis file (.cnnvis), or a saved Scene (.npz)")
-    p.add_argument("--demo", action="store_true", help="open the embedded demo")
-    p.add_argument("--screenshot", metavar="PNG", help="render offscreen (EGL) to this PNG and exit")
-    p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH", help="window/picture size")
-    p.add_argument("--facet", choices=FACETS, type=str.lower, help="facet of every cluster (default features)")
-    p.add_argument("--edges", choices=EDGE_MODES, type=str.lower, help="edge colour coding (default weight)")
-    p.add_argument("--threshold", type=float, metavar="S", help="hide edges weaker than S (0..1)")
-    p.add_argument("--classes", metavar="A,B", help="select classes: clusters not driven by them fade")
-    p.add_argument("--series", metavar="NAME", help="chart series (e.g. 'relative weight change')")
-    p.add_argument("--finding", type=int, metavar="N",
-                   help="show finding N of `cnnvis diagnose FILE`: zoom to it, outline it, show its evidence")
-    p.add_argument("--dump", metavar="PREFIX", help=argparse.SUPPRESS)   # scripted tests: key P dumps
-    return p
+__all__ = ["run"]
 
 
 def _no_hook(path):
@@ -57,19 +24,23 @@ def _no_hook(path):
                       "open analysis files with the `cnnvis-gl` command")
 
 
-def _load(args, scene_for: Callable | None):
+def _load(file, scene_for: Callable | None) -> tuple:
+    """(Scene, on_edit, busy) of a file (None: the demo)."""
     from cnnvis.gl._scenefile import load_scene
     from cnnvis.layout import Scene
 
-    if args.file and Path(args.file).suffix == ".npz":
-        return load_scene(args.file), None
-    if args.file and not Path(args.file).is_file():
-        raise CnnvisError(f"{args.file}: no such file")
-    got = (scene_for or _no_hook)(args.file)
-    scene, on_edit = got if isinstance(got, tuple) else (got, None)
+    if file and Path(file).suffix == ".npz":
+        return load_scene(file), None, None
+    if file and not Path(file).is_file():
+        raise CnnvisError(f"{file}: no such file")
+    got = (scene_for or _no_hook)(file)
+    got = got if isinstance(got, tuple) else (got,)
+    if not 1 <= len(got) <= 3:
+        raise CnnvisError(f"scene_for returned {len(got)} values, not (Scene[, on_edit[, busy]])")
+    scene, on_edit, busy = (*got, None, None)[:3]
     if not isinstance(scene, Scene):
         raise CnnvisError(f"scene_for returned {type(scene).__name__}, not a Scene")
-    return scene, on_edit
+    return scene, on_edit, busy
 
 
 def _use_egl() -> None:
@@ -83,84 +54,94 @@ def _use_egl() -> None:
     vispy.use(app="egl", gl="gl+")
 
 
-def run(argv=None, *, scene_for: Callable | None = None) -> int:
-    """Run cnnvis-gl with argv (without the program name). Raises CnnvisError on bad input."""
-    args = _parser().parse_args(argv)
-    if args.file and args.demo:
+def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), facet=None, edges=None,
+        threshold=None, classes=None, series=None, finding=None, dump=None, scene_for: Callable | None = None) -> int:
+    """Open a window on `file` (or the demo), or with `screenshot` render one frame offscreen to that PNG.
+    The view options (facet, edges, threshold, classes "A,B", series, finding N) set the first view as the
+    panel would; dump=PREFIX is for scripted tests (see cnnvis.app.gl_command). Raises CnnvisError on bad
+    input; returns 2 when there is no display to open a window on."""
+    if file and demo:
         raise CnnvisError("give a FILE or --demo, not both")
-    if not args.file and not args.demo:
+    if not file and not demo:
         raise CnnvisError("give a FILE.cnnvis to open, or --demo")
-    if args.screenshot:
+    size = tuple(int(v) for v in size)
+    opts = dict(facet=facet, edges=edges, threshold=threshold, classes=classes, series=series, finding=finding,
+                file=file)
+    if screenshot:
         _use_egl()
-        scene, on_edit = _load(args, scene_for)
+        scene, on_edit, busy = _load(file, scene_for)
         from vispy.io import write_png
 
         from cnnvis.gl._viewer import Viewer
 
-        viewer = Viewer(scene, on_edit=on_edit, size=args.size)
-        _apply_view_options(viewer, args)
-        out = Path(args.screenshot)
+        viewer = Viewer(scene, on_edit=on_edit, size=size)
+        _apply_view_options(viewer, **opts)
+        out = Path(screenshot)
         if out.parent and not out.parent.is_dir():
             raise CnnvisError(f"{out.parent}: no such directory for the screenshot")
-        write_png(str(out), viewer.render(args.size))
-        print(f"cnnvis-gl: wrote {out} ({args.size[0]}x{args.size[1]})")
+        write_png(str(out), viewer.render(size))
+        print(f"cnnvis-gl: wrote {out} ({size[0]}x{size[1]})")
         return 0
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print("cnnvis-gl: no display to open a window on (DISPLAY is not set); for a picture run "
               "`cnnvis-gl FILE --screenshot out.png [--size 1280x800]`", file=sys.stderr)
         return 2
-    scene, on_edit = _load(args, scene_for)
+    scene, on_edit, busy = _load(file, scene_for)
     import vispy
 
     vispy.use(app="glfw", gl="gl+")
 
     from cnnvis.gl._viewer import Viewer
 
-    viewer = Viewer(scene, on_edit=on_edit, size=args.size, show=True, title=f"cnnvis-gl \u2013 {args.file or 'demo'}")
-    _apply_view_options(viewer, args)
-    if args.dump:
-        _attach_dump(viewer, args.dump)
+    viewer = Viewer(scene, on_edit=on_edit, busy=busy, size=size, show=True,
+                    title=f"cnnvis-gl \u2013 {file or 'demo'}")
+    _apply_view_options(viewer, **opts)
+    if dump:
+        attach_dump(viewer, dump)
     from cnnvis.gl._loop import run_glfw
 
     run_glfw()
     return 0
 
 
-def _apply_view_options(viewer, args) -> None:
+def _apply_view_options(viewer, *, facet, edges, threshold, classes, series, finding, file) -> None:
     """The command line's initial view: the same Viewer methods the panel calls (a finding first, so the
     options given with it still decide their own part of the view)."""
-    if args.finding is not None:
+    if finding is not None:
         k = len(viewer.scene.findings)
         if k == 0:
-            raise CnnvisError(f"--finding {args.finding}: this file has no findings ({args.file or 'the demo'})")
-        if not 1 <= args.finding <= k:
-            raise CnnvisError(f"--finding must be in 1..{k} ({k} findings), got {args.finding}")
-        viewer.focus_finding(args.finding, animate=False)
-    if args.facet:
-        viewer.set_facet(args.facet)
-    if args.edges:
-        viewer.set_edge_mode(args.edges)
-    if args.threshold is not None:
-        if not 0.0 <= args.threshold <= 1.0:
-            raise CnnvisError(f"--threshold must be in [0, 1], got {args.threshold}")
-        viewer.set_edge_threshold(args.threshold)
-    if args.classes:
+            raise CnnvisError(f"--finding {finding}: this file has no findings ({file or 'the demo'})")
+        if not 1 <= finding <= k:
+            raise CnnvisError(f"--finding must be in 1..{k} ({k} findings), got {finding}")
+        viewer.focus_finding(finding, animate=False)
+    if facet:
+        viewer.set_facet(facet)
+    if edges:
+        try:
+            viewer.set_edge_mode(edges)
+        except ValueError as exc:
+            raise CnnvisError(f"--edges {edges}: {exc}") from None
+    if threshold is not None:
+        if not 0.0 <= threshold <= 1.0:
+            raise CnnvisError(f"--threshold must be in [0, 1], got {threshold}")
+        viewer.set_edge_threshold(threshold)
+    if classes:
         names = viewer.scene.class_names
         by_case = {str(n).casefold(): k for k, n in enumerate(names)}
-        wanted = [c.strip() for c in args.classes.split(",") if c.strip()]
+        wanted = [c.strip() for c in classes.split(",") if c.strip()]
         unknown = [c for c in wanted if c.casefold() not in by_case]
         if unknown:
             raise CnnvisError(f"--classes: unknown class {unknown[0]!r} (classes: {', '.join(names)})")
         viewer.select_classes([by_case[c.casefold()] for c in wanted])
-    if args.series:
+    if series:
         names = viewer.scene.chart_names
-        found = [k for k, n in enumerate(names) if str(n).casefold() == args.series.strip().casefold()]
+        found = [k for k, n in enumerate(names) if str(n).casefold() == series.strip().casefold()]
         if not found:
-            raise CnnvisError(f"--series: no chart series {args.series!r} (series: {', '.join(names)})")
+            raise CnnvisError(f"--series: no chart series {series!r} (series: {', '.join(names)})")
         viewer.set_series(found[0])
 
 
-def _attach_dump(viewer, prefix: str) -> None:
+def attach_dump(viewer, prefix: str) -> None:
     """For scripted tests: write PREFIX.ready after the first frame; key P writes the view state (JSON)
     and the frame (PNG), numbered."""
     from vispy.io import write_png
@@ -187,8 +168,3 @@ def _attach_dump(viewer, prefix: str) -> None:
 
     viewer.canvas.events.draw.connect(ready, position="last")
     viewer.canvas.events.key_press.connect(dump)
-
-
-def main(argv=None, *, scene_for: Callable | None = None) -> int:
-    """`cnnvis-gl` with the errors reported as every cnnvis command reports them."""
-    return guard(lambda a: run(a, scene_for=scene_for), argv, "cnnvis-gl")

@@ -1,20 +1,18 @@
-"""torch.fx tracing of a model into a NetworkGraph (layers, neurons, neuron-to-neuron strengths)."""
+"""A captured model (cnnvis.graph._capture: torch.fx, else torch.export) as a NetworkGraph: layers, neurons,
+neuron-to-neuron strengths. A neuron is a channel wherever the channel sits (NCHW maps, NHWC tensors after a
+permute, the last axis of a Linear over a 3-D/4-D tensor); a layer's `shape` is always (channels, *spatial)."""
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.fx.passes.shape_prop import ShapeProp
 
 from cnnvis.errors import ModelError
+from cnnvis.graph._capture import Capture, Site, capture
 from cnnvis.graph._network import Connection, Layer, NetworkGraph
 
 __all__ = ["from_torch", "Traced", "trace", "weight_matrices"]
@@ -32,112 +30,104 @@ _MODULE_KINDS = (
     ((nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout), "dropout"),
     ((nn.Flatten,), "flatten"),
 )
+# Functions and methods by name (torch.fx gives Python callables and method names, torch.export aten ops).
 _FUNCTION_KINDS = {
-    operator.add: "add", operator.iadd: "add", torch.add: "add",
-    torch.cat: "concat", torch.concat: "concat",
-    torch.flatten: "flatten",
-    F.relu: "activation", torch.relu: "activation", F.relu6: "activation", F.leaky_relu: "activation",
-    F.gelu: "activation", F.silu: "activation", F.elu: "activation", torch.sigmoid: "activation",
-    torch.tanh: "activation", F.sigmoid: "activation", F.tanh: "activation", F.softmax: "activation",
-    F.log_softmax: "activation", F.hardswish: "activation", F.mish: "activation",
-    F.max_pool1d: "pool", F.max_pool2d: "pool", F.max_pool3d: "pool", F.avg_pool1d: "pool",
-    F.avg_pool2d: "pool", F.avg_pool3d: "pool", F.adaptive_avg_pool1d: "pool",
-    F.adaptive_avg_pool2d: "pool", F.adaptive_avg_pool3d: "pool", F.adaptive_max_pool2d: "pool",
-    F.dropout: "dropout", F.dropout2d: "dropout",
+    "add": "add", "iadd": "add", "add_": "add",
+    "cat": "concat", "concat": "concat",
+    "flatten": "flatten", "view": "flatten", "reshape": "flatten", "_unsafe_view": "flatten",
+    **{f: "activation" for f in ("relu", "relu_", "relu6", "leaky_relu", "gelu", "silu", "elu", "sigmoid",
+                                 "tanh", "softmax", "_softmax", "log_softmax", "_log_softmax", "hardswish",
+                                 "hardsigmoid", "mish", "hardtanh", "softplus")},
+    **{f: "pool" for f in ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d",
+                           "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+                           "adaptive_avg_pool3d", "_adaptive_avg_pool2d", "adaptive_max_pool2d")},
+    "dropout": "dropout", "dropout2d": "dropout", "feature_dropout": "dropout",
 }
-_METHOD_KINDS = {"relu": "activation", "sigmoid": "activation", "tanh": "activation", "softmax": "activation",
-                 "add": "add", "add_": "add", "flatten": "flatten", "view": "flatten", "reshape": "flatten"}
+_METHODS_ONLY = {"relu", "sigmoid", "tanh", "softmax", "add", "add_", "flatten", "view", "reshape"}
 
 
 @dataclass
 class Traced:
-    """What the analysis needs beyond the graph: the traced module and each layer's fx node."""
+    """What the analysis needs beyond the graph: the captured module, each layer's node, the axis its
+    channels sit on in the node's output (batch axis included: 1 for NCHW), and its site."""
 
     graph: NetworkGraph
     module: fx.GraphModule
     nodes: dict  # layer name -> fx.Node
+    axes: dict = field(default_factory=dict)   # layer name -> channel axis of the node's output tensor
+    sites: dict = field(default_factory=dict)  # layer name -> Site
+    method: str = "fx"
 
 
 def from_torch(model: nn.Module, example_input: torch.Tensor) -> NetworkGraph:
-    """Trace `model` on `example_input` (a batch, N >= 1) into a NetworkGraph.
+    """Capture `model` on `example_input` (a batch, N >= 1; 2 or more keeps export's batch free) into a
+    NetworkGraph.
 
-    Layers come in topological order; a layer's name is the module's qualified name for a module call and
-    the traced node's name for a function call. Raises ModelError naming a module fx cannot trace.
+    Layers come in topological order; a layer's name is the module's qualified name for a module call
+    (name_1, name_2 ... for further calls) and the node's name for a function call. Raises ModelError naming
+    why a model cannot be captured.
     """
     return trace(model, example_input).graph
 
 
-def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    # A copy: tracing turns in-place activations off and the analysis may move the module to a GPU.
-    gm = _symbolic_trace(copy.deepcopy(model).cpu())
-    was_training = gm.training
-    gm.eval()
-    try:
-        # ShapeProp prints a traceback of its own before re-raising: keep stderr to one clean line.
-        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-            ShapeProp(gm).propagate(example_input)
-    except Exception as exc:  # shape errors from user models come in every exception type
-        cause = exc.__cause__ or exc
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise ModelError(f"{type(model).__name__}: running the example input of shape "
-                         f"{tuple(example_input.shape)} failed: {first}") from None
-    finally:
-        gm.train(was_training)
-    modules = dict(gm.named_modules())
-    layers, nodes, conns = [], {}, []
-    node_layer: dict[fx.Node, str] = {}  # fx node -> layer name, for nodes that are layers
-    names = _LayerNames(modules)
-    for node in gm.graph.nodes:
-        shape = _tensor_shape(node)
-        if node.op in ("output", "get_attr") or shape is None or len(shape) < 1:
-            continue
-        kind, op = _classify(node, modules)
+def trace(model: nn.Module, example_input: torch.Tensor, method: str = "auto") -> Traced:
+    """The graph and what the analysis runs; method: "auto" (torch.fx, else torch.export), "fx", "export"."""
+    cap = capture(model, example_input, method)
+    layers, nodes, axes, sites, conns = [], {}, {}, {}, []
+    node_layer: dict[fx.Node, str] = {}  # node -> layer name, for nodes that are layers
+    by_name: dict[str, Layer] = {}
+    names = _LayerNames(cap.modules)
+    for node, site in cap.sites.items():
+        kind = _classify(site)
         src_nodes = _layer_inputs(node, node_layer)
-        if node.op != "placeholder" and not src_nodes:
+        if site.op != "input" and not src_nodes:
             continue  # computed from constants only: not part of the data flow
-        parts = _concat_parts(node, node_layer) if kind == "concat" else None
+        parts = _concat_parts(node, node_layer, cap.sites) if kind == "concat" else None
         if kind == "concat" and parts is None:
             kind = "other"
         src_names = tuple(node_layer[s] for s in src_nodes)
-        if kind == "flatten" and src_nodes and len(_tensor_shape(src_nodes[0]) or ()) > 2 and len(shape) == 2:
-            in_shape = _tensor_shape(src_nodes[0])
-            neuron_shape = tuple(in_shape[1:])  # keep the channels of the flattened map as neurons
-        elif kind == "flatten":
-            kind = "other"
-            neuron_shape = tuple(shape[1:]) if len(shape) > 1 else (1,)
-        else:
-            neuron_shape = tuple(shape[1:]) if len(shape) > 1 else (1,)
-        name = names.take(node)
+        neuron_shape = _neuron_shape(site)
+        if kind == "flatten":
+            src = cap.sites.get(src_nodes[0]) if src_nodes else None
+            if src is not None and len(src.shape) > 1 and len(site.shape) == 1 and src.axis == 0:
+                neuron_shape = src.shape  # keep the channels of the flattened map as neurons
+            else:
+                kind = "other"
+        name = names.take(site)
         layer = Layer(name=name, kind=kind, n_neurons=int(neuron_shape[0]), inputs=src_names,
-                      shape=tuple(int(s) for s in neuron_shape), op=op,
-                      module=str(node.target) if node.op == "call_module" else "")
+                      shape=tuple(int(s) for s in neuron_shape), op=site.op, module=site.module_path)
         layers.append(layer)
-        nodes[name] = node
+        by_name[name] = layer
+        nodes[name], axes[name], sites[name] = node, (site.axis + 1 if kind != "flatten" else 1), site
         node_layer[node] = name
-        by_name = {l.name: l for l in layers}
         for pos, src in enumerate(src_nodes):
-            conns.append(_connect(layer, by_name[node_layer[src]], node, modules, src_nodes, pos, parts))
+            conns.append(_connect(layer, by_name[node_layer[src]], site, cap.sites, src_nodes, pos, parts))
     graph = NetworkGraph(layers=tuple(layers), connections=tuple(conns))
-    return Traced(graph=graph, module=gm, nodes=nodes)
+    return Traced(graph=graph, module=cap.module, nodes=nodes, axes=axes, sites=sites, method=cap.method)
+
+
+def _neuron_shape(site: Site) -> tuple[int, ...]:
+    if not site.shape:
+        return (1,)
+    k = site.axis
+    return (site.shape[k], *site.shape[:k], *site.shape[k + 1:])
 
 
 class _LayerNames:
     """Layer names: a module's qualified name for its first call, then name_1, name_2, ... in call order (a
     reused module, like torchvision Bottleneck's one `relu` called three times, gives one layer per call);
-    the fx node's name for a function call. A generated name that another layer already has is skipped."""
+    the node's name for a function call. A generated name that another layer already has is skipped."""
 
     def __init__(self, modules: dict):
         self.calls: dict[str, int] = {}
         self.taken: set[str] = set()
         self.reserved = set(modules)  # qualified module names: a suffixed call never takes one
 
-    def take(self, node: fx.Node) -> str:
-        if node.op != "call_module":
-            name = node.name
+    def take(self, site: Site) -> str:
+        if not site.module_path:
+            name = site.name or site.node.name
         else:
-            base = str(node.target)
+            base = site.module_path
             i = self.calls.get(base, 0)
             name = base if i == 0 else f"{base}_{i}"
             while name in self.taken or (i > 0 and name in self.reserved):
@@ -150,87 +140,32 @@ class _LayerNames:
         return name
 
 
-# -- tracing ------------------------------------------------------------------------------------------
-class _NamingTracer(fx.Tracer):
-    """Records which module was being traced when tracing fails, to name it in the error."""
-
-    def __init__(self):
-        super().__init__()
-        self.stack: list[tuple[str, str]] = []
-        self.failed_in: tuple[str, str] | None = None
-
-    def call_module(self, m, forward, args, kwargs):
-        self.stack.append((self.path_of_module(m), type(m).__name__))
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        except Exception:
-            if self.failed_in is None:
-                self.failed_in = self.stack[-1]
-            raise
-        finally:
-            self.stack.pop()
-
-
-def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
-    tracer = _NamingTracer()
-    try:
-        graph = tracer.trace(model)
-    except Exception as exc:
-        where = tracer.failed_in
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if where and where[0]:
-            raise ModelError(f"torch.fx cannot trace module {where[0]!r} ({where[1]}): {first}") from None
-        raise ModelError(f"torch.fx cannot trace {type(model).__name__}.forward: {first}") from None
-    gm = fx.GraphModule(tracer.root, graph, type(model).__name__)
-    _disable_inplace(gm)
-    return gm
-
-
-def _disable_inplace(gm: fx.GraphModule) -> None:
-    """In-place activations would overwrite the pre-activation tensors the analysis records."""
-    for m in gm.modules():
-        if hasattr(m, "inplace") and isinstance(m.inplace, bool):
-            m.inplace = False
-    for node in gm.graph.nodes:
-        if node.kwargs.get("inplace") is True:
-            node.kwargs = {**node.kwargs, "inplace": False}
-    gm.recompile()
-
-
 # -- node classification --------------------------------------------------------------------------------
-def _tensor_shape(node: fx.Node):
-    tm = node.meta.get("tensor_meta")
-    if tm is None or not hasattr(tm, "shape"):
-        return None
-    return tuple(tm.shape)
-
-
-def _classify(node: fx.Node, modules: dict) -> tuple[str, str]:
-    if node.op == "placeholder":
-        return "input", "input"
-    if node.op == "call_module":
-        m = modules[node.target]
+def _classify(site: Site) -> str:
+    if site.op == "input":
+        return "input"
+    if site.module is not None:
         for types, kind in _MODULE_KINDS:
-            if isinstance(m, types):
-                return kind, type(m).__name__
-        return "other", type(m).__name__
-    if node.op == "call_function":
-        kind = _FUNCTION_KINDS.get(node.target, "other")
-        if kind == "concat" and _cat_dim(node) != 1:
-            kind = "other"
-        return kind, getattr(node.target, "__name__", str(node.target))
-    if node.op == "call_method":
-        return _METHOD_KINDS.get(node.target, "other"), str(node.target)
-    return "other", str(node.target)
+            if isinstance(site.module, types):
+                return kind
+        return "other"
+    node = site.node
+    if node.op == "call_method" and site.op not in _METHODS_ONLY:
+        return "other"
+    kind = _FUNCTION_KINDS.get(site.op, "other")
+    if node.target in (operator.add, operator.iadd) or site.op in ("add", "iadd", "add_"):
+        kind = "add"
+    if kind == "concat" and _cat_dim(node, len(site.shape) + 1) != 1:
+        kind = "other"
+    return kind
 
 
-def _cat_dim(node: fx.Node) -> int:
+def _cat_dim(node: fx.Node, ndim: int) -> int:
     dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-    ndim = len(_tensor_shape(node) or ())
     return dim % ndim if isinstance(dim, int) and ndim else -999
 
 
-def _concat_parts(node: fx.Node, node_layer: dict):
+def _concat_parts(node: fx.Node, node_layer: dict, sites: dict):
     """[(source layer node, offset, width)] of a channel concat, one per operand in order (an operand may
     repeat), or None when an operand does not come from exactly one layer."""
     operands = node.args[0] if node.args else node.kwargs.get("tensors")
@@ -238,14 +173,14 @@ def _concat_parts(node: fx.Node, node_layer: dict):
         return None
     parts, offset = [], 0
     for op in operands:
-        shape = _tensor_shape(op) if isinstance(op, fx.Node) else None
-        if shape is None or len(shape) < 2:
+        site = sites.get(op) if isinstance(op, fx.Node) else None
+        if site is None or len(site.shape) < 1 or site.axis != 0:
             return None
         src = [op] if op in node_layer else _layer_inputs(op, node_layer)
         if len(src) != 1:
             return None
-        parts.append((src[0], offset, int(shape[1])))
-        offset += int(shape[1])
+        parts.append((src[0], offset, int(site.shape[0])))
+        offset += int(site.shape[0])
     return parts
 
 
@@ -259,7 +194,7 @@ def _layer_inputs(node: fx.Node, node_layer: dict) -> list:
         seen.add(n)
         if n in node_layer:
             out.append(n)
-        else:
+        elif not _is_size(n):
             for a in n.all_input_nodes:
                 visit(a)
 
@@ -268,14 +203,23 @@ def _layer_inputs(node: fx.Node, node_layer: dict) -> list:
     return out
 
 
+def _is_size(n: fx.Node) -> bool:
+    """A size, not data: `x.size(0)` in a view feeds no neuron (fx's size/dim calls, export's sym_size)."""
+    if isinstance(n.meta.get("val"), (int, float, bool, torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return True
+    return (n.op == "call_method" and n.target in ("size", "dim", "numel")) or \
+        (n.op == "call_function" and n.target is getattr and len(n.args) > 1 and n.args[1] in ("shape", "ndim"))
+
+
 # -- connections -------------------------------------------------------------------------------------------
-def _connect(dst: Layer, src: Layer, node: fx.Node, modules: dict, src_nodes: list, pos: int,
+def _connect(dst: Layer, src: Layer, site: Site, sites: dict, src_nodes: list, pos: int,
              parts=None) -> Connection:
-    if dst.kind == "conv" and node.op == "call_module":
-        w, m = _conv_matrices(modules[node.target], dst, src)
+    if dst.kind == "conv" and site.module is not None and len(src_nodes) == 1:
+        w, m = _conv_matrices(site.module, dst, src)
         return Connection(dst.name, src.name, "weight", w, m)
-    if dst.kind == "linear" and node.op == "call_module" and len(_tensor_shape(src_nodes[pos])) == 2:
-        w, m = _linear_matrices(modules[node.target], dst, src)
+    if dst.kind == "linear" and site.module is not None and len(src_nodes) == 1 and \
+            (site.module.in_features == src.n_neurons or len(sites[src_nodes[pos]].shape) == 1):
+        w, m = _linear_matrices(site.module, dst, src)
         return Connection(dst.name, src.name, "weight", w, m)
     if dst.kind == "concat":
         mine = [(off, n) for s, off, n in parts if s is src_nodes[pos]]

@@ -14,7 +14,7 @@ import pytest
 import cnnvis
 from cnnvis.errors import CnnvisError
 from cnnvis.gl._scenefile import load_scene, save_scene
-from cnnvis.gl.app import run
+from cnnvis.app.gl_command import run
 from glhelpers import plain_scene
 
 pytestmark = pytest.mark.gl
@@ -115,7 +115,7 @@ def test_real_window_under_xvfb_reacts_to_mouse_and_keys(tmp_path):
         env = {k: v for k, v in os.environ.items() if k not in ("PYOPENGL_PLATFORM", "EGL_PLATFORM")}
         env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join([str(PKG_ROOT), env.get("PYTHONPATH", "")]))
         prefix = str(tmp_path / "dump")
-        app = subprocess.Popen([sys.executable, "-m", "cnnvis.gl", str(tmp_path / "scene.npz"), "--size",
+        app = subprocess.Popen([sys.executable, "-m", "cnnvis.app.gl_command", str(tmp_path / "scene.npz"), "--size",
                                 f"{size[0]}x{size[1]}", "--dump", prefix], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         _wait(Path(prefix + ".ready"), app)

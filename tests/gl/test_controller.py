@@ -7,6 +7,7 @@ import pytest
 
 from glhelpers import SIZE, plain_scene
 
+from cnnvis.gl import _actions as A
 from cnnvis.gl import _controller as ctl
 from cnnvis.gl._camera import Camera
 from cnnvis.gl._chart import chart_height
@@ -67,27 +68,29 @@ def test_events_become_actions():
     s, st = plain_scene(), ViewState()
     cam = _view(s)
     hit, actions = ctl.click(s, st, _pick(s, st, cam, (50, 225)), 0.0)
-    assert hit == ("rect", 2) and actions == [("cycle_facet", 2)]
+    assert hit == ("rect", 2) and actions == [A.CycleFacet(2)]
     hit, actions = ctl.click(s, st, _pick(s, st, cam, (150, 150)), 0.0)
-    assert actions == [("select_bundle", 0)]
+    assert actions == [A.SelectBundle(0)]
     assert ctl.click(s, st, ("none", -1), 0.0)[1] == []
     cleared = ctl.click(s, st.replace(selected_bundles=(0, 1)), ("none", -1), 0.0)[1]
-    assert cleared == [("state", {"selected_bundles": ()})]
-    assert ctl.double_click(s, ("rect", 4)) == (("column", 1), [("zoom_to_column", 1, {"expand": True})])
-    assert ctl.double_click(s, ("rect", 2)) == (("column", 0), [("zoom_to_column", 0, {"expand": False})])
-    assert ctl.drag(s, ("rect", 2), ("rect", 3), (5.0, -7.0), 0.0) == [("pan", 5.0, -7.0)]
-    assert ctl.key(st, "G") == [("set_edge_mode", "gradient")]
-    assert ctl.key(st.replace(edge_threshold=0.98), "]") == [("set_edge_threshold", 1.0)]
-    assert ctl.key(st, "m") == [] and ctl.key(st.replace(selected_bundles=(0, 1)), "m") == [("merge_bundles",)]
+    assert cleared == [A.SetState({"selected_bundles": ()})]
+    assert ctl.double_click(s, ("rect", 4)) == (("column", 1), [A.ZoomToColumn(1, expand=True)])
+    assert ctl.double_click(s, ("rect", 2)) == (("column", 0), [A.ZoomToColumn(0, expand=False)])
+    assert ctl.drag(s, ("rect", 2), ("rect", 3), (5.0, -7.0), 0.0) == [A.Pan(5.0, -7.0)]
+    assert ctl.key(st, "G") == [A.SetEdgeMode("gradient")]
+    assert ctl.key(st.replace(edge_threshold=0.98), "]") == [A.SetEdgeThreshold(1.0)]
+    assert ctl.key(st, "m") == [] and ctl.key(st.replace(selected_bundles=(0, 1)), "m") == [A.MergeSelected()]
     assert ctl.key(st, "q") is None
-    assert ctl.widget_actions(s, st, ("fit",), 0.0) == [("state", {"focus_column": -1}), ("fit",)]
+    assert ctl.widget_actions(s, st, ("fit",), 0.0) == [A.SetState({"focus_column": -1}), A.Fit()]
     assert ctl.widget_actions(s, st, ("expand",), 0.0) == []
-    assert ctl.widget_actions(s, st.replace(focus_column=1), ("expand",), 0.0) == [("expand_column", 1)]
-    assert ctl.widget_actions(s, st.replace(snapshot=-1), ("snapshot", 1), 0.0) == [("set_snapshot", 2)]
+    assert ctl.widget_actions(s, st.replace(focus_column=1), ("expand",), 0.0) == [A.Expand(1)]
+    assert ctl.widget_actions(s, st.replace(snapshot=-1), ("snapshot", 1), 0.0) == [A.SetSnapshot(2)]
     every = [ctl.key(st, k) for k in "f123wgc[]=+-"] + [ctl.widget_actions(s, st, a, 0.0) for a in
                                                        [("facet", "matrix"), ("class", 0), ("classes", "all"),
                                                         ("series_step", 1), ("column", 0), ("merge",)]]
-    assert {a[0] for acts in every for a in acts} <= ctl.ACTIONS
+    assert all(isinstance(a, A.Action) for acts in every for a in acts)   # typed: Viewer.apply matches each
+    assert ctl.key(st, "ctrl+z") == [A.UndoEdit()]   # asked even with nothing to undo: the answer says so
+    assert ctl.key(st, "ctrl+shift+z") == ctl.key(st, "ctrl+y") == [A.RedoEdit()]
 
 
 def test_hover_sets_the_tooltip_and_highlight_fields():

@@ -14,9 +14,10 @@ from test_diagnose import control, data, run_analysis  # noqa: F401  (data: a fi
 from cnnvis.app import main_gl
 from cnnvis.app.session import Session
 from cnnvis.errors import CnnvisError
-from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, ROWS_SHOWN, current_mark, finding_tip
+from cnnvis.gl._findings import FINDING_COLOR, RING_PAD, RING_WIDTH, current_mark
+from cnnvis.gl._panel_findings import finding_tip, group_of
 from cnnvis.gl._scenefile import load_scene, save_scene
-from cnnvis.gl.app import run
+from cnnvis.app.gl_command import run
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 from cnnvis.testing.synthetic import synthetic_network
 from glhelpers import plain_scene
@@ -136,6 +137,7 @@ def test_a_finding_on_another_layer_of_a_column_says_to_expand_it(synthetic_sess
     s = synthetic_session.scene
     m = next(m for m in s.findings if m.n_unplaced)
     v = make_viewer(s, size=SIZE)
+    v.update_state(finding_group=group_of(s, 1)[0])   # the panel lists finding 1 in its group
     row = next(w for w in v.widgets() if w.action == ("finding", 1))
     assert row.tip == finding_tip(s.findings[0]) and "expand" not in row.tip
     assert v.hover(0.5 * (row.box[0] + row.box[2]), v.size[1] - row.box[1] - 2) == tuple(row.tip.split("\n"))
@@ -157,20 +159,18 @@ def test_the_pager_steps_through_a_long_list(synthetic_session, make_viewer):
         w = next(w for w in v.widgets() if w.action == ("finding_step", step))
         v.click(0.5 * (w.box[0] + w.box[2]), v.size[1] - 0.5 * (w.box[1] + w.box[3]))
 
-    def listed():
-        return [w.action[1] for w in v.widgets() if w.action and w.action[0] == "finding"]
+    def shown():   # the finding whose row is active in the list (its group opened)
+        return [w.action[1] for w in v.widgets() if w.action and w.action[0] == "finding" and w.active]
 
-    R = ROWS_SHOWN
-    assert listed() == list(range(1, R + 1))
     press(+1)
-    assert v.state.finding == 1
-    for _ in range(R):
+    assert v.state.finding == 1 and shown() == [1]
+    for k in range(2, K + 1):   # every finding in turn, each listed (its group opened) and marked
         press(+1)
-    assert v.state.finding == R + 1 and listed() == list(range(R + 1, 2 * R + 1))  # the next page
-    assert any(w.label == f"FINDINGS {R + 1}\u2013{2 * R} OF {K}" for w in v.widgets() if w.kind == "heading")
-    v.update_state(finding=1)
+        assert v.state.finding == k and shown() == [k]
+    press(+1)
+    assert v.state.finding == 1   # round the list
     press(-1)
-    assert v.state.finding == K and listed()[-1] == K
+    assert v.state.finding == K and shown() == [K]
 
 
 def test_neurons_are_ticked_by_their_matrix_rows_and_ringed_in_the_features_facet(synthetic_session,
