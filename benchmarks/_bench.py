@@ -1,17 +1,22 @@
-"""Shared by the benchmark scripts: thread pinning before numeric imports, and best-of-N timing."""
+"""Shared by the benchmark scripts: thread pinning before numeric imports, best-of-N timing, and which cnnvis
+is measured (benchmarks/ is on sys.path when a script runs; the checkout's cnnvis/ is not)."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 
 def pin_threads(n: int) -> None:
-    """Fix every thread pool to n before numpy, scikit-learn or the core start theirs, and make the
-    checkout importable (a dev build in cnnvis/) as well as an installed wheel."""
+    """Fix every thread pool to n before numpy, scikit-learn or the core start theirs."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def measured() -> str:
+    """Which cnnvis a table measures: the installed package, or the checkout PYTHONPATH put first."""
+    import cnnvis
+
+    return f"cnnvis {cnnvis.__version__} from {os.path.dirname(os.path.abspath(cnnvis.__file__))}"
 
 
 def best_time(fn, repeat: int, *, warmup: bool = True, sync=None):

@@ -6,6 +6,9 @@ RSS is its own ru_maxrss). Then the .cnnvis file size for two image counts, and 
     python3 benchmarks/analysis.py --quick         # small sizes, seconds
     python3 benchmarks/analysis.py --files 32,256  # file sizes (default: the --images count and 8x it)
 
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/analysis.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
+
 Targets (issue 9): analysis throughput >= 0.6x bare forward+backward, peak RSS <= 1.5x, file <= 100 MB.
 The model is torchvision's resnet50 when torchvision imports, else tests/resnets.py (the same modules and
 parameter shapes), random weights, 10 classes; images are smooth random RGB images (upscaled noise).
@@ -79,7 +82,7 @@ def child(args) -> dict:
             p.run_batch(*b)
         out["seconds"] = time.perf_counter() - t
     elif args.candidate == "analysis":
-        from cnnvis.analysis._run import analyze
+        from cnnvis.analysis import analyze
 
         t = time.perf_counter()
         a = analyze(model, data, batch_size=args.batch, show_progress=False)
@@ -119,7 +122,8 @@ def speed(args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from cnnvis.analysis._run import _Pass, analyze
+    from cnnvis.analysis import analyze
+    from cnnvis.analysis._run import _Pass  # the pass alone, without tracing and crops: no public face
     from cnnvis.graph._trace import trace
 
     torch.set_num_threads(args.threads)
@@ -162,8 +166,7 @@ def speed(args) -> dict:
 
 
 def _run_child(args, candidate: str, images: int, save: str | None = None) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, os.path.abspath(__file__), "--child", candidate, "--images", str(images),
            "--size", str(args.size), "--batch", str(args.batch), "--threads", str(args.threads),
            "--width", str(args.width), "--repeat", str(args.repeat)] + (["--save", save] if save else [])
@@ -177,9 +180,10 @@ def _load_time(path: str, threads: int) -> dict:
     code = ("import time,resource,sys; t=time.perf_counter(); from cnnvis.analysis import Analysis; "
             "a=Analysis.load(sys.argv[1]); f=next(iter(a.features.values())); f.patches[0,0]; "
             "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
-               PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    res = subprocess.run([sys.executable, "-c", code, path], env=env, capture_output=True, text=True, check=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    # cwd away from the checkout: `python -c` puts the cwd first on sys.path (a fresh clone's cnnvis/ has no core)
+    res = subprocess.run([sys.executable, "-c", code, path], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.abspath(path)))
     s, rss = res.stdout.split()
     return {"load_s": float(s), "load_rss_mb": float(rss)}
 

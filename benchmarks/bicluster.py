@@ -8,6 +8,9 @@ SpectralCoclustering(svd_method="randomized"), >= 30x SpectralBiclustering() def
     python benchmarks/bicluster.py [--quick] [--threads 2] [--repeat 3]
     python benchmarks/bicluster.py --cuda
 
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/bicluster.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
+
 Prints a markdown table and the exact command. Times are the best of --repeat runs after a warm-up (the
 best of several resists load from other processes on shared cores); scikit-learn's co-clustering is timed
 twice and its biclustering, which takes seconds, once.

@@ -2,6 +2,9 @@
 
     python3 benchmarks/data_rss.py [--sizes 1000 10000] [--side 64] [--workers 2] [--batch-size 64]
 
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/data_rss.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
+
 For each kind of data (a folder of JPEGs, an uncompressed .npz, a plain IDX file), written at both sizes in
 a temporary folder, one fresh subprocess per (kind, size) opens it as `cnnvis analyze` does
 (`open_dataset`), reads every batch through `ds.batches(..., workers=N)` (reducing it, so every pixel is
@@ -23,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 KINDS = ("folder", "npz", "idx")
 

@@ -5,6 +5,9 @@ as good (issue 3: no worse than scikit-learn's by more than 1%)?
 
     python benchmarks/kmeans.py [--threads 2] [--repeat 3] [--quick] [--cuda]
 
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/kmeans.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
+
 Prints a markdown table (best of --repeat runs after a warm-up) and the exact command.
 """
 from __future__ import annotations

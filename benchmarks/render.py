@@ -5,7 +5,10 @@ naive one (one VisPy scene visual per rectangle and per curve: Rectangle + Line)
     python3 benchmarks/render.py --naive-max 1000     # naive only at 1k: ~2 min
     python3 benchmarks/render.py --file resnet50.cnnvis --size 1600x1000   # a real analysis (~1 min)
 
---file times the real Scene of an analysis file (benchmarks/resnet50_view.sh makes ResNet-50's): the
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/render.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
+
+--file times the real Scene of an analysis file (scripts/resnet50-view.sh makes ResNet-50's): the
 Session open (load + aggregate + findings + layout), the Viewer's setup and frames (best and median of
 --frames), and an expand of the biggest layer cluster (Session edit -> new Scene, its upload, the frames
 during the camera's flight and after it lands).
@@ -33,7 +36,6 @@ from pathlib import Path
 
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 os.environ["PYOPENGL_PLATFORM"] = "egl"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import vispy  # noqa: E402

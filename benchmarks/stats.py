@@ -3,6 +3,9 @@ the memory limit (one plain full reduction over the same bytes), side by side in
 
     python3 benchmarks/stats.py [--threads 2] [--repeats 7] [--cuda]
 
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/stats.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
+
 Candidates per shape (K = 10 classes, random labels):
   fused       cnnvis.stats.class_statistics (one read of every activation)
   torch       a spatial mean pass and a spatial amax pass, then squares, > 0 and index_add_ on (N, C)
@@ -33,9 +36,6 @@ def parse_args():
 ARGS = parse_args()
 # Before torch and cnnvis load their OpenMP runtimes, so both use the same thread count.
 os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
-
-# Run from a checkout (dev build in cnnvis/) as well as from an installed wheel.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import warnings  # noqa: E402
 

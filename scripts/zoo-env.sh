@@ -3,21 +3,14 @@
 # build, ~5.5 GB, from local disk), while the system has the CPU torch 2.13; the venv sees the system's
 # site-packages (numpy, vispy, scikit-learn, the installed cnnvis) and shadows only torch and torchvision.
 # Prints the venv's python on stdout (the only line it prints there); progress goes to stderr.
-#   CNNVIS_ZOO_VENV  where the venv lives (default /work/venvs/zoo when /work is writable, else
-#                    ~/.cache/cnnvis/zoo-venv)
+#   CNNVIS_ZOO_VENV  where the venv lives (default ${XDG_CACHE_HOME:-~/.cache}/cnnvis/zoo-venv)
 set -euo pipefail
 PY=${PYTHON:-python3}
 TORCH=2.14.1
 VISION=0.29.1
 TIMM=1.0.31
 TRANSFORMERS=5.25.0
-if [ -n "${CNNVIS_ZOO_VENV:-}" ]; then
-  VENV=$CNNVIS_ZOO_VENV
-elif [ -d /work ] && [ -w /work ]; then
-  VENV=/work/venvs/zoo
-else
-  VENV=$HOME/.cache/cnnvis/zoo-venv
-fi
+VENV=${CNNVIS_ZOO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cnnvis/zoo-venv}
 
 ready() {
   [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$TORCH" "$VISION" "$TIMM" "$TRANSFORMERS" >/dev/null 2>&1 <<'EOF'

@@ -1,15 +1,18 @@
 """The analysis pass against direct references, and the .cnnvis file (round trip, bad files, atomicity)."""
 import json
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-from cnnvis.analysis import Analysis
+from cnnvis.analysis import Analysis, analyze
 from cnnvis.analysis._receptive import crop_box, receptive_fields
-from cnnvis.analysis._run import analyze
 from cnnvis.analysis._snapshots import apply_checkpoint, load_checkpoint, training_history
 from cnnvis.data import Dataset, build_model
 from cnnvis.errors import AnalysisFileError, DataError, ModelError
@@ -442,7 +445,7 @@ def test_patch_array_indexes_like_the_array_it_stands_for(small):
 
 
 def test_the_crop_memory_budget_lowers_the_stored_side_evenly():
-    from cnnvis.analysis._patches import _side_for_budget
+    from cnnvis.analysis._crops import _side_for_budget
 
     ph, pw = np.array([40] * 10 + [8] * 5), np.array([40] * 10 + [8] * 5)
     assert _side_for_budget(ph, pw, 3, 64, 10**9) == 64
@@ -452,7 +455,7 @@ def test_the_crop_memory_budget_lowers_the_stored_side_evenly():
 
 def test_big_files_use_jpeg_sheets_and_half_precision_weights(small, tmp_path, monkeypatch):
     import cnnvis.analysis._analysis as A
-    import cnnvis.analysis._patches as P
+    import cnnvis.analysis._jpeg as P
 
     a = small[3]
     monkeypatch.setattr(P, "LOSSLESS_LIMIT", 0)
@@ -593,3 +596,42 @@ def test_a_failing_rank_ends_the_run_with_its_message_and_no_file(small, tmp_pat
         assert (tmp_path / f"error{rank}.txt").read_text() == \
             "rank 1: nan-set: image 13 is NaN or infinite after loading (channel 0)"
     assert not out.exists()
+
+
+def test_analyze_is_public_and_importing_cnnvis_loads_no_torch():
+    import cnnvis
+    import cnnvis.analysis._run
+
+    assert cnnvis.analyze is analyze is cnnvis.analysis._run.analyze and "analyze" in cnnvis.__all__
+    code = ("import sys, cnnvis, cnnvis.analysis, cnnvis.diagnose; cnnvis.Analysis; "
+            "print('torch' in sys.modules)")
+    root = str(Path(cnnvis.__file__).parents[1])  # the cnnvis under test, from its own folder
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root,
+                       env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(batch_size=0), r"^batch_size must be in >= 1, got 0$"),
+    (dict(top_k=2.5), r"^top_k must be an integer, got 2.5 \(float\)$"),
+    (dict(max_patch=-3), r"^max_patch must be in >= 1, got -3$"),
+    (dict(workers=-1), r"^workers must be in >= 0, got -1$"),
+])
+def test_analyze_checks_its_parameter_table_first(small, kw, message):
+    from cnnvis.errors import CnnvisError
+
+    with pytest.raises(CnnvisError, match=message):
+        analyze(small[1], small[0], show_progress=False, **kw)
+
+
+def test_analyze_checks_the_device_like_every_entry_point(small):
+    from cnnvis.errors import DeviceError
+
+    with pytest.raises(DeviceError, match=r"^device must be 'auto', 'cpu' or 'cuda', got 'gpu'$"):
+        analyze(small[1], small[0], device="gpu", show_progress=False)
+    if torch.cuda.is_available():  # a GPU machine: the same analysis there
+        assert analyze(small[1], small[0], device="cuda", show_progress=False).stats.keys() == small[3].stats.keys()
+    else:
+        with pytest.raises(DeviceError, match="device='cuda' asked for, but torch sees no CUDA device"):
+            analyze(small[1], small[0], device="cuda", show_progress=False)

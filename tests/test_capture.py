@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from cnnvis.analysis import Analysis
 from cnnvis.analysis._receptive import crop_box, receptive_fields
-from cnnvis.analysis._run import analyze
+from cnnvis.analysis import analyze
 from cnnvis.data import Dataset
 from cnnvis.errors import ModelError
 from cnnvis.graph._trace import trace

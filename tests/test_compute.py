@@ -12,7 +12,7 @@ import cnnvis
 from cnnvis import _core
 from cnnvis.bicluster import spectral_bicluster, spectral_cocluster
 from cnnvis.compute import _arrays, _errors, kmeans
-from cnnvis.compute._params import SEED, Interval, Options, validate
+from cnnvis._params import SEED, Interval, Options, validate
 from cnnvis.errors import CnnvisError, DataError, DeviceError
 
 # ---- _params: one message style, bounds by name ---------------------------------------------------------

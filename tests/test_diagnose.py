@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 import cnnvis.diagnose
-from cnnvis.analysis._run import analyze
+from cnnvis.analysis import analyze
 from cnnvis.data import Dataset, build_model
 from cnnvis.diagnose import KINDS, Diagnosis, Finding, Thresholds, diagnose
 from cnnvis.app.diagnose import format_text, run, to_json
@@ -379,12 +379,14 @@ def test_without_snapshots_the_snapshot_kinds_are_skipped_with_one_note(data):
 
 def test_bad_kinds_and_thresholds_name_the_problem(control_diagnosis):
     a, _ = control_diagnosis
-    with pytest.raises(CnnvisError, match="unknown finding kind 'dead'"):
+    with pytest.raises(CnnvisError, match=r"^kind must be one of 'dead-neurons', .*'isolated-cluster', got 'dead'$"):
         diagnose(a, kinds=["dead"])
-    with pytest.raises(CnnvisError, match="unknown threshold 'positive'"):
+    with pytest.raises(CnnvisError, match=r"^threshold must be one of 'dead_active', .*, got 'positive'$"):
         diagnose(a, positive=0.8)
-    with pytest.raises(CnnvisError, match=r"threshold positive_fraction must be a number in \[0.5, 1.0\], got 2"):
+    with pytest.raises(CnnvisError, match=r"^positive_fraction must be in \[0.5, 1.0\], got 2$"):
         diagnose(a, positive_fraction=2)
+    with pytest.raises(CnnvisError, match=r"^change_ratio must be a finite number, got 'x' \(str\)$"):
+        diagnose(a, thresholds=Thresholds(change_ratio="x"))
     with pytest.raises(ValueError, match="evidence must be finite numbers; not so: x"):
         Finding(kind="gradient", severity="low", score=0.0, layer="a", neurons=(), evidence={"x": float("nan")},
                 message="", facet="chart")

@@ -202,9 +202,9 @@ def test_resnet_scene_is_valid():
 
 
 @pytest.mark.parametrize("kw, pattern", [
-    (dict(column_width=-1), r"column_width must be a number in \[20.0, inf\], got -1"),
-    (dict(bundling=2), r"bundling must be a number in \[0.0, 1.0\], got 2"),
-    (dict(fill="a lot"), "fill must be a number"),
+    (dict(column_width=-1), r"^column_width must be in >= 20.0, got -1$"),
+    (dict(bundling=2), r"^bundling must be in \[0.0, 1.0\], got 2$"),
+    (dict(fill="a lot"), r"^fill must be a finite number, got 'a lot' \(str\)$"),
 ])
 def test_bad_layout_parameters(net, agg, kw, pattern):
     with pytest.raises(CnnvisError, match=pattern):

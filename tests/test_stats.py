@@ -255,7 +255,7 @@ def test_bad_inputs_raise_data_error(x, labels, match):
     acc = ClassStatsAccumulator(3, 4)
     with pytest.raises(DataError, match=match):
         acc.update(x, labels)
-    with pytest.raises(ValueError, match=match):  # DataError is a ValueError, as DESIGN.md promises
+    with pytest.raises(ValueError, match=match):  # DataError is a ValueError (cnnvis.errors)
         acc.update(x, labels)
 
 
@@ -289,7 +289,7 @@ def test_bad_accumulator_parameters(kwargs, match):
 
 
 def test_bad_device_and_merge_mismatch():
-    with pytest.raises(DeviceError, match="device must be one of"):
+    with pytest.raises(DeviceError, match="device must be 'auto', 'cpu' or 'cuda', got 'gpu'"):
         ClassStatsAccumulator(2, 3, device="gpu")
     with pytest.raises(DataError, match=r"merge: other has \(n_classes, n_channels\) = \(2, 4\), expected \(2, 3\)"):
         ClassStatsAccumulator(2, 3).merge(ClassStatsAccumulator(2, 4))

@@ -2,31 +2,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from numbers import Integral, Real
 
-import numpy as np
-
+from cnnvis._params import DEVICE, SEED, Interval, Options, validate
 from cnnvis.aggregate._bundles import bundle_sets_from
 from cnnvis.aggregate._layers import cluster_layers
 from cnnvis.aggregate._neurons import cluster_neurons
-from cnnvis.aggregate._reorder import class_order, neuron_order
+from cnnvis.aggregate._reorder import class_order, class_rank, neuron_order
 from cnnvis.aggregate._types import IMPORTANCE_KINDS, AggregateOptions, Aggregation
 from cnnvis.errors import CnnvisError
 
 __all__ = ["aggregate", "make_options", "check_layer_k"]
 
 
-def _int(name, v, low, high=None):
-    if isinstance(v, bool) or not isinstance(v, Integral) or v < low or (high is not None and v > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise CnnvisError(f"{name} must be an integer in {rng}, got {v!r}")
-    return int(v)
-
-
-def _real(name, v, low, high):
-    if isinstance(v, bool) or not isinstance(v, Real) or not (low <= v <= high):
-        raise CnnvisError(f"{name} must be a number in [{low}, {high}], got {v!r}")
-    return float(v)
+# aggregate()'s parameters (AggregateOptions), checked in table order: k_max's bound is the checked k_min.
+_PARAMETERS = {
+    "k_min": Interval(1), "k_max": Interval("k_min"), "n_representatives": Interval(1),
+    "layer_similarity": Interval(-1.0, 1.0, integer=False), "importance": Options(IMPORTANCE_KINDS),
+    "bundle_threshold": Interval(0.0, 1.0, integer=False), "max_bundles": Interval(1),
+    "silhouette_sample": Interval(16), "random_state": SEED, "device": DEVICE}
 
 
 def check_layer_k(analysis, layer, k) -> int:
@@ -35,33 +28,20 @@ def check_layer_k(analysis, layer, k) -> int:
     if layer not in analysis.stats:
         raise CnnvisError(f"layer {layer!r} has no activation statistics in the analysis, so its neurons "
                           "cannot be clustered")
-    n = lay.n_neurons
-    if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= n:
-        raise CnnvisError(f"n_clusters for layer {layer!r} must be an integer in [1, {n}] (the layer has {n} "
-                          f"neurons), got {k!r}")
-    return int(k)
+    name = f"n_clusters[{layer!r}]"
+    return validate({name: Interval(1, "n_neurons")}, {name: k}, limits={"n_neurons": lay.n_neurons})[name]
 
 
 def make_options(analysis, *, k_min=2, k_max=12, n_clusters=None, n_representatives=9, merge_layers=True,
                  layer_similarity=0.8, importance="contribution", bundle_threshold=0.05, max_bundles=4,
                  silhouette_sample=512, include_input=False, random_state=0, device="auto") -> AggregateOptions:
-    k_min = _int("k_min", k_min, 1)
-    k_max = _int("k_max", k_max, k_min)
-    overrides = {}
-    for layer, k in dict(n_clusters or {}).items():
-        overrides[layer] = check_layer_k(analysis, layer, k)
-    if importance not in IMPORTANCE_KINDS:
-        raise CnnvisError(f"importance must be one of {', '.join(IMPORTANCE_KINDS)}, got {importance!r}")
-    if device not in ("auto", "cpu", "cuda"):
-        raise CnnvisError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return AggregateOptions(
-        k_min=k_min, k_max=k_max, n_clusters=tuple(sorted(overrides.items())),
-        n_representatives=_int("n_representatives", n_representatives, 1),
-        merge_layers=bool(merge_layers), layer_similarity=_real("layer_similarity", layer_similarity, -1.0, 1.0),
-        importance=importance, bundle_threshold=_real("bundle_threshold", bundle_threshold, 0.0, 1.0),
-        max_bundles=_int("max_bundles", max_bundles, 1),
-        silhouette_sample=_int("silhouette_sample", silhouette_sample, 16),
-        include_input=bool(include_input), random_state=_int("random_state", random_state, 0), device=device)
+    p = validate(_PARAMETERS, dict(
+        k_min=k_min, k_max=k_max, n_representatives=n_representatives, layer_similarity=layer_similarity,
+        importance=importance, bundle_threshold=bundle_threshold, max_bundles=max_bundles,
+        silhouette_sample=silhouette_sample, random_state=random_state, device=device))
+    overrides = {layer: check_layer_k(analysis, layer, k) for layer, k in dict(n_clusters or {}).items()}
+    return AggregateOptions(n_clusters=tuple(sorted(overrides.items())), merge_layers=bool(merge_layers),
+                            include_input=bool(include_input), **p)
 
 
 def aggregate(analysis, **options) -> Aggregation:
@@ -79,8 +59,7 @@ def aggregate(analysis, **options) -> Aggregation:
         raise CnnvisError("the analysis has no layer with activation statistics to aggregate")
     neurons = [cluster_neurons(analysis, c.representative, opts) for c in clusters]
     order, cost = class_order([nc.profiles for nc in neurons])
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
+    rank = class_rank(order)
     neurons = [replace(nc, order=neuron_order(nc.profiles, nc.labels, rank)) for nc in neurons]
     bundles = []
     for i in range(len(clusters)):
@@ -92,9 +71,3 @@ def aggregate(analysis, **options) -> Aggregation:
 def sort_bundles(bundles, clusters) -> tuple:
     pos = {c.name: i for i, c in enumerate(clusters)}
     return tuple(sorted(bundles, key=lambda b: (pos[b.dst], pos[b.src])))
-
-
-def class_rank(agg: Aggregation) -> np.ndarray:
-    rank = np.empty_like(agg.class_order)
-    rank[agg.class_order] = np.arange(agg.class_order.size)
-    return rank

@@ -10,10 +10,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from cnnvis.aggregate._aggregate import check_layer_k, class_rank, sort_bundles
+from cnnvis.aggregate._aggregate import check_layer_k, sort_bundles
 from cnnvis.aggregate._bundles import bundle_sets_from, finish_bundle_set
 from cnnvis.aggregate._layers import make_cluster
 from cnnvis.aggregate._neurons import cluster_neurons, relabel, representative_scores
+from cnnvis.aggregate._reorder import class_rank
 from cnnvis.aggregate._types import Aggregation
 from cnnvis.errors import CnnvisError
 
@@ -68,7 +69,7 @@ def move_neuron(analysis, agg: Aggregation, layer: str, neuron: int, cluster: in
     labels = nc.labels.copy()
     labels[neuron] = cluster
     new = relabel(replace(nc, labels=labels, k_source="edit"), {was, int(cluster)}, agg.options.n_representatives,
-                  class_rank(agg))
+                  class_rank(agg.class_order))
     neurons = list(agg.neurons)
     neurons[i] = new
     return _rebuild(analysis, agg, agg.layer_clusters, neurons, {agg.layer_clusters[i].name})
@@ -107,7 +108,7 @@ def set_cluster_count(analysis, agg: Aggregation, layer: str, k: int | None) -> 
         over[layer] = check_layer_k(analysis, layer, k)
     opts = replace(agg.options, n_clusters=tuple(sorted(over.items())))
     neurons = list(agg.neurons)
-    neurons[i] = cluster_neurons(analysis, layer, opts, class_rank(agg))
+    neurons[i] = cluster_neurons(analysis, layer, opts, class_rank(agg.class_order))
     return _rebuild(analysis, agg, agg.layer_clusters, neurons, {agg.layer_clusters[i].name}, opts)
 
 
@@ -123,7 +124,7 @@ def set_representative_layer(analysis, agg: Aggregation, column, layer: str) -> 
         return agg
     clusters, neurons = list(agg.layer_clusters), list(agg.neurons)
     clusters[i] = replace(lc, representative=layer)
-    neurons[i] = cluster_neurons(analysis, layer, agg.options, class_rank(agg))
+    neurons[i] = cluster_neurons(analysis, layer, agg.options, class_rank(agg.class_order))
     return _rebuild(analysis, agg, clusters, neurons, {lc.name})
 
 
@@ -183,7 +184,7 @@ def expand_layer_cluster(analysis, agg: Aggregation, column) -> Aggregation:
         name = rep if rep not in taken else f"{lc.name}/{rep}"
         c = make_cluster(analysis.graph, analysis, [g], f"expanded from {lc.name!r}", name=name, expanded_from=lc)
         new_clusters.append(replace(c, representative=rep, default_representative=rep))
-    rank = class_rank(agg)
+    rank = class_rank(agg.class_order)
     new_neurons = [agg.neurons[i] if c.representative == lc.representative else
                    cluster_neurons(analysis, c.representative, agg.options, rank) for c in new_clusters]
     clusters = list(agg.layer_clusters[:i]) + new_clusters + list(agg.layer_clusters[i + 1:])
@@ -220,7 +221,7 @@ def collapse_layer_clusters(analysis, agg: Aggregation, first, last=None) -> Agg
         if merged.name in taken:
             merged = replace(merged, name=f"{merged.name}#{a}")
     prev = [nc for nc in agg.neurons[a:b + 1] if nc.layer == merged.representative]
-    nc = prev[0] if prev else cluster_neurons(analysis, merged.representative, agg.options, class_rank(agg))
+    nc = prev[0] if prev else cluster_neurons(analysis, merged.representative, agg.options, class_rank(agg.class_order))
     clusters = list(agg.layer_clusters[:a]) + [merged] + list(agg.layer_clusters[b + 1:])
     neurons = list(agg.neurons[:a]) + [nc] + list(agg.neurons[b + 1:])
     return _rebuild(analysis, agg, clusters, neurons, old_names | {merged.name})

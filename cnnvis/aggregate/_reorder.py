@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["class_similarity_all", "spectral_order", "arrangement_cost", "class_order", "neuron_order"]
+__all__ = ["class_similarity_all", "spectral_order", "arrangement_cost", "class_order", "class_rank", "neuron_order"]
 
 
 def class_similarity_all(profiles: list[np.ndarray]) -> np.ndarray:
@@ -58,6 +58,13 @@ def class_order(profiles: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if after > before:  # seriation is a heuristic: never make it worse than the given order
         order, after = ident.astype(np.int64), before
     return order, np.array([before, after])
+
+
+def class_rank(order: np.ndarray) -> np.ndarray:
+    """(K,) display position of each class under the class order `order` (its inverse permutation)."""
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank
 
 
 def neuron_order(profiles: np.ndarray, labels: np.ndarray, class_rank: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from cnnvis.analysis._file import read_archive, write_archive
-from cnnvis.analysis._patches import CropGroup, PatchArray, decode_groups, encode_groups
+from cnnvis.analysis._jpeg import decode_groups, encode_groups
+from cnnvis.analysis._patch_types import CropGroup, PatchArray
 from cnnvis.compute._types import ClassStatistics
 from cnnvis.errors import AnalysisFileError, CnnvisError
 from cnnvis.graph._network import Connection, Layer, NetworkGraph
@@ -25,7 +26,7 @@ class LearnedFeatures:
     one that reaches past the border is shifted inside; crops longer than the analysis's max_patch are
     scaled down by area averaging). An analysis holds it as a PatchArray (array-like: indexing, shape,
     np.asarray) whose crops are shared with the other layers showing the same crop; a plain array works
-    too. In a file of more than 16 MB of crops they are JPEG-coded (see cnnvis.analysis._patches).
+    too. In a file of more than 16 MB of crops they are JPEG-coded (see cnnvis.analysis._jpeg).
     scores (C, k) float32: the spatial max of the activation, descending; NaN where fewer than k images were seen. image_index (C, k) int64: index into
     the data set, -1 where unfilled. boxes (C, k, 4) int32: y0, x0, y1, x1 of the crop in input pixels.
     """

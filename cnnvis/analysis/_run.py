@@ -17,13 +17,14 @@ import torch
 import torch.fx as fx
 
 import cnnvis
+from cnnvis._params import DEVICE, Interval, validate
 from cnnvis.analysis._analysis import Analysis, Importance
-from cnnvis.analysis._patches import learned_features
+from cnnvis.analysis._crops import learned_features
 from cnnvis.analysis._receptive import receptive_fields
 from cnnvis.analysis._snapshots import training_history
 from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, world
 from cnnvis.compute._stats import finalize
-from cnnvis.errors import CnnvisError, DataError, ModelError
+from cnnvis.errors import CnnvisError, DataError, DeviceError, ModelError
 from cnnvis.graph._network import Layer
 from cnnvis.graph._output import pick_output
 from cnnvis.graph._trace import Traced, trace
@@ -31,6 +32,10 @@ from cnnvis.progress import progress
 from cnnvis.stats import ClassStatsAccumulator
 
 __all__ = ["analyze"]
+
+# analyze()'s parameters (the data-dependent importance classes are checked against the data set).
+_PARAMETERS = {"batch_size": Interval(1), "top_k": Interval(1), "max_patch": Interval(1), "workers": Interval(0),
+               "device": DEVICE}
 
 
 def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, batch_size: int = 128,
@@ -43,7 +48,7 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     checkpoints (paths or state dicts, oldest first) for the per-layer debugging values;
     importance_classes: class ids the importance is computed over (default: all). max_patch:
     learned-feature crops larger than this many pixels a side are stored scaled down (and further, evenly,
-    where the unique crops of a big model would not fit in memory; see cnnvis.analysis._patches).
+    where the unique crops of a big model would not fit in memory; see cnnvis.analysis._crops).
     device: where the model runs ("cpu", "cuda", "auto"); on CUDA the reductions stay on the GPU.
     workers: data-loading processes handed to data.batches. output: where the class scores are in what the
     model returns (None: a tensor as it is, else `.logits`; an index or a name; see cnnvis.graph._output).
@@ -51,12 +56,8 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     Under torch.distributed (e.g. torchrun; see cnnvis.analysis._distributed) every rank calls analyze()
     and analyses its shard; rank 0 returns the merged Analysis, the other ranks None.
     """
-    if top_k < 1:
-        raise DataError(f"top_k must be >= 1, got {top_k}")
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, got {batch_size}")
-    if max_patch < 1:
-        raise DataError(f"max_patch must be >= 1, got {max_patch}")
+    validate(_PARAMETERS, dict(batch_size=batch_size, top_k=top_k, max_patch=max_patch, workers=workers,
+                               device=device))
     classes = _importance_classes(importance_classes, data)
     dev = _torch_device(device)
     example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
@@ -108,12 +109,10 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
 
 
 def _torch_device(device: str) -> torch.device:
-    if device not in ("auto", "cpu", "cuda"):
-        raise DataError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise DataError("device='cuda' asked for, but torch sees no CUDA device")
+        raise DeviceError("device='cuda' asked for, but torch sees no CUDA device")
     return torch.device("cuda")
 
 

@@ -102,7 +102,7 @@ def _analyze(args) -> int:
     rank, world_size = init_from_env()  # under torchrun: one shard per rank, rank 0 writes the file
     show = not args.no_progress and rank == 0
 
-    from cnnvis.analysis._run import analyze
+    from cnnvis.analysis import analyze
     from cnnvis.data import load_digits
 
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None

@@ -15,7 +15,7 @@ def demo_analysis_path() -> Path:
 
     path = cache_dir() / "demo.cnnvis"
     if not path.is_file():
-        from cnnvis.analysis._run import analyze
+        from cnnvis.analysis import analyze
         from cnnvis.data import load_digits
         from cnnvis.data._train import demo_model
 

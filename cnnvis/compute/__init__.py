@@ -1,4 +1,4 @@
-"""The one face of cnnvis._core: parameter checks (_params), array interchange, device choice and the CUDA
+"""The one face of cnnvis._core: parameter checks (cnnvis._params), array interchange, device choice and the CUDA
 stream policy (_arrays), the mapping of the core's errors (_errors), and one module per kernel family.
 ``cnnvis.stats`` and ``cnnvis.bicluster`` re-export the statistics and the spectral methods."""
 from cnnvis.compute._arrays import cuda_available, cuda_status, is_cuda_array, resolve_device, to_numpy

@@ -22,16 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnvis import _core
-from cnnvis.compute._params import Options, validate
+from cnnvis._params import DEVICE, DEVICES, validate
 from cnnvis.errors import DataError, DeviceError
 
 __all__ = ["DEVICES", "DeviceMatrix", "KERNEL_DTYPES", "call_core", "check_matrix_shape", "cuda_available",
            "cuda_status", "dtype_tag", "host_matrix", "is_cuda_array", "is_torch", "prepare_matrix", "producer_stream",
            "resolve_device", "shape_of", "to_numpy"]
 
-DEVICES = ("auto", "cpu", "cuda")
-# Worded as the kernels' tests pin it (the statistics accumulator says "one of ..." for the same choice).
-_DEVICE = {"device": Options(DEVICES, wording="'auto', 'cpu' or 'cuda'")}
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -59,7 +56,7 @@ def is_cuda_array(x) -> bool:
 
 def resolve_device(device: str, *arrays) -> str:
     """Map "auto" | "cpu" | "cuda" to the device a kernel runs on (no hidden transfers for "auto")."""
-    validate(_DEVICE, dict(device=device), error=DeviceError)
+    validate({"device": DEVICE}, dict(device=device))
     if device == "cpu":
         return "cpu"
     if device == "cuda" or any(is_cuda_array(a) for a in arrays):

@@ -1,6 +1,6 @@
 """Spectral co-clustering (Dhillon 2001) and spectral biclustering (Kluger et al. 2003) on the compiled core.
 
-Parameters are checked here against declared tables (``_params``), then the data-dependent limits, then
+Parameters are checked here against declared tables (``cnnvis._params``), then the data-dependent limits, then
 the input is prepared (``_arrays``) and handed to the core with its option struct. The defaults of
 everything not in the public signature (SVD oversampling, power iterations and tolerance, the k-means on
 the embedding) are the core's own (``_core.SpectralOptions``, csrc/cluster/bicluster.hpp); so are the
@@ -13,7 +13,7 @@ from numbers import Integral
 from cnnvis import _core
 from cnnvis.compute._arrays import call_core, check_matrix_shape, prepare_matrix, shape_of
 from cnnvis.compute._errors import calling_core
-from cnnvis.compute._params import SEED, Interval, Options, validate
+from cnnvis._params import SEED, Interval, Options, validate
 from cnnvis.errors import CnnvisError
 
 __all__ = ["METHODS", "spectral_bicluster", "spectral_cocluster"]

@@ -13,7 +13,7 @@ import numpy as np
 from cnnvis import _core
 from cnnvis.compute._arrays import call_core, prepare_matrix
 from cnnvis.compute._errors import calling_core
-from cnnvis.compute._params import SEED, Interval, validate
+from cnnvis._params import SEED, Interval, validate
 
 __all__ = ["KMeansResult", "kmeans"]
 

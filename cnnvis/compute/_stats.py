@@ -19,19 +19,18 @@ import math
 import numpy as np
 
 from cnnvis import _core
-from cnnvis.compute._arrays import (DEVICES, KERNEL_DTYPES, dtype_tag, is_torch, producer_stream, resolve_device,
+from cnnvis.compute._arrays import (KERNEL_DTYPES, dtype_tag, is_torch, producer_stream, resolve_device,
                                     shape_of, to_numpy)
 from cnnvis.compute._errors import calling_core, non_finite
-from cnnvis.compute._params import Interval, Options, validate
+from cnnvis._params import DEVICE, Interval, validate
 from cnnvis.compute._types import ClassStatistics
-from cnnvis.errors import DataError, DeviceError
+from cnnvis.errors import DataError
 
 __all__ = ["ClassStatsAccumulator", "ClassStatistics", "class_statistics"]
 
 _OK, _BAD_LABEL, _NON_FINITE = 0, 1, 2  # StatsStatus codes (csrc/stats/stats.hpp)
 _COUNT = Interval(1, wording="an integer >= 1")
 _PARAMETERS = {"n_classes": _COUNT, "n_channels": _COUNT}
-_DEVICE = {"device": Options(DEVICES)}
 
 
 def class_statistics(activations, labels, n_classes: int, *, device: str = "auto") -> ClassStatistics:
@@ -52,7 +51,7 @@ class ClassStatsAccumulator:
     def __init__(self, n_classes: int, n_channels: int, *, device: str = "auto"):
         p = validate(_PARAMETERS, dict(n_classes=n_classes, n_channels=n_channels), error=DataError)
         self.n_classes, self.n_channels = p["n_classes"], p["n_channels"]
-        self.device = validate(_DEVICE, dict(device=device), error=DeviceError)["device"]
+        self.device = validate({"device": DEVICE}, dict(device=device))["device"]
         self._moments = _core.ClassMoments(self.n_classes, self.n_channels)
 
     def update(self, activations, labels) -> "ClassStatsAccumulator":

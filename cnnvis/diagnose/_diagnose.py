@@ -3,15 +3,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cnnvis._params import Interval, Options, validate
 from cnnvis.diagnose._clusters import isolated_clusters
 from cnnvis.diagnose._context import Context
 from cnnvis.diagnose._findings import KINDS, SNAPSHOT_KINDS, Diagnosis, Thresholds, sort_findings
 from cnnvis.diagnose._history import gradient, weight_change
 from cnnvis.diagnose._neurons import dead_neurons, redundant_neurons
 from cnnvis.diagnose._weights import positive_weights
-from cnnvis.errors import CnnvisError
 
 __all__ = ["diagnose"]
+
+# diagnose()'s parameters: the kinds asked for, and the Thresholds (given whole or by name).
+_KIND = {"kind": Options(KINDS)}
+_THRESHOLD_NAME = {"threshold": Options(Thresholds.__dataclass_fields__)}
+_THRESHOLDS = {
+    "dead_active": Interval(0.0, 1.0, integer=False), "redundant_difference": Interval(1e-9, 2.0, integer=False),
+    "redundant_weight_cosine": Interval(-1.0, 1.0, integer=False),
+    "positive_fraction": Interval(0.5, 1.0, integer=False), "change_ratio": Interval(1.0, integer=False),
+    "gradient_ratio": Interval(1.0, integer=False), "bundle_relative": Interval(0.0, 1.0, integer=False)}
 
 _CHECKS = {"dead-neurons": dead_neurons, "redundant-neurons": redundant_neurons,
            "positive-weights": positive_weights, "weight-change": weight_change, "gradient": gradient,
@@ -29,17 +38,12 @@ def diagnose(analysis, *, kinds=None, aggregation=None, thresholds: Thresholds |
     none; dead-neurons finds nothing where no layer feeds a ReLU (also noted).
     """
     kinds = tuple(KINDS if kinds is None else dict.fromkeys(kinds))
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise CnnvisError(f"unknown finding kind {unknown[0]!r} (kinds: {', '.join(KINDS)})")
-    thr = thresholds or Thresholds()
-    try:
-        thr = replace(thr, **threshold_values)
-    except TypeError:
-        bad = sorted(set(threshold_values) - set(Thresholds.__dataclass_fields__))
-        raise CnnvisError(f"unknown threshold {bad[0]!r} (thresholds: "
-                          f"{', '.join(Thresholds.__dataclass_fields__)})") from None
-    _check_thresholds(thr)
+    for kind in kinds:
+        validate(_KIND, {"kind": kind})
+    for name in threshold_values:
+        validate(_THRESHOLD_NAME, {"threshold": name})
+    thr = replace(thresholds or Thresholds(), **threshold_values)
+    thr = replace(thr, **validate(_THRESHOLDS, {name: getattr(thr, name) for name in _THRESHOLDS}))
     if aggregation is None and "isolated-cluster" in kinds:
         from cnnvis.aggregate import aggregate
 
@@ -69,13 +73,3 @@ def diagnose(analysis, *, kinds=None, aggregation=None, thresholds: Thresholds |
     found = [f for k in kinds for f in _CHECKS[k](ctx)]
     return Diagnosis(findings=sort_findings(found, ctx.layer_order), notes=tuple(notes + ctx.notes),
                      thresholds=thr)
-
-
-def _check_thresholds(t: Thresholds) -> None:
-    rules = (("dead_active", 0.0, 1.0), ("redundant_difference", 1e-9, 2.0), ("redundant_weight_cosine", -1.0, 1.0),
-             ("positive_fraction", 0.5, 1.0), ("change_ratio", 1.0, float("inf")),
-             ("gradient_ratio", 1.0, float("inf")), ("bundle_relative", 0.0, 1.0))
-    for name, lo, hi in rules:
-        v = getattr(t, name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            raise CnnvisError(f"threshold {name} must be a number in [{lo}, {hi}], got {v!r}")

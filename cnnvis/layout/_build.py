@@ -1,11 +1,10 @@
 """build_scene: an Aggregation laid out left to right as a Scene of flat arrays."""
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 
-from cnnvis.errors import CnnvisError
+from cnnvis._params import Interval, validate
+from cnnvis.aggregate._reorder import class_rank
 from cnnvis.layout._atlas import matrix_atlas, patch_atlas
 from cnnvis.layout._curves import bundle_curves
 from cnnvis.layout._pack import pack_squares
@@ -22,10 +21,11 @@ CHART_NA = ("no gradient recorded for this snapshot",
             "measured on the analysed (last) snapshot only")
 
 
-def _check(name, v, low, high=np.inf):
-    if isinstance(v, bool) or not isinstance(v, Real) or not low <= v <= high:
-        raise CnnvisError(f"{name} must be a number in [{low}, {high}], got {v!r}")
-    return float(v)
+# build_scene()'s parameters, in scene units (pixels at zoom 1) and fractions.
+_PARAMETERS = {
+    "column_width": Interval(20.0, integer=False), "column_gap": Interval(0.0, integer=False),
+    "column_height": Interval(50.0, integer=False), "fill": Interval(0.05, 0.95, integer=False),
+    "bundling": Interval(0.0, 1.0, integer=False), "chart_height": Interval(0.0, integer=False)}
 
 
 def bundle_edges(agg, *, show_weak: bool = False):
@@ -67,12 +67,9 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
     meet at each bundle's middle); show_weak: also draw bundles under the aggregation's threshold.
     """
     agg = aggregation
-    W = _check("column_width", column_width, 20.0)
-    G = _check("column_gap", column_gap, 0.0)
-    H = _check("column_height", column_height, 50.0)
-    fill = _check("fill", fill, 0.05, 0.95)
-    bundling = _check("bundling", bundling, 0.0, 1.0)
-    chart_h = _check("chart_height", chart_height, 0.0)
+    p = validate(_PARAMETERS, dict(column_width=column_width, column_gap=column_gap, column_height=column_height,
+                                   fill=fill, bundling=bundling, chart_height=chart_height))
+    W, G, H, fill, bundling, chart_h = p.values()
     K = analysis.n_classes
     n_col = len(agg.layer_clusters)
     pad, gap = 8.0, 14.0
@@ -131,7 +128,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
 
     # -- learned-feature patches ---------------------------------------------------------------------
     pbox, prect, pneuron, pimgs, pimp, pdead, ptop = [], [], [], [], [], [], []
-    rank_of = np.argsort(cls_order)   # class index -> position in the Scene's class order
+    rank_of = class_rank(cls_order)   # class index -> position in the Scene's class order
     for nc, k, r in _drawn_clusters(agg, rect_of):
         feats = analysis.features.get(nc.layer)
         reps = nc.representatives[k]

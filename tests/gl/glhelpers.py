@@ -51,3 +51,19 @@ def plain_scene(with_matrices: bool = True) -> Scene:
         label_text=("conv1", "fc"), label_pos=np.array([[0, 305], [200, 305]], f32),
         label_size=np.array([14, 14], f32), class_names=("cat", "dog"), column_names=("conv1", "fc"),
     ).validate()
+
+
+def animation(viewer, dt: float, most: int = 600):
+    """Step the viewer's camera animation, yielding after each step that moved; fails instead of hanging when
+    it still moves after `most` frames (a `while viewer.step(dt)` loop would spin forever)."""
+    for _ in range(most):
+        if not viewer.step(dt):
+            return
+        yield
+    raise AssertionError(f"the animation still moves after {most} frames of {dt:.3f} s")
+
+
+def settle(viewer, dt: float = 1 / 60) -> None:
+    """Run the viewer's camera animation to its end (bounded, as `animation`)."""
+    for _ in animation(viewer, dt):
+        pass

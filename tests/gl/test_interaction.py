@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cnnvis.gl import ExpandColumn, MergeBundles, MoveNeuron, SelectSnapshot
-from glhelpers import plain_scene, window_xy
+from glhelpers import plain_scene, settle, window_xy
 
 pytestmark = pytest.mark.gl
 
@@ -140,12 +140,10 @@ def test_double_click_zooms_to_the_column_and_expands_it_on_landing(make_viewer)
     v = make_viewer(plain_scene())
     assert v.double_click(*window_xy(v, (250, 225))) == ("column", 1)
     assert v.camera.animating and v.edits == []
-    while v.step(1 / 60):
-        pass
+    settle(v, 1 / 60)
     assert v.edits == [ExpandColumn(1)], "column 1 holds 2 layers: expanded when the camera lands"
     v.double_click(*window_xy(v, (50, 225)))
-    while v.step(1 / 60):
-        pass
+    settle(v, 1 / 60)
     assert v.edits == [ExpandColumn(1)], "column 0 is a single layer: nothing to expand"
 
 
@@ -230,8 +228,7 @@ def test_window_events_drive_the_viewer_through_its_public_methods_only(make_vie
     mouse("double", *xy)
     mouse("release", *xy)
     assert v.rect_facets()[r] == 0 and v.camera.animating, "the double-click undid it and zooms"
-    while v.step(1 / 60):
-        pass
+    settle(v, 1 / 60)
     v.set_facet("features")
     v.fit()
     p = inside[0]

@@ -3,13 +3,14 @@ analysis -> Session -> Scene, and an expand of its biggest layer cluster flies t
 import numpy as np
 import pytest
 import torch  # a dependency of cnnvis: always there, never a reason to skip
+from glhelpers import animation, settle
 
 
 @pytest.fixture(scope="module")
 def resnet_analysis():
     from resnets import resnet50
 
-    from cnnvis.analysis._run import analyze
+    from cnnvis.analysis import analyze
     from cnnvis.data import Dataset
 
     torch.manual_seed(0)
@@ -52,7 +53,7 @@ def test_expanding_the_biggest_resnet_layer_cluster_animates_the_camera_onto_its
     assert np.allclose(v.camera.center, start[0]) and v.camera.zoom == pytest.approx(start[1])
     dist = [np.hypot(*(v.camera.center - (tx, ty))) + abs(np.log(v.camera.zoom / tz))]
     frames = [v.render()]
-    while v.step(1 / 30):
+    for _ in animation(v, 1 / 30):
         dist.append(np.hypot(*(v.camera.center - (tx, ty))) + abs(np.log(v.camera.zoom / tz)))
         frames.append(v.render())
     assert 5 <= len(dist) <= 20, "0.35 s at 30 frames a second"
@@ -80,8 +81,7 @@ def test_an_expand_without_animation_jumps_and_collapse_flies_back(resnet_sessio
     assert all(_on_screen(v, int(c)) for c in group[:12]) and len(group) > 12
     v.collapse_column()
     assert v.camera.animating and (v.scene.column_group < 0).all()
-    while v.step(1 / 30):
-        pass
+    settle(v, 1 / 30)
     assert _on_screen(v, big)
 
 

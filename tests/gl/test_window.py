@@ -24,7 +24,7 @@ from cnnvis.gl._ui import THEME
 from cnnvis.layout import RECT_COLUMN
 from cnnvis.layout._findings import FindingMark
 from cnnvis.testing.scenes import synthetic_scene
-from glhelpers import plain_scene
+from glhelpers import plain_scene, settle
 
 pytestmark = pytest.mark.gl
 DEFAULT = (1280, 800)
@@ -249,8 +249,7 @@ def test_a_pending_scene_keeps_the_window_drawing_and_swaps_in_when_ready(make_v
     v = make_viewer(s, on_edit=on_edit)
     v.zoom_to_column(1, expand=True)                                       # a double-click's action
     assert v.camera.animating and calls == []                              # the flight starts at once
-    while v.step(0.05):
-        pass
+    settle(v, 0.05)
     assert [type(e).__name__ for e in calls] == ["ExpandColumn"]
     assert v.scene is s and v.state.busy == "expanding fc\u2026"
     img = v.render()

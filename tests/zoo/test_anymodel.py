@@ -23,7 +23,7 @@ import torch  # noqa: E402
 import cnnvis  # noqa: E402
 from cnnvis.analysis import Analysis  # noqa: E402
 from cnnvis.analysis._receptive import crop_box, receptive_fields  # noqa: E402
-from cnnvis.analysis._run import analyze  # noqa: E402
+from cnnvis.analysis import analyze  # noqa: E402
 from cnnvis.data import Dataset  # noqa: E402
 from cnnvis.graph._trace import trace  # noqa: E402
 

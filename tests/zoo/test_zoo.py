@@ -100,7 +100,7 @@ def test_one_layer_per_module_call(family):
 def test_analyse_aggregate_and_draw(family, tmp_path):
     from cnnvis.aggregate import aggregate
     from cnnvis.analysis import Analysis
-    from cnnvis.analysis._run import analyze
+    from cnnvis.analysis import analyze
     from cnnvis.layout import build_scene
 
     model, size = _build(family)

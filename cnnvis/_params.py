@@ -1,7 +1,9 @@
 """Declared parameter constraints, checked in one place (as scikit-learn's ``_parameter_constraints``).
 
-Each entry point declares a table ``{name: constraint}``; ``validate`` checks the values in table order and
-returns them normalised (``int`` / ``float``). Every failure reads ``"<name> must be <allowed>, got
+Every public entry point (``cnnvis.analyze``, ``aggregate``, ``build_scene``, ``diagnose``, the compute
+functions) declares a table ``{name: constraint}`` beside it; ``validate`` checks the values in table order and
+returns them normalised (``int`` / ``float``). A top-level module so that every package may use it
+(docs/architecture.md: it imports only ``cnnvis.errors``). Every failure reads ``"<name> must be <allowed>, got
 <value>"``, the allowed part worded by the constraint (a constraint may carry its own wording where a
 message is pinned by tests, e.g. the statistics counts' "an integer >= 1"). A bound may be a number or
 the name of another value (already checked, earlier in the table) or of a data limit passed to
@@ -12,9 +14,9 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-from cnnvis.errors import CnnvisError
+from cnnvis.errors import CnnvisError, DeviceError
 
-__all__ = ["Interval", "Options", "SEED", "validate"]
+__all__ = ["DEVICE", "DEVICES", "Interval", "Options", "SEED", "validate"]
 
 
 def _show(value, with_type=False) -> str:
@@ -58,10 +60,10 @@ class Interval:
 
 
 class Options:
-    """One of a few strings."""
+    """One of a few strings; `error`, where given, is raised instead of validate's (the device: DeviceError)."""
 
-    def __init__(self, values, *, wording=None):
-        self.values, self.wording = tuple(values), wording
+    def __init__(self, values, *, wording=None, error=None):
+        self.values, self.wording, self.error = tuple(values), wording, error
 
     def check(self, value, bounds):
         if not isinstance(value, str) or value not in self.values:
@@ -71,6 +73,11 @@ class Options:
 
 # The seed of the core's generators (uint64_t).
 SEED = Interval(0, 2**64 - 1)
+
+# Where work runs, for every entry point that takes `device` (the one check of it; resolved to a device by
+# cnnvis.compute.resolve_device, and for the model by cnnvis.analyze).
+DEVICES = ("auto", "cpu", "cuda")
+DEVICE = Options(DEVICES, wording="'auto', 'cpu' or 'cuda'", error=DeviceError)
 
 
 def validate(constraints: dict, values: dict, *, limits: dict | None = None, error=CnnvisError) -> dict:
@@ -87,5 +94,6 @@ def validate(constraints: dict, values: dict, *, limits: dict | None = None, err
         try:
             out[name] = constraint.check(value, bound)
         except _Failure as f:
-            raise error(f"{name} must be {f.allowed}, got {_show(value, f.with_type)}") from None
+            kind = getattr(constraint, "error", None) or error
+            raise kind(f"{name} must be {f.allowed}, got {_show(value, f.with_type)}") from None
     return out

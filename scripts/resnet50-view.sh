@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # ResNet-50 in the viewer (issue 9 item 7): make the analysis file, time it, screenshot it, time frames.
 #
-#   benchmarks/resnet50_view.sh [OUTDIR]        # default /tmp/cnnvis-r50; ~10 min on 2 CPU cores
+#   scripts/resnet50-view.sh [OUTDIR]        # default /tmp/cnnvis-r50; ~10 min on 2 CPU cores
 #
-# torchvision's resnet50 (random weights, num_classes=10) from the zoo venv (/work/venvs/zoo, ZOO_PY to
-# override); tests/resnets.py's ResNet-50-shaped net when torchvision is missing. 64 Fashion-MNIST test
-# images (Debian's /usr/share/datasets/fashion-mnist) upscaled to 224x224 RGB uint8 in a .npz.
+# Makes docs/resnet50.png's picture ($OUTDIR/r50.png) and prints benchmarks/render.py's table for the file.
+# torchvision's resnet50 (random weights, num_classes=10) from the zoo venv (scripts/zoo-env.sh; ZOO_PY to
+# name another python); tests/resnets.py's ResNet-50-shaped net when torchvision is missing. Runs the
+# installed cnnvis, or the checkout's when it holds a built core (scripts/dev-build.sh), as test-zoo.sh.
+# 64 Fashion-MNIST test images (Debian's /usr/share/datasets/fashion-mnist) upscaled to 224x224 RGB uint8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/cnnvis-r50}
-PY=${ZOO_PY:-/work/venvs/zoo/bin/python}
-[ -x "$PY" ] || PY=python3   # no zoo venv: the system torch and tests/resnets.py's net
+PY=${ZOO_PY:-$(bash scripts/zoo-env.sh || echo python3)}   # no zoo venv: the system torch, tests/resnets.py
+P=-P   # python -P: a fresh clone's core-less cnnvis/ must not shadow the installed package
+if compgen -G "cnnvis/_core*.so" >/dev/null; then P=; export PYTHONPATH=$PWD; fi   # a dev build: measure it
 N=${N_IMAGES:-64}
 mkdir -p "$OUT"
 export EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl
@@ -43,13 +46,13 @@ print(f"{n} images {tuple(big.shape)} -> {out}/fashion224.npz; {spec} weights ->
 PY
 
 MODEL=$(cat "$OUT/model.txt")
-PYTHONPATH=tests /usr/bin/time -v -o "$OUT/analyze.time" "$PY" -m cnnvis analyze --model "$MODEL" \
+PYTHONPATH=tests${PYTHONPATH:+:$PYTHONPATH} /usr/bin/time -v -o "$OUT/analyze.time" "$PY" $P -m cnnvis analyze --model "$MODEL" \
     --model-kwargs num_classes=10 --weights "$OUT/resnet50.pt" --data "$OUT/fashion224.npz" \
     -o "$OUT/resnet50.cnnvis" --no-progress
 grep -E "Elapsed|Maximum resident" "$OUT/analyze.time"
 ls -l "$OUT/resnet50.cnnvis"
 
-/usr/bin/time -v -o "$OUT/screenshot.time" python3 -c "import sys; from cnnvis.app import main_gl; sys.exit(main_gl())" "$OUT/resnet50.cnnvis" \
+/usr/bin/time -v -o "$OUT/screenshot.time" python3 $P -c "import sys; from cnnvis.app import main_gl; sys.exit(main_gl())" "$OUT/resnet50.cnnvis" \
     --screenshot "$OUT/r50.png" --size 1600x1000
 grep -E "Elapsed|Maximum resident" "$OUT/screenshot.time"
 python3 benchmarks/render.py --file "$OUT/resnet50.cnnvis" --size 1600x1000

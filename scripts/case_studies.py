@@ -13,8 +13,11 @@ width x 0.25: 24..128 channels), so absolute errors are far from the paper's. Pr
 error and losses per model (Table 1 and 2 analogues), ReLU against leaky ReLU (Table 3 analogue), and the
 expected findings against those found, with their evidence.
 
-    python3 benchmarks/case_studies.py [--quick] [--train N] [--epochs E] [--test N] [--models a,b]
+    python3 scripts/case_studies.py [--quick] [--train N] [--epochs E] [--test N] [--models a,b]
     scripts/case-studies.sh [--quick]
+
+Runs against the installed cnnvis (scripts/setup.sh); `PYTHONPATH=. python3 scripts/case_studies.py` runs a
+checkout's dev build (scripts/dev-build.sh). Recorded results: docs/case-studies/ (quick.md, full.md).
 
 --quick: LeNet, LeNet x 4, DeepLeNet and BaseCNN (ReLU and leaky), 2000 training images: a few minutes on 2
 cores. Default: the 7 architectures with ReLU and LeNet, DeepLeNet, BaseCNN with leaky ReLU, 3000 training
@@ -31,16 +34,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench import pin_threads  # noqa: E402
-
-pin_threads(int(os.environ.get("CNNVIS_THREADS", "2")))
+# Every thread pool fixed before numpy, torch or the core start theirs.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = os.environ.get("CNNVIS_THREADS", "2")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cnnvis.analysis._run import analyze  # noqa: E402
+from cnnvis.analysis import analyze  # noqa: E402
 from cnnvis.data import build_model, load_idx  # noqa: E402
 from cnnvis.data._train import train  # noqa: E402
 from cnnvis.diagnose import diagnose  # noqa: E402
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     full_train, full_test = load_idx(args.data, split="train"), load_idx(args.data, split="test")
     train_set = full_train.subset(np.sort(rng.choice(len(full_train), n_train, replace=False)), "fashion-train")
     test_set = full_test.subset(np.sort(rng.choice(len(full_test), n_test, replace=False)), "fashion-test")
-    cmd = "python3 benchmarks/case_studies.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python3 scripts/case_studies.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"# Case studies on Fashion-MNIST\n\n`{cmd.strip()}`: {n_train} training images x {epochs} epochs, "
           f"{n_test} test images analysed, seed {args.seed}, {torch.get_num_threads()} threads, torch "
           f"{torch.__version__}\n", flush=True)

@@ -1,0 +1,105 @@
+"""Learned-feature crops in the file: raw uint8 while they total at most LOSSLESS_LIMIT bytes (small models
+round-trip exactly), JPEG (quality 90, no chroma subsampling) sheets of 8-aligned tiles beyond that, decoded
+when a patch is first read."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from cnnvis.analysis._patch_types import CropGroup
+from cnnvis.errors import AnalysisFileError
+
+__all__ = ["LOSSLESS_LIMIT", "JPEG_QUALITY", "encode_groups", "decode_groups"]
+
+LOSSLESS_LIMIT = 16 * 2**20  # up to this many bytes of crops the file stores them raw
+JPEG_QUALITY = 90
+_SHEET = 4096                # sheet side in pixels (JPEG allows 65535; smaller sheets decode on demand)
+
+
+def encode_groups(groups: list[CropGroup], *, lossless_limit: int | None = None):
+    """(manifest entry, arrays) for the groups; JPEG sheets once the crops total more than lossless_limit
+    (default LOSSLESS_LIMIT)."""
+    lossless_limit = LOSSLESS_LIMIT if lossless_limit is None else lossless_limit
+    total = sum(g.nbytes for g in groups)
+    jpeg = total > lossless_limit and all(g.shape[2] in (1, 3) for g in groups)
+    entries, arrays = [], {}
+    for gi, g in enumerate(groups):
+        h, w, ch = g.shape
+        entry = dict(shape=[h, w, ch], n=g.n)
+        if not jpeg or g.n == 0:
+            arrays[f"patches/{gi}/pixels"] = g.pixels
+        else:
+            th, tw = -(-h // 8) * 8, -(-w // 8) * 8  # 8-aligned tiles: no JPEG block spans two crops
+            cols = max(1, min(g.n, _SHEET // tw))
+            rows = max(1, _SHEET // th)
+            per = cols * rows
+            sheets = 0
+            for s0 in range(0, g.n, per):
+                arrays[f"patches/{gi}/sheet/{sheets}"] = _jpeg(_sheet(g.pixels[s0:s0 + per], th, tw, cols))
+                sheets += 1
+            entry.update(tile=[th, tw], cols=cols, rows=rows, sheets=sheets)
+        entries.append(entry)
+    return dict(codec="jpeg" if jpeg else "raw", quality=JPEG_QUALITY if jpeg else None, groups=entries), arrays
+
+
+def _sheet(pix: np.ndarray, th: int, tw: int, cols: int) -> np.ndarray:
+    n, h, w, ch = pix.shape
+    tiles = np.pad(pix, ((0, 0), (0, th - h), (0, tw - w), (0, 0)), mode="edge")
+    rows = -(-n // cols)
+    tiles = np.concatenate([tiles, np.zeros((rows * cols - n, th, tw, ch), np.uint8)])
+    return tiles.reshape(rows, cols, th, tw, ch).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, ch)
+
+
+def _jpeg(sheet: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    im = Image.fromarray(sheet[..., 0] if sheet.shape[2] == 1 else sheet)
+    im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
+    return np.frombuffer(buf.getvalue(), np.uint8)
+
+
+def decode_groups(entry: dict, arrays: dict, path) -> list[CropGroup]:
+    """CropGroups of a file's "patches" entry; JPEG sheets are decoded when a patch is first read."""
+    codec = entry["codec"]
+    if codec not in ("raw", "jpeg"):
+        raise AnalysisFileError(f"{path}: unknown patch codec {codec!r}")
+    groups = []
+    for gi, e in enumerate(entry["groups"]):
+        shape, n = tuple(int(s) for s in e["shape"]), int(e["n"])
+        if f"patches/{gi}/pixels" in arrays:
+            pix = arrays[f"patches/{gi}/pixels"]
+            if pix.dtype != np.uint8 or pix.shape != (n, *shape):
+                raise AnalysisFileError(f"{path}: patch group {gi} has shape {pix.shape}, expected {(n, *shape)}")
+            groups.append(CropGroup(shape, pix))
+            continue
+        sheets = [arrays[f"patches/{gi}/sheet/{s}"] for s in range(int(e["sheets"]))]
+        groups.append(CropGroup(shape, decode=_sheet_decoder(path, gi, shape, n, e, sheets), n=n))
+    return groups
+
+
+def _sheet_decoder(path, gi, shape, n, e, sheets):
+    def decode():
+        from PIL import Image
+
+        h, w, ch = shape
+        th, tw = (int(v) for v in e["tile"])
+        cols, rows = int(e["cols"]), int(e["rows"])
+        out = np.empty((n, h, w, ch), np.uint8)
+        for s, raw in enumerate(sheets):
+            m = min(cols * rows, n - s * cols * rows)
+            try:
+                with Image.open(io.BytesIO(raw.tobytes())) as im:
+                    a = np.asarray(im.convert("L" if ch == 1 else "RGB"))
+            except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad data
+                raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is not a readable image ({exc})") from None
+            r = -(-m // cols)
+            if a.shape[:2] != (r * th, cols * tw):
+                raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is {a.shape[1]}x{a.shape[0]}, expected "
+                                        f"{cols * tw}x{r * th}")
+            tiles = a.reshape(r, th, cols, tw, ch).transpose(0, 2, 1, 3, 4).reshape(r * cols, th, tw, ch)
+            out[s * cols * rows:s * cols * rows + m] = tiles[:m, :h, :w]
+        return out
+
+    return decode

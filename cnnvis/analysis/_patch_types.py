@@ -1,0 +1,83 @@
+"""The array types of learned-feature patches: a CropGroup holds the crops of one stored size (raw, or
+decoded from the file's JPEG sheets on first use); a PatchArray is a layer's (C, k, h, w, ch) patches as ids
+into a shared group, so a crop that several layers show is held once."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["CropGroup", "PatchArray"]
+
+
+class CropGroup:
+    """Crops of one stored size: pixels (n, h, w, ch) uint8, held or decoded from JPEG sheets on first use."""
+
+    def __init__(self, shape: tuple[int, int, int], pixels: np.ndarray | None = None, *, decode=None, n: int = 0):
+        self.shape = tuple(int(s) for s in shape)
+        self._pixels = pixels
+        self._decode = decode  # () -> pixels, for a group read from a file
+        self.n = int(pixels.shape[0]) if pixels is not None else int(n)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = self._decode()
+            self._decode = None
+        return self._pixels
+
+    @property
+    def nbytes(self) -> int:
+        return self.n * math.prod(self.shape)
+
+
+class PatchArray:
+    """A layer's patches (C, k, h, w, ch) uint8, as ids (C, k) into a shared CropGroup (-1: no image, zeros).
+
+    Indexes like the array it stands for (`patches[n, 0]` gathers one crop); np.asarray() materialises it.
+    `==` compares whole contents and returns a bool (two patch sets are equal when every pixel is).
+    """
+
+    def __init__(self, group: CropGroup, ids: np.ndarray):
+        self.group = group
+        self.ids = np.asarray(ids, np.int32)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*self.ids.shape, *self.group.shape)
+
+    dtype = np.dtype(np.uint8)
+    ndim = 5
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def _gather(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.size == 0:
+            return np.zeros((*ids.shape, *self.group.shape), np.uint8)
+        out = self.group.pixels[np.maximum(ids, 0)]
+        out[ids < 0] = 0
+        return out
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis or k is None for k in key):
+            return np.asarray(self)[key]
+        head, rest = key[:2], key[2:]
+        ids = self.ids[head]
+        return self._gather(ids)[(slice(None),) * np.ndim(ids) + rest]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self._gather(self.ids)
+        return out if dtype is None else out.astype(dtype)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, (PatchArray, np.ndarray)):
+            return NotImplemented
+        return self.shape == tuple(other.shape) and np.array_equal(np.asarray(self), np.asarray(other))
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"PatchArray(shape={self.shape}, {self.group.n} distinct crops)"
