@@ -121,7 +121,7 @@ def test_timm_family_analyses(family):
     model = timm.create_model(family, pretrained=False, num_classes=K).eval()
     a = analyze(model, _data(n=4), batch_size=2, top_k=2, show_progress=False, max_patch=16)
     convs = [l for l in a.graph.layers if l.kind == "conv"]
-    assert convs and np.isfinite(a.stats[convs[-1].name].mean).all()
+    assert convs and np.isfinite(a.stats[convs[-1].name].mean[:4]).all()  # the 4 classes with images
     assert a.meta["capture"] in ("fx", "export")
 
 
