@@ -44,7 +44,8 @@ def check_layer_k(analysis, layer, k) -> int:
 
 def make_options(analysis, *, k_min=2, k_max=12, n_clusters=None, n_representatives=9, merge_layers=True,
                  layer_similarity=0.8, importance="contribution", bundle_threshold=0.05, max_bundles=4,
-                 silhouette_sample=512, include_input=False, random_state=0, device="auto") -> AggregateOptions:
+                 silhouette_sample=512, include_input=False, random_state=0, device="auto",
+                 max_columns=12) -> AggregateOptions:
     k_min = _int("k_min", k_min, 1)
     k_max = _int("k_max", k_max, k_min)
     overrides = {}
@@ -61,7 +62,8 @@ def make_options(analysis, *, k_min=2, k_max=12, n_clusters=None, n_representati
         importance=importance, bundle_threshold=_real("bundle_threshold", bundle_threshold, 0.0, 1.0),
         max_bundles=_int("max_bundles", max_bundles, 1),
         silhouette_sample=_int("silhouette_sample", silhouette_sample, 16),
-        include_input=bool(include_input), random_state=_int("random_state", random_state, 0), device=device)
+        include_input=bool(include_input), random_state=_int("random_state", random_state, 0), device=device,
+        max_columns=_int("max_columns", max_columns, 1))
 
 
 def aggregate(analysis, **options) -> Aggregation:
@@ -69,12 +71,12 @@ def aggregate(analysis, **options) -> Aggregation:
 
     Options (see AggregateOptions): k_min=2, k_max=12, n_clusters={layer: k}, n_representatives=9,
     merge_layers=True, layer_similarity=0.8, importance="contribution", bundle_threshold=0.05,
-    max_bundles=4, silhouette_sample=512, include_input=False, random_state=0, device="auto".
+    max_bundles=4, silhouette_sample=512, include_input=False, random_state=0, device="auto", max_columns=12.
     Raises CnnvisError naming the parameter (and layer) for bad values.
     """
     opts = make_options(analysis, **options)
     clusters = cluster_layers(analysis, merge=opts.merge_layers, threshold=opts.layer_similarity,
-                              include_input=opts.include_input)
+                              include_input=opts.include_input, max_columns=opts.max_columns)
     if not clusters:
         raise CnnvisError("the analysis has no layer with activation statistics to aggregate")
     neurons = [cluster_neurons(analysis, c.representative, opts) for c in clusters]

@@ -24,7 +24,7 @@ import numpy as np
 from cnnvis.aggregate._types import LayerCluster
 
 __all__ = ["layer_units", "layer_blocks", "linear_cka", "default_representative",
-           "cluster_layers", "make_cluster"]
+           "cluster_layers", "similar_layers", "cap_columns", "make_cluster"]
 
 TRAILING = frozenset({"batchnorm", "activation", "pool", "dropout", "flatten", "other"})
 # Which member best stands for a column: the output of the nonlinearity, then the merge/pool outputs.
@@ -119,21 +119,45 @@ def _common_name(names) -> str:
     return p or f"{names[0]}\u2013{names[-1]}"
 
 
-def make_cluster(graph, analysis, units, why, similarity=None, name=None, expanded_from=None):
+def make_cluster(graph, analysis, units, why, similarity=None, name=None, expanded_from=None, children=()):
     layers = tuple(n for u in units for n in u)
     order = {n: i for i, n in enumerate(graph.names)}
     layers = tuple(sorted(layers, key=order.__getitem__))
-    rep = default_representative(graph, layers, analysis, tuple(units[-1]))
+    if len(units) == 1:
+        # one weighted layer and what follows it: a join folded in (a concatenation) is wider than the layer
+        # and stands for its other inputs too, so the representative keeps the layer's own width
+        head = next((n for n in units[0] if graph.layer(n).kind in ("conv", "linear")), units[0][0])
+        width = graph.layer(head).n_neurons
+        own = tuple(n for n in layers if graph.layer(n).n_neurons == width)
+        rep = default_representative(graph, own, analysis, own) or default_representative(graph, layers, analysis)
+    else:
+        rep = default_representative(graph, layers, analysis, tuple(units[-1]))
     heads = [u[0] for u in units]
     return LayerCluster(name=name or _common_name(heads), layers=layers, representative=rep,
                         default_representative=rep, units=tuple(tuple(u) for u in units), why=why,
                         similarity=np.asarray(similarity if similarity is not None else [], np.float64),
-                        expanded_from=expanded_from)
+                        expanded_from=expanded_from, children=tuple(children))
 
 
-def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8,
+def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8, include_input: bool = False,
+                   max_columns: int = 12) -> list[LayerCluster]:
+    """The first view's layer clusters, in topological order: from the module hierarchy where the model has
+    one (cnnvis.aggregate._hierarchy), else by layer similarity (`similar_layers`); at most `max_columns`."""
+    from cnnvis.aggregate._hierarchy import first_view, has_hierarchy, module_tree
+
+    graph = analysis.graph
+    if has_hierarchy(graph):
+        clusters = first_view(module_tree(graph, analysis, include_input=include_input, max_columns=max_columns),
+                              max_columns)
+    else:
+        clusters = similar_layers(analysis, merge=merge, threshold=threshold, include_input=include_input)
+    return cap_columns(analysis, clusters, max_columns)
+
+
+def similar_layers(analysis, *, merge: bool = True, threshold: float = 0.8,
                    include_input: bool = False) -> list[LayerCluster]:
-    """Layer clusters of the analysed network, in topological order."""
+    """Layer clusters by similarity (the module docstring's three steps); each opens into its blocks, a
+    block into its weighted units."""
     graph = analysis.graph
     units = layer_units(graph)
     blocks = [[units[j] for j in b] for b in layer_blocks(graph, units)]
@@ -168,13 +192,68 @@ def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8,
         else:
             why = "a weighted layer with its normalisation, activation and pooling"
         why += note
-        c = make_cluster(graph, analysis, units_, why, sims)
+        kids = [_block_cluster(graph, analysis, b) for b in blks] if len(blks) > 1 else \
+            list(_block_cluster(graph, analysis, blks[0]).children)
+        c = make_cluster(graph, analysis, units_, why, sims, children=kids)
         name, j = c.name, 2
         while name in seen:
             name, j = f"{c.name}#{j}", j + 1
         seen.add(name)
         clusters.append(c if name == c.name else _renamed(c, name))
     return clusters
+
+
+def _weighted_units(graph, units) -> list[list]:
+    """Units with a weighted head; the others (joins, a lone activation) fold into the unit before them
+    (or the first one after), so a join is never a column of its own."""
+    out: list[list] = []
+    pending: list = []
+    for u in units:
+        if graph.layer(u[0]).kind in ("conv", "linear"):
+            out.append(pending + list(u))
+            pending = []
+        elif out:
+            out[-1].extend(u)
+        else:
+            pending.extend(u)
+    if pending:
+        out.append(pending)
+    return out
+
+
+def _block_cluster(graph, analysis, block) -> LayerCluster:
+    units = _weighted_units(graph, block)
+    kids = [make_cluster(graph, analysis, [u], "a weighted layer with the normalisation, activation and joins "
+                         "that follow it", name=next((n for n in u if graph.layer(n).kind in ("conv", "linear")),
+                                                     u[0]))
+            for u in units] if len(units) > 1 else []
+    return make_cluster(graph, analysis, block, f"a block of {len(block)} units between two cuts of the DAG",
+                        children=kids)
+
+
+def cap_columns(analysis, clusters: list, max_columns: int) -> list:
+    """At most max_columns columns: the two neighbours whose representatives' activation profiles are most
+    alike (linear CKA) merge, repeatedly; a merged column opens into the columns it was made of."""
+    if len(clusters) <= max_columns:
+        return clusters
+    graph = analysis.graph
+    groups = [[c] for c in clusters]
+    rep_mean = lambda c: analysis.stats[c.representative].mean  # noqa: E731
+    while len(groups) > max_columns:
+        sims = [linear_cka(rep_mean(a[-1]), rep_mean(b[0])) for a, b in zip(groups, groups[1:])]
+        size = [sum(len(c.layers) for c in a + b) for a, b in zip(groups, groups[1:])]
+        i = min(range(len(sims)), key=lambda k: (-sims[k], size[k]))
+        groups[i:i + 2] = [groups[i] + groups[i + 1]]
+    out = []
+    for g in groups:
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        units = [u for c in g for u in c.units]
+        out.append(make_cluster(graph, analysis, units, f"{len(g)} neighbouring columns with alike activation "
+                                f"profiles (merged to show at most {max_columns} columns)",
+                                name=f"{g[0].name}\u2013{g[-1].name}", children=g))
+    return out
 
 
 def _renamed(c: LayerCluster, name: str) -> LayerCluster:

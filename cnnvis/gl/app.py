@@ -6,7 +6,8 @@
     cnnvis-gl FILE --finding N [--screenshot out.png]        show finding N of `cnnvis diagnose FILE`
 
 Turning a .cnnvis file into a Scene is the application's job (`cnnvis.app`): `run(argv, scene_for=...)`
-takes it as a hook (`scene_for(path)`, path None for the demo, returning a Scene or (Scene, on_edit)). A `.npz`
+takes it as a hook (`scene_for(path)`, path None for the demo, returning a Scene, (Scene, on_edit) or (Scene, on_edit,
+session): a session works in the background and `poll()` hands out a newer Scene when its findings come). A `.npz`
 FILE is read as a saved Scene directly (`cnnvis.gl._scenefile.save_scene`); that is all `python -m cnnvis.gl`
 opens without the application.
 """
@@ -62,14 +63,33 @@ def _load(args, scene_for: Callable | None):
     from cnnvis.layout import Scene
 
     if args.file and Path(args.file).suffix == ".npz":
-        return load_scene(args.file), None
+        return load_scene(args.file), None, None
     if args.file and not Path(args.file).is_file():
         raise CnnvisError(f"{args.file}: no such file")
     got = (scene_for or _no_hook)(args.file)
-    scene, on_edit = got if isinstance(got, tuple) else (got, None)
+    # (Scene, on_edit[, session]): a session works in the background and hands out newer Scenes by poll()
+    scene, on_edit, session = (tuple(got) + (None, None))[:3] if isinstance(got, tuple) else (got, None, None)
     if not isinstance(scene, Scene):
         raise CnnvisError(f"scene_for returned {type(scene).__name__}, not a Scene")
-    return scene, on_edit
+    if session is not None and args.finding is not None:   # --finding N needs the findings now
+        session.wait_findings()
+        scene = session.poll() or scene
+    return scene, on_edit, session
+
+
+def _poll_session(viewer, session) -> None:
+    """Show the session's newer Scene (its findings, known a moment after the first frame) when it comes."""
+    from vispy import app
+
+    def tick(event):
+        s = session.poll()
+        if s is not None:
+            viewer.set_scene(s)
+        if session.findings_known:
+            timer.stop()
+
+    timer = app.Timer(0.1, connect=tick, start=True)
+    viewer._session_timer = timer   # kept alive with the viewer
 
 
 def _use_egl() -> None:
@@ -92,7 +112,10 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
         raise CnnvisError("give a FILE.cnnvis to open, or --demo")
     if args.screenshot:
         _use_egl()
-        scene, on_edit = _load(args, scene_for)
+        scene, on_edit, session = _load(args, scene_for)
+        if session is not None:   # a picture shows the findings
+            session.wait_findings()
+            scene = session.poll() or scene
         from vispy.io import write_png
 
         from cnnvis.gl._viewer import Viewer
@@ -109,7 +132,7 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
         print("cnnvis-gl: no display to open a window on (DISPLAY is not set); for a picture run "
               "`cnnvis-gl FILE --screenshot out.png [--size 1280x800]`", file=sys.stderr)
         return 2
-    scene, on_edit = _load(args, scene_for)
+    scene, on_edit, session = _load(args, scene_for)
     import vispy
 
     vispy.use(app="glfw", gl="gl+")
@@ -118,6 +141,8 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
 
     viewer = Viewer(scene, on_edit=on_edit, size=args.size, show=True, title=f"cnnvis-gl \u2013 {args.file or 'demo'}")
     _apply_view_options(viewer, args)
+    if session is not None:
+        _poll_session(viewer, session)
     if args.dump:
         _attach_dump(viewer, args.dump)
     from cnnvis.gl._loop import run_glfw
