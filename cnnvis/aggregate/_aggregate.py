@@ -10,6 +10,7 @@ from cnnvis.aggregate._bundles import bundle_sets_from
 from cnnvis.aggregate._layers import cluster_layers
 from cnnvis.aggregate._neurons import cluster_neurons
 from cnnvis.aggregate._reorder import class_order, neuron_order
+from cnnvis.aggregate._series import column_series
 from cnnvis.aggregate._types import IMPORTANCE_KINDS, AggregateOptions, Aggregation
 from cnnvis.errors import CnnvisError
 
@@ -88,7 +89,8 @@ def aggregate(analysis, **options) -> Aggregation:
     for i in range(len(clusters)):
         bundles.extend(bundle_sets_from(analysis, clusters, neurons, i, opts))
     return Aggregation(layer_clusters=tuple(clusters), neurons=tuple(neurons), bundles=sort_bundles(bundles, clusters),
-                       class_order=order, class_order_cost=cost, options=opts)
+                       class_order=order, class_order_cost=cost, options=opts,
+                       series=column_series(analysis, clusters))
 
 
 def sort_bundles(bundles, clusters) -> tuple:

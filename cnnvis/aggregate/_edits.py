@@ -15,6 +15,7 @@ from cnnvis.aggregate._bundles import bundle_sets_from, finish_bundle_set
 from cnnvis.aggregate._hierarchy import opened
 from cnnvis.aggregate._layers import make_cluster
 from cnnvis.aggregate._neurons import cluster_neurons, relabel, representative_scores
+from cnnvis.aggregate._series import column_series
 from cnnvis.aggregate._types import Aggregation
 from cnnvis.errors import CnnvisError
 
@@ -42,8 +43,12 @@ def _rebuild(analysis, agg: Aggregation, clusters, neurons, touched: set, option
             same = (o is not None and o.src_layer == b.src_layer and o.dst_layer == b.dst_layer
                     and np.array_equal(o.positive, b.positive) and np.array_equal(o.negative, b.negative))
             keep.append(o if same else b)
+    same_columns = len(clusters) == len(agg.layer_clusters) and all(
+        a is b or a.layers == b.layers and a.representative == b.representative
+        for a, b in zip(clusters, agg.layer_clusters))
+    series = agg.series if same_columns and agg.series is not None else column_series(analysis, clusters)
     return replace(agg, layer_clusters=tuple(clusters), neurons=tuple(neurons),
-                   bundles=sort_bundles(keep, clusters), options=options)
+                   bundles=sort_bundles(keep, clusters), options=options, series=series)
 
 
 def _rep_column(agg: Aggregation, layer: str) -> int:

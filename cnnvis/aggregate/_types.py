@@ -186,7 +186,8 @@ class Aggregation:
     representative layer (aligned with layer_clusters). bundles: one BundleSet per pair of connected
     columns, ordered by (dst, src) column. class_order (K,) int64: class display order shared by the view
     (spectral seriation); class_order_cost (2,) float64: the linear-arrangement cost of the class
-    similarity before (identity order) and after. options: the parameters used.
+    similarity before (identity order) and after. options: the parameters used. series: the chart's
+    per-column series (cnnvis.aggregate._series.ColumnSeries), or None.
     """
 
     layer_clusters: tuple
@@ -195,6 +196,7 @@ class Aggregation:
     class_order: np.ndarray
     class_order_cost: np.ndarray
     options: AggregateOptions
+    series: object = None
 
     # -- lookup ---------------------------------------------------------------------------------------
     def column(self, key) -> int:

@@ -34,12 +34,17 @@ class Session:
     """
 
     def __init__(self, analysis, *, findings: bool = True, background: bool = False, **aggregate_options):
+        from functools import partial
+
         from cnnvis.aggregate import aggregate
         from cnnvis.layout import build_scene
+        from cnnvis.layout._build import fill_height
 
         self.analysis = analysis
         self.aggregation = aggregate(analysis, **aggregate_options)
-        self._layout = build_scene
+        # columns as tall as the first view needs to fill the window, kept through edits (an expanded group
+        # then zooms in on columns of the same height)
+        self._layout = partial(build_scene, column_height=fill_height(len(self.aggregation.layer_clusters)))
         self.findings = None
         self._lock = threading.RLock()
         self._undo: list = []   # (aggregation, scene) before each edit, oldest first
@@ -123,18 +128,32 @@ class Session:
                 agg, scene = back.pop()
                 self._show(agg, self._with_findings(scene, agg))
                 return self.scene
-            got = self._ready.get((id(self.aggregation), edit))
-            if got is not None and got[0] is self.aggregation:
+            old, old_scene = self.aggregation, self.scene
+            got = self._ready.get((id(old), edit))
+            if got is not None and got[0] is old:
                 agg, scene = got[1], got[2]
             else:
-                agg = self._apply(self.aggregation, self.scene, edit)
+                agg = self._apply(old, old_scene, edit)
                 if agg is None:
                     return None
                 scene = None
-            self._undo.append((self.aggregation, self.scene))
+            self._undo.append((old, old_scene))
             self._redo.clear()
             self._show(agg, self._with_findings(scene, agg) if scene is not None else self._build(agg))
+            self._remember_collapse(old, old_scene, agg)
             return self.scene
+
+    def _remember_collapse(self, old, old_scene, agg) -> None:
+        """After an expand, collapsing the new group shows the aggregation before it again: no work."""
+        from cnnvis.layout import CollapseColumn, ExpandColumn
+
+        group = [c for c, lc in enumerate(agg.layer_clusters) if lc.expanded_from is not None
+                 and any(lc.expanded_from is o for o in old.layer_clusters)]
+        if len(agg.layer_clusters) - len(group) + 1 != len(old.layer_clusters):
+            return
+        for c in group:
+            for edit in (CollapseColumn(c), ExpandColumn(c)):
+                self._ready[(id(agg), edit)] = (agg, old, old_scene)
 
     def _show(self, agg, scene) -> None:
         self.aggregation, self.scene = agg, scene
@@ -187,6 +206,7 @@ class Session:
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
         try:
+            self._precompute(first=1)   # the biggest column opens at once, then the findings come
             if self._want_findings:
                 self._busy = "diagnosing \u2026"
                 try:
@@ -197,6 +217,7 @@ class Session:
                     self.scene = self._with_findings(self.scene, self.aggregation)
                     self._fresh = self.scene
             while not self._stop:
+                self._busy = "clustering \u2026"   # set before the wake-up is cleared: wait() sees no gap
                 self._wake.clear()
                 self._precompute()
                 self._busy = ""
@@ -204,19 +225,21 @@ class Session:
         except Exception as exc:  # the window keeps working without precomputed edits; say why once
             self._busy = f"background work stopped: {exc}"
 
-    def _precompute(self) -> None:
-        """Expansions of the aggregation on screen, biggest column first, then the collapses of its groups."""
+    def _precompute(self, first: int | None = None) -> None:
+        """Collapses of the groups on screen, then expansions of its columns, biggest first (only the `first`
+        ones when given)."""
         from cnnvis.layout import CollapseColumn, ExpandColumn
 
         agg, scene = self.aggregation, self.scene
         order = sorted(range(len(agg.layer_clusters)), key=lambda c: -len(agg.layer_clusters[c].layers))
         edits = [ExpandColumn(c) for c in order if agg.layer_clusters[c].children
                  and agg.layer_clusters[c].expanded_from is None]
-        seen = set()
+        seen, collapses = set(), []
         for c, lc in enumerate(agg.layer_clusters):
             if lc.expanded_from is not None and id(lc.expanded_from) not in seen:
                 seen.add(id(lc.expanded_from))
-                edits.append(CollapseColumn(c))
+                collapses.append(CollapseColumn(c))
+        edits = collapses + edits[:first]
         for edit in edits:
             if self._stop or self._wake.is_set() or self.aggregation is not agg:
                 return   # an edit changed what is on screen: start over from it
