@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cnnvis.aggregate._cluster import make_cluster
 from cnnvis.aggregate._types import LayerCluster
 
 __all__ = ["module_tree", "has_hierarchy", "first_view", "opened", "MIN_COLUMNS"]
@@ -186,8 +187,6 @@ def _summary(node) -> str:
 def _chunks(graph, analysis, kids: list, tails: list, max_columns: int) -> tuple:
     """More than max_columns children open first into runs of consecutive ones (DenseNet-121's 24 dense
     layers into 12 pairs), each of which opens into its members."""
-    from cnnvis.aggregate._layers import make_cluster
-
     if len(kids) <= max_columns:
         return tuple(kids)
     step = -(-len(kids) // max_columns)
@@ -224,8 +223,6 @@ def module_tree(graph, analysis, *, include_input: bool = False, max_columns: in
     tails = _tails(nodes)
 
     def to_cluster(n: _Node) -> LayerCluster:
-        from cnnvis.aggregate._layers import make_cluster
-
         kids = _chunks(graph, analysis, [to_cluster(k) for k in n.children], [tails[id(k)] for k in n.children],
                        max_columns)
         what = _summary(n) or _kinds(graph, n.unit)

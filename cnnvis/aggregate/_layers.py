@@ -17,18 +17,16 @@ Three steps, each a plain rule:
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from cnnvis.aggregate._cluster import default_representative, make_cluster
+from cnnvis.aggregate._hierarchy import first_view, has_hierarchy, module_tree
 from cnnvis.aggregate._types import LayerCluster
 
 __all__ = ["layer_units", "layer_blocks", "linear_cka", "default_representative",
            "cluster_layers", "similar_layers", "cap_columns", "make_cluster"]
 
 TRAILING = frozenset({"batchnorm", "activation", "pool", "dropout", "flatten", "other"})
-# Which member best stands for a column: the output of the nonlinearity, then the merge/pool outputs.
-_KIND_RANK = {"activation": 3, "pool": 2, "add": 2, "concat": 2, "conv": 1, "linear": 1, "batchnorm": 1}
 
 
 def layer_units(graph) -> list[list[str]]:
@@ -85,66 +83,10 @@ def linear_cka(mean_a: np.ndarray, mean_b: np.ndarray) -> float:
     return float((kx * ky).sum() / den) if den > 0 else 0.0
 
 
-def default_representative(graph, layers, analysis, last_unit=()) -> str:
-    """The member with stats that best stands for the column: a layer of the last unit (it closes the
-    cluster, so every path through the cluster passes it: a block's merge, a group's last ReLU), then layers
-    with learned features, then the kind rank (activation > pool/add/concat > conv/linear/batchnorm), then
-    the last one."""
-    best, best_key = None, None
-    for pos, name in enumerate(layers):
-        if name not in analysis.stats:
-            continue
-        key = (name in last_unit, name in analysis.features, _KIND_RANK.get(graph.layer(name).kind, 0), pos)
-        if best_key is None or key > best_key:
-            best, best_key = name, key
-    return best
-
-
-def _prefix(names) -> str:
-    p = os.path.commonprefix(list(names))
-    cut = max(p.rfind("."), p.rfind("_"))
-    # keep the prefix only where it ends at a separator of every name ("layer1.", "conv3_")
-    return p[:cut] if cut > 0 and all(len(n) > cut and n[cut] in "._" for n in names) else ""
-
-
-def _common_name(names) -> str:
-    if len(names) == 1:
-        return names[0]
-    p = _prefix(names)
-    if not p:
-        # torch.fx names functional ops by their function alone ("add_2" for a Bottleneck's `out += identity`):
-        # a stage of residual blocks is then named by its modules' path ("layer1"), not "layer1.0.conv1–add_2"
-        dotted = [n for n in names if "." in n]
-        p = _prefix(dotted) if len(dotted) >= 2 else ""
-    return p or f"{names[0]}\u2013{names[-1]}"
-
-
-def make_cluster(graph, analysis, units, why, similarity=None, name=None, expanded_from=None, children=()):
-    layers = tuple(n for u in units for n in u)
-    order = {n: i for i, n in enumerate(graph.names)}
-    layers = tuple(sorted(layers, key=order.__getitem__))
-    if len(units) == 1:
-        # one weighted layer and what follows it: a join folded in (a concatenation) is wider than the layer
-        # and stands for its other inputs too, so the representative keeps the layer's own width
-        head = next((n for n in units[0] if graph.layer(n).kind in ("conv", "linear")), units[0][0])
-        width = graph.layer(head).n_neurons
-        own = tuple(n for n in layers if graph.layer(n).n_neurons == width)
-        rep = default_representative(graph, own, analysis, own) or default_representative(graph, layers, analysis)
-    else:
-        rep = default_representative(graph, layers, analysis, tuple(units[-1]))
-    heads = [u[0] for u in units]
-    return LayerCluster(name=name or _common_name(heads), layers=layers, representative=rep,
-                        default_representative=rep, units=tuple(tuple(u) for u in units), why=why,
-                        similarity=np.asarray(similarity if similarity is not None else [], np.float64),
-                        expanded_from=expanded_from, children=tuple(children))
-
-
 def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8, include_input: bool = False,
                    max_columns: int = 12) -> list[LayerCluster]:
     """The first view's layer clusters, in topological order: from the module hierarchy where the model has
     one (cnnvis.aggregate._hierarchy), else by layer similarity (`similar_layers`); at most `max_columns`."""
-    from cnnvis.aggregate._hierarchy import first_view, has_hierarchy, module_tree
-
     graph = analysis.graph
     if has_hierarchy(graph):
         clusters = first_view(module_tree(graph, analysis, include_input=include_input, max_columns=max_columns),
