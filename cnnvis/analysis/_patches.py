@@ -39,10 +39,14 @@ def patch_shape(ph: int, pw: int, max_side: int) -> tuple[int, int]:
 class CropGroup:
     """Crops of one stored size: pixels (n, h, w, ch) uint8, held or decoded from JPEG sheets on first use."""
 
-    def __init__(self, shape: tuple[int, int, int], pixels: np.ndarray | None = None, *, decode=None, n: int = 0):
+    def __init__(self, shape: tuple[int, int, int], pixels: np.ndarray | None = None, *, decode=None, n: int = 0,
+                 sheet=None, per_sheet: int = 0):
         self.shape = tuple(int(s) for s in shape)
         self._pixels = pixels
         self._decode = decode  # () -> pixels, for a group read from a file
+        self._sheet = sheet    # s -> the crops of JPEG sheet s, for a group read from a file
+        self._per_sheet = int(per_sheet)
+        self._sheets: dict = {}
         self.n = int(pixels.shape[0]) if pixels is not None else int(n)
 
     @property
@@ -50,7 +54,25 @@ class CropGroup:
         if self._pixels is None:
             self._pixels = self._decode()
             self._decode = None
+            self._sheets.clear()
         return self._pixels
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        """pixels[ids], decoding only the JPEG sheets that hold them (a view needs a few hundred crops of
+        tens of thousands: ResNet-50's first Scene decodes 3 of its sheets' worth, not all)."""
+        if self._pixels is not None or self._sheet is None or np.size(ids) > 4096:   # many: decode all at once
+            return self.pixels[ids]
+        ids = np.asarray(ids, np.int64)
+        out = np.empty((*ids.shape, *self.shape), np.uint8)
+        h, w, _ = self.shape
+        for j in np.ndindex(ids.shape):
+            s, i = divmod(int(ids[j]), self._per_sheet)
+            if s not in self._sheets:
+                self._sheets[s] = self._sheet(s)
+            image, (th, tw), cols = self._sheets[s]
+            r, c = divmod(i, cols)
+            out[j] = image[r * th:r * th + h, c * tw:c * tw + w]
+        return out
 
     @property
     def nbytes(self) -> int:
@@ -82,7 +104,7 @@ class PatchArray:
         ids = np.asarray(ids)
         if ids.size == 0:
             return np.zeros((*ids.shape, *self.group.shape), np.uint8)
-        out = self.group.pixels[np.maximum(ids, 0)]
+        out = self.group.take(np.maximum(ids, 0))
         out[ids < 0] = 0
         return out
 
@@ -293,31 +315,45 @@ def decode_groups(entry: dict, arrays: dict, path) -> list[CropGroup]:
             groups.append(CropGroup(shape, pix))
             continue
         sheets = [arrays[f"patches/{gi}/sheet/{s}"] for s in range(int(e["sheets"]))]
-        groups.append(CropGroup(shape, decode=_sheet_decoder(path, gi, shape, n, e, sheets), n=n))
+        decode_sheet = _sheet_decoder(path, gi, shape, n, e, sheets)
+        per = int(e["cols"]) * int(e["rows"])
+
+        def decode_all(d=decode_sheet, k=len(sheets), n=n, per=per, shape=shape):
+            parts = [_sheet_crops(*d(s), min(per, n - s * per), shape) for s in range(k)]
+            return np.concatenate(parts) if parts else np.empty((0, *shape), np.uint8)
+
+        groups.append(CropGroup(shape, decode=decode_all, n=n, sheet=decode_sheet,
+                                per_sheet=int(e["cols"]) * int(e["rows"])))
     return groups
 
 
 def _sheet_decoder(path, gi, shape, n, e, sheets):
-    def decode():
+    """s -> (sheet s as an (H, W, ch) image, tile (th, tw), tiles per row): crops are cut from it when read."""
+    def decode(s):
         from PIL import Image
 
-        h, w, ch = shape
+        ch = shape[2]
         th, tw = (int(v) for v in e["tile"])
         cols, rows = int(e["cols"]), int(e["rows"])
-        out = np.empty((n, h, w, ch), np.uint8)
-        for s, raw in enumerate(sheets):
-            m = min(cols * rows, n - s * cols * rows)
-            try:
-                with Image.open(io.BytesIO(raw.tobytes())) as im:
-                    a = np.asarray(im.convert("L" if ch == 1 else "RGB"))
-            except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad data
-                raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is not a readable image ({exc})") from None
-            r = -(-m // cols)
-            if a.shape[:2] != (r * th, cols * tw):
-                raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is {a.shape[1]}x{a.shape[0]}, expected "
-                                        f"{cols * tw}x{r * th}")
-            tiles = a.reshape(r, th, cols, tw, ch).transpose(0, 2, 1, 3, 4).reshape(r * cols, th, tw, ch)
-            out[s * cols * rows:s * cols * rows + m] = tiles[:m, :h, :w]
-        return out
+        m = min(cols * rows, n - s * cols * rows)
+        try:
+            with Image.open(io.BytesIO(sheets[s].tobytes())) as im:
+                mode = "L" if ch == 1 else "RGB"
+                a = np.asarray(im if im.mode == mode else im.convert(mode))
+        except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad data
+            raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is not a readable image ({exc})") from None
+        r = -(-m // cols)
+        if a.shape[:2] != (r * th, cols * tw):
+            raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is {a.shape[1]}x{a.shape[0]}, expected "
+                                    f"{cols * tw}x{r * th}")
+        return a.reshape(r * th, cols * tw, ch), (th, tw), cols
 
     return decode
+
+
+def _sheet_crops(image, tile, cols, m, shape) -> np.ndarray:
+    """The first m crops (m, h, w, ch) of a decoded sheet."""
+    (th, tw), (h, w, ch) = tile, shape
+    r = -(-m // cols)
+    tiles = image.reshape(r, th, cols, tw, ch).transpose(0, 2, 1, 3, 4).reshape(r * cols, th, tw, ch)
+    return np.ascontiguousarray(tiles[:m, :h, :w])

@@ -81,6 +81,11 @@ class Session:
         """What the worker is doing, in words ("clustering denseblock3 …"), or "" when it is idle."""
         return self._busy
 
+    def is_ready(self, edit) -> bool:
+        """Whether `edit` on the aggregation on screen is precomputed (applying it is a look-up)."""
+        got = self._ready.get((id(self.aggregation), edit))
+        return got is not None and got[0] is self.aggregation
+
     def poll(self):
         """A Scene newer than the last one handed out (the findings arrived), once; else None."""
         with self._lock:
