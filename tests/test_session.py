@@ -145,3 +145,38 @@ def test_collapse_request_restores_the_expanded_cluster_and_a_new_edit_clears_re
     _scene_arrays_equal(session.scene, before)
     with pytest.raises(CnnvisError, match="nothing to undo"):
         session.on_edit(Undo())
+
+
+def test_background_session_opens_at_once_then_precomputes_expansions_and_findings():
+    """Issue 17: the first Scene comes before the findings; the worker diagnoses, then precomputes every
+    expand (and each collapse), so the window's edit is a look-up that shows what the edit computed on the
+    spot shows; `busy` says what runs and `poll` hands out the Scene with the findings once."""
+    from cnnvis.layout import CollapseColumn, Undo
+
+    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
+    ses = Session(net.analysis, background=True)
+    ref = Session(net.analysis)   # everything on the spot
+    try:
+        assert ses.wait(120) and ses.busy == "" and ses.findings_known
+        fresh = ses.poll()
+        assert fresh is not None and fresh is ses.scene and ses.poll() is None
+        assert fresh.findings == ref.scene.findings
+        assert ses.is_ready(ExpandColumn(0))
+        _scene_arrays_equal(ses.on_edit(ExpandColumn(0)), ref.on_edit(ExpandColumn(0)))
+        # collapsing what was just expanded shows the scene before it again, at no cost
+        assert ses.is_ready(CollapseColumn(1)) and ses.is_ready(ExpandColumn(0))
+        _scene_arrays_equal(ses.on_edit(CollapseColumn(1)), ref.on_edit(CollapseColumn(1)))
+        _scene_arrays_equal(ses.on_edit(Undo()), ref.on_edit(Undo()))
+        assert ses.undo_depth == ref.undo_depth == 1 and ses.redo_depth == ref.redo_depth == 1
+    finally:
+        ses.close()
+
+
+def test_background_session_without_findings_is_idle_after_precomputing():
+    net = synthetic_network([16, 24], n_clusters=2, seed=3)
+    ses = Session(net.analysis, findings=False, background=True)
+    try:
+        assert ses.findings_known and ses.scene.findings == ()
+        assert ses.wait(60) and ses.poll() is None and ses.busy == ""
+    finally:
+        ses.close()
