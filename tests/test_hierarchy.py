@@ -121,3 +121,14 @@ def test_densenet_block_of_24_opens_into_12_pairs_then_layers(net):
     # a dense layer: its bottleneck conv (with the norm and ReLU before it) and its 3x3 conv with the concat
     _, convs = _expand_all(a, new2, layers[0].name)
     assert [g.split(".")[-1] for g in (convs[0].representative, convs[1].representative)] == ["relu2", "conv2"]
+
+
+def test_a_narrow_header_keeps_the_module_name_not_the_tail_of_the_contents():
+    from cnnvis.gl._names import abbreviate
+    from cnnvis.gl._text import text_width
+
+    name = "denseblock2 \u00b7 12\u00d7 denselayer"
+    assert abbreviate(name, text_width(name, 12) + 1, 12) == name
+    assert abbreviate(name, text_width("denseblock2", 12) + 1, 12) == "denseblock2"
+    short = "\u2026denselayer1\u20132"   # the head shortened as any path is: its last component
+    assert abbreviate("denseblock3.denselayer1\u20132 \u00b7 2\u00d7 denselayer", text_width(short, 12) + 1, 12) == short
