@@ -4,7 +4,8 @@ With training snapshots: the mean over the column's weighted layers of the histo
 relative weight change, per snapshot. Always (on the analysed, last, snapshot): the fraction of the column's
 dead neurons (cnnvis.aggregate._dead; only layers with a ReLU have them), the representative layer's mean
 activation, and its mean importance (|activation x gradient of the predicted-class score|, the analysis's
-`contribution`). NaN marks a column where a series does not apply; `na` says why.
+`contribution`). NaN marks a column where a series does not apply; `na` says why. A series that applies to
+no column comes last.
 """
 from __future__ import annotations
 
@@ -72,4 +73,8 @@ def column_series(analysis, clusters) -> ColumnSeries:
         imp = analysis.importance.get(lc.representative)
         if imp is not None and np.size(imp.contribution):
             out[s + 2, T - 1, c] = float(np.nanmean(np.asarray(imp.contribution, np.float64)))
-    return ColumnSeries(names=names, snapshots=snaps, values=out, na=tuple(_NA[n] for n in names))
+    # a series that applies to no column (dead neurons in a net without ReLUs) goes last: the chart opens on
+    # one that has something to say
+    order = list(range(s)) + sorted(range(s, len(names)), key=lambda k: bool(np.isnan(out[k]).all()))
+    names = tuple(names[k] for k in order)
+    return ColumnSeries(names=names, snapshots=snaps, values=out[order], na=tuple(_NA[n] for n in names))
