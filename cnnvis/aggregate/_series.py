@@ -15,11 +15,11 @@ import numpy as np
 
 from cnnvis.aggregate._dead import dead_mask, relu_inputs
 
-__all__ = ["ColumnSeries", "column_series", "HISTORY_SERIES", "FILE_SERIES"]
+__all__ = ["ColumnSeries", "column_series", "HISTORY_SERIES", "FILE_SERIES", "SERIES_NA"]
 
 HISTORY_SERIES = ("average gradient", "relative weight change")
 FILE_SERIES = ("dead-neuron fraction", "mean activation", "importance")
-_NA = {"average gradient": "no gradient recorded for this snapshot or layer",
+SERIES_NA = {"average gradient": "no gradient recorded for this snapshot or layer",
        "relative weight change": "the first snapshot has no earlier weights to change from",
        "dead-neuron fraction": "no ReLU in this layer cluster (only ReLU neurons can be dead), or not the "
                                "analysed (last) snapshot",
@@ -77,4 +77,4 @@ def column_series(analysis, clusters) -> ColumnSeries:
     # one that has something to say
     order = list(range(s)) + sorted(range(s, len(names)), key=lambda k: bool(np.isnan(out[k]).all()))
     names = tuple(names[k] for k in order)
-    return ColumnSeries(names=names, snapshots=snaps, values=out[order], na=tuple(_NA[n] for n in names))
+    return ColumnSeries(names=names, snapshots=snaps, values=out[order], na=tuple(SERIES_NA[n] for n in names))
