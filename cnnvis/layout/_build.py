@@ -5,7 +5,6 @@ from numbers import Real
 
 import numpy as np
 
-from cnnvis.aggregate._series import FILE_SERIES, HISTORY_SERIES, SERIES_NA
 from cnnvis.errors import CnnvisError
 from cnnvis.layout._atlas import matrix_atlas, patch_atlas
 from cnnvis.layout._curves import bundle_curves
@@ -17,11 +16,20 @@ from cnnvis.layout._scene import RECT_CLUSTER, RECT_COLUMN, Scene
 
 __all__ = ["CHART_SERIES", "CHART_NA", "build_scene", "bundle_edges", "matrix_rows", "fill_height", "fit_text"]
 
-# the chart's series with training snapshots (without them the first two are left out)
-CHART_SERIES = HISTORY_SERIES + FILE_SERIES
-CHART_NA = tuple(SERIES_NA[n] for n in CHART_SERIES)
 NAME_SIZE, INFO_SIZE = 15.0, 11.0   # font sizes of a column's name and of its representative line
 EM = 0.6   # advance of an average glyph of the viewer's font, in font sizes (its widest is 0.93, its mean 0.53)
+
+
+def __getattr__(name):
+    """CHART_SERIES (the chart's series with training snapshots; without them the first two are left out) and
+    CHART_NA, read from cnnvis.aggregate._series when asked for: importing the layout (as the viewer does)
+    loads no aggregate module."""
+    if name in ("CHART_SERIES", "CHART_NA"):
+        from cnnvis.aggregate._series import FILE_SERIES, HISTORY_SERIES, SERIES_NA
+
+        series = HISTORY_SERIES + FILE_SERIES
+        return series if name == "CHART_SERIES" else tuple(SERIES_NA[n] for n in series)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check(name, v, low, high=np.inf):
