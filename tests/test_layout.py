@@ -350,3 +350,10 @@ def test_a_merge_addressed_by_scene_bundle_ids_is_the_aggregation_merge(net, agg
     want = merge_bundles(agg, agg.bundles[si].src, agg.bundles[si].dst, ids[ka][1], ids[kb][1])
     assert merged.bundle_set(sc, dc).n_bundles == want.bundle_set(sc, dc).n_bundles == agg.bundles[si].n_bundles - 1
     assert np.array_equal(merged.bundle_set(sc, dc).bundle_src, want.bundle_set(sc, dc).bundle_src)
+
+
+def test_curves_that_skip_columns_are_drawn_thinner():
+    from cnnvis.layout._build import _curve_width
+
+    edges = np.array([[0, 0, 1, 0], [0, 0, 3, 1], [2, 1, 3, 0]])
+    np.testing.assert_allclose(_curve_width(np.array([1.0, 1.0, 0.0]), edges), [6.0, 2.0, 1.0])

@@ -218,7 +218,7 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         rect_column=np.asarray(rcol, np.int32), rect_cluster=np.asarray(rclu, np.int32),
         rect_size=np.asarray(rsize, np.int32), rect_importance=np.asarray(rimp, np.float32),
         rect_class_activation=ract, curve_ctrl=ctrl.astype(np.float32),
-        curve_width=(1.0 + 5.0 * np.clip(erel, 0, 1)).astype(np.float32), curve_bundle=ebid.astype(np.int32),
+        curve_width=_curve_width(erel, edges), curve_bundle=ebid.astype(np.int32),
         curve_values=cvals.astype(np.float32), atlas=atlas, patch_box=np.asarray(pbox, np.float32).reshape(-1, 4),
         patch_uv=puv, patch_rect=np.asarray(prect, np.int32), matrix_atlas=matlas,
         matrix_box=np.asarray(mbox, np.float32).reshape(-1, 4), matrix_uv=muv,
@@ -258,6 +258,16 @@ def fill_height(n_columns: int, *, column_width: float = 200.0, column_gap: floa
     (names, chart) every Scene has; never under the default 720."""
     wide = n_columns * (column_width + column_gap) - column_gap
     return float(max(720.0, wide / aspect - below))
+
+
+def _curve_width(rel: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Curve widths in pixels, 1..6 by strength; a connection that skips k columns is 1/(k+1) as wide, so the
+    many long curves of a densely connected block (DenseNet's concatenations reach every later layer) stay
+    behind the ones between neighbours."""
+    w = 1.0 + 5.0 * np.clip(rel, 0, 1)
+    if len(edges):
+        w = w / np.maximum(np.abs(edges[:, 2] - edges[:, 0]), 1)
+    return w.astype(np.float32)
 
 
 def _column_groups(agg) -> np.ndarray:
