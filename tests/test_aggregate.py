@@ -7,7 +7,7 @@ from cnnvis.aggregate import (aggregate, collapse_layer_clusters, expand_layer_c
                               move_neuron, set_cluster_count, set_representative_layer,
                               set_representative_neurons)
 from cnnvis.aggregate._bundles import bicluster_bundles, bipartite_modularity
-from cnnvis.aggregate._layers import cluster_layers, layer_blocks, layer_units
+from cnnvis.aggregate._layers import cluster_layers, layer_blocks, layer_units, similar_layers
 from cnnvis.aggregate._neurons import normalise_profiles, select_representatives, silhouette
 from cnnvis.aggregate._reorder import arrangement_cost, class_order, spectral_order
 from cnnvis.testing.synthetic import synthetic_network
@@ -67,8 +67,12 @@ def test_resnet_stages_become_columns_and_blocks_stay_whole():
     net = synthetic_network("resnet50", n_snapshots=0, edge_history=False, patch_size=2)
     clusters = cluster_layers(net.analysis)
     assert [c.name for c in clusters] == ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"]
-    unmerged = cluster_layers(net.analysis, merge=False)
+    unmerged = similar_layers(net.analysis, merge=False)
     assert len(unmerged) == 1 + 16 + 1
+    # the first view caps them: neighbours with the most alike profiles merge, each merge opens back
+    capped = cluster_layers(net.analysis, merge=False)
+    assert len(capped) == 12 and [n for c in capped for n in c.layers] == [n for c in unmerged for n in c.layers]
+    assert all(len(c.children) >= 2 for c in capped if "neighbouring columns" in c.why)
     # a bottleneck block keeps its branch (the downsample shortcut) with it
     assert "layer2.0.downsample.0" in unmerged[4].layers and "layer2.0.add" in unmerged[4].layers
 
@@ -254,10 +258,14 @@ def test_expand_and_collapse(net, agg):
     a = net.analysis
     new = expand_layer_cluster(a, agg, "conv1\u2013conv2")
     names = [lc.name for lc in new.layer_clusters]
-    assert names[:6] == ["conv1", "conv1.bn", "conv1.relu", "conv2", "conv2.bn", "conv2.relu"]
-    assert new.neurons[5] is agg.neurons[0]  # the old representative keeps its clustering
-    assert new.layer_clusters[6] is agg.layer_clusters[1]
-    assert new.bundle_set("conv1", "conv1.bn").n_bundles >= 1
+    # the run of two alike blocks opens into its blocks, each a conv with its batch norm and ReLU
+    assert names[:2] == ["conv1", "conv2"]
+    assert new.layer_clusters[0].layers == ("conv1", "conv1.bn", "conv1.relu")
+    assert new.neurons[1] is agg.neurons[0]  # the old representative keeps its clustering
+    assert new.layer_clusters[2] is agg.layer_clusters[1]
+    assert new.bundle_set("conv1", "conv2").n_bundles >= 1
+    with pytest.raises(CnnvisError, match="one weighted layer .* nothing to expand"):
+        expand_layer_cluster(a, new, "conv1")
     back = collapse_layer_clusters(a, new, "conv1")
     assert back.layer_clusters[0] is agg.layer_clusters[0]
     assert [lc.name for lc in back.layer_clusters] == [lc.name for lc in agg.layer_clusters]
@@ -396,20 +404,19 @@ def test_branching_network_keeps_its_structure_and_concat_offsets():
     assert [lc.name for lc in g.layer_clusters] == ["a", "b1\u2013cat", "c"]
     assert {(b.src, b.dst) for b in g.bundles} == {("a", "b1\u2013cat"), ("b1\u2013cat", "c")}
     e = expand_layer_cluster(a, g, "b1\u2013cat")
-    assert {(b.src, b.dst) for b in e.bundles} >= {("a", "b1"), ("a", "b2"), ("b1", "b1.relu"), ("b1.relu", "cat"),
-                                                  ("b2", "cat"), ("cat", "c")}
-    # b2's neurons land at cat[6:11]: its strengths only reach cat clusters holding those neurons
-    cat = e.neuron_clusters("cat")
-    bs = e.bundle_set("b2", "cat")
-    reach = np.zeros(cat.n_clusters, bool)
-    reach[np.unique(cat.labels[6:])] = True
-    assert (bs.positive.sum(1) > 0).tolist() == reach.tolist()
-    b2 = e.neuron_clusters("b2")
-    for kd in range(cat.n_clusters):  # identity into the offset rows: mean over the block of a 0/1 matrix
-        for ks in range(b2.n_clusters):
-            m = np.zeros((11, 5))
-            m[6 + np.arange(5), np.arange(5)] = 1
-            assert bs.positive[kd, ks] == pytest.approx(m[np.ix_(cat.labels == kd, b2.labels == ks)].mean())
+    # the block opens into its weighted layers; the concatenation is a join folded into b2's column, not a
+    # column of its own, and b2's column keeps b2's own neurons
+    assert [lc.name for lc in e.layer_clusters] == ["a", "b1", "b2", "c"]
+    assert e.layer_clusters[2].layers == ("b2", "cat") and e.layer_clusters[2].representative == "b2"
+    assert {(b.src, b.dst) for b in e.bundles} == {("a", "b1"), ("a", "b2"), ("b1", "c"), ("b2", "c")}
+    # b2's neurons land at cat[6:11]: its strengths into c are c's weights on those inputs
+    w = np.asarray(a.graph.connection("c", "cat"), np.float64)
+    for src, rep, cols in (("b2", "b2", slice(6, 11)), ("b1", "b1.relu", slice(0, 6))):
+        bs, s, d = e.bundle_set(src, "c"), e.neuron_clusters(rep), e.neuron_clusters("c")
+        pos = np.clip(w[:, cols], 0, None)
+        for kd in range(d.n_clusters):
+            for ks in range(s.n_clusters):
+                assert bs.positive[kd, ks] == pytest.approx(pos[np.ix_(d.labels == kd, s.labels == ks)].mean())
 
 
 def test_cluster_count_search_with_a_tiny_sample_and_few_distinct_profiles(net):

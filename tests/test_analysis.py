@@ -474,6 +474,12 @@ def test_big_files_use_jpeg_sheets_and_half_precision_weights(small, tmp_path, m
         want, got = np.asarray(f.patches).astype(int), np.asarray(g.patches).astype(int)
         assert got.shape == want.shape
         assert np.abs(got - want).mean() < 4 and np.abs(got - want).max() < 64  # JPEG 90, no subsampling
+    # one crop read from a fresh load decodes only the sheet holding it, and reads as the whole decode does
+    name = next(iter(a.features))
+    pa = Analysis.load(tmp_path / "big.cnnvis").features[name].patches
+    one = pa[0, 0]
+    assert pa.group._pixels is None and len(pa.group._sheets) == 1
+    np.testing.assert_array_equal(one, np.asarray(b.features[name].patches)[0, 0])
     for d, s in a.graph.edges():
         w = a.graph.connection(d, s)
         np.testing.assert_allclose(b.graph.connection(d, s), w, atol=1e-3 * np.abs(w).max())

@@ -131,18 +131,21 @@ def test_a_moved_neuron_takes_its_mark_along(session):
     assert [f.message for f in new.findings] == [f.message for f in s.findings]  # same findings, same numbers
 
 
-def test_an_expanded_column_keeps_its_findings_on_the_right_columns(session):
+def test_an_expanded_column_keeps_its_findings_on_the_right_columns(planted):
+    session = Session(planted, max_columns=3)   # the first view merges conv3 and fc into one column
     s = session.scene
-    col = s.column_names.index("conv2")
-    new = session.on_edit(ExpandColumn(col))
-    assert len(new.column_names) > len(s.column_names)
+    assert s.column_names == ("conv1", "conv2", "conv3\u2013fc")
+    before = {f.kind: f for f in s.findings}
+    assert {s.column_names[c] for c in before["weight-change"].columns[1:]} == {"conv1", "conv3\u2013fc"}
+    new = session.on_edit(ExpandColumn(2))
+    assert new.column_names == ("conv1", "conv2", "conv3", "fc")
     dead, change = new.findings
-    own = new.column_names.index("conv2")  # the expanded column of the finding's own layer
-    assert dead.column == own and new.column_layer[own] == "conv2" and dead.neurons == (1, 6)
+    own = new.column_names.index("conv2")
+    assert dead.column == own and new.column_layer[own] == "relu2" and dead.neurons == (1, 6)
     nc = session.aggregation.neurons[own]
     assert dead.neuron_cluster == (int(nc.labels[1]), int(nc.labels[6]))
-    assert change.column == own
-    assert {new.column_names[c] for c in change.columns[1:]} == {"conv1", "conv3"}
+    # the weight change's neighbours were conv1 and the column conv3–fc: its layers now sit in two columns
+    assert change.column == own and {new.column_names[c] for c in change.columns[1:]} == {"conv1", "conv3", "fc"}
 
 
 def test_findings_can_be_left_out_and_a_synthetic_analysis_gets_them_without_torch_models():
@@ -172,7 +175,8 @@ def test_neurons_of_another_unit_of_the_column_mark_only_the_column():
                                                                                    "redundant-neurons"))
     expanded = ses.on_edit(ExpandColumn(merged))
     m2 = expanded.findings[m.number - 1]
-    assert (m2.neurons, m2.n_unplaced) == (f.neurons, 0) and expanded.column_layer[m2.column] == "conv1.bn"
+    # the column of conv1 (with its batch norm and ReLU, the same neurons) draws them now
+    assert (m2.neurons, m2.n_unplaced) == (f.neurons, 0) and expanded.column_layer[m2.column] == "conv1.relu"
 
 
 def test_marks_and_scene_validation_name_what_is_wrong(session):

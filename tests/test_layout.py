@@ -175,7 +175,8 @@ def test_matrices_in_the_float_atlas(scene, agg):
 def test_chart_series(net, scene, agg):
     h = net.analysis.history
     S, T, X = scene.chart_values.shape
-    assert (S, T, X) == (3, len(h.snapshots), len(agg.layer_clusters))
+    assert (S, T, X) == (5, len(h.snapshots), len(agg.layer_clusters))
+    assert scene.chart_names == CHART_SERIES
     cols = scene.rect_box[scene.rect_kind == RECT_COLUMN]
     np.testing.assert_allclose(scene.chart_x, 0.5 * (cols[:, 0] + cols[:, 2]))
     c = 1  # column "conv3": one weighted layer
@@ -185,11 +186,55 @@ def test_chart_series(net, scene, agg):
     dead = net.analysis.dead_fraction("conv3")  # the column's only layer that feeds a ReLU
     assert (dead >= 1).any()
     assert scene.chart_values[2, -1, c] == pytest.approx((dead >= 1).mean())
-    assert np.isnan(scene.chart_values[2, :-1]).all()
+    assert np.isnan(scene.chart_values[2:, :-1]).all()
+    # the representative's mean activation (class means weighted by the images per class) and importance
+    rep = agg.layer_clusters[c].representative
+    st, imp = net.analysis.stats[rep], net.analysis.importance[rep]
+    want = (st.mean * st.count[:, None]).sum(0) / st.count.sum()
+    assert scene.chart_values[3, -1, c] == pytest.approx(want.mean(), rel=1e-5)
+    assert scene.chart_values[4, -1, c] == pytest.approx(np.mean(imp.contribution), rel=1e-5)
+
+
+def test_without_snapshots_the_chart_shows_what_the_file_holds():
+    from dataclasses import replace
+
+    n = synthetic_network([16, 24], n_clusters=2, seed=4)
+    a = replace(n.analysis, history=None)
+    sc = build_scene(a, aggregate(a))
+    assert sc.chart_names == ("dead-neuron fraction", "mean activation", "importance")
+    assert sc.chart_snapshots == ("final",)
+    # statistics and importance everywhere; dead neurons n/a only in the column without a ReLU (the fc layer)
+    assert np.isfinite(sc.chart_values[1:]).all()
+    assert np.isnan(sc.chart_values[0, 0]).tolist() == [c.startswith("fc") for c in sc.column_names]
+
+
+def test_layers_without_a_relu_are_never_dead():
+    """The one definition (cnnvis.aggregate._dead): only a ReLU's neurons can be dead. A leaky-ReLU net whose
+    neurons never go above 0 gets no dead cluster, no dead fill and n/a in the chart."""
+    from dataclasses import replace
+
+    from cnnvis.aggregate._dead import dead_mask
+    from cnnvis.graph import NetworkGraph
+
+    n = synthetic_network([16, 24], n_clusters=2, seed=4)
+    a = n.analysis
+    leaky = replace(a, graph=NetworkGraph(tuple(replace(l, op="LeakyReLU") if l.op == "ReLU" else l
+                                                for l in a.graph.layers), a.graph.connections))
+    relu_agg, leaky_agg = aggregate(a), aggregate(leaky)
+    dead_somewhere = [nc for nc in relu_agg.neurons if nc.dead_cluster >= 0]
+    assert dead_somewhere, "the planted net has dead ReLU neurons"
+    for nc in dead_somewhere:   # the same neurons the statistics call never active
+        np.testing.assert_array_equal(nc.labels == nc.dead_cluster, a.dead_fraction(nc.layer) >= 1.0)
+    assert all(nc.dead_cluster == -1 for nc in leaky_agg.neurons)
+    assert all(dead_mask(leaky, l.name) is None for l in leaky.graph.layers)
+    sc = build_scene(leaky, leaky_agg)
+    assert not sc.rect_dead.any() and not sc.patch_dead.any()
+    k = sc.chart_names.index("dead-neuron fraction")
+    assert np.isnan(sc.chart_values[k]).all() and "no ReLU" in sc.chart_na[k]
 
 
 def test_scene_after_an_edit(net, agg):
-    new = expand_layer_cluster(net.analysis, agg, "conv3")
+    new = expand_layer_cluster(net.analysis, agg, "conv1\u2013conv2")
     sc = build_scene(net.analysis, new)
     assert len(sc.column_names) == len(new.layer_clusters)
 
@@ -305,3 +350,10 @@ def test_a_merge_addressed_by_scene_bundle_ids_is_the_aggregation_merge(net, agg
     want = merge_bundles(agg, agg.bundles[si].src, agg.bundles[si].dst, ids[ka][1], ids[kb][1])
     assert merged.bundle_set(sc, dc).n_bundles == want.bundle_set(sc, dc).n_bundles == agg.bundles[si].n_bundles - 1
     assert np.array_equal(merged.bundle_set(sc, dc).bundle_src, want.bundle_set(sc, dc).bundle_src)
+
+
+def test_curves_that_skip_columns_are_drawn_thinner():
+    from cnnvis.layout._build import _curve_width
+
+    edges = np.array([[0, 0, 1, 0], [0, 0, 3, 1], [2, 1, 3, 0]])
+    np.testing.assert_allclose(_curve_width(np.array([1.0, 1.0, 0.0]), edges), [6.0, 2.0, 1.0])

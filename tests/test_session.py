@@ -59,10 +59,11 @@ def test_expand_request_expands_and_a_second_one_collapses(session):
     n = len(session.aggregation.layer_clusters)
     members = session.aggregation.layer_clusters[0].layers
     assert session.aggregation.layer_clusters[0].name == "conv1–conv2" and len(members) == 6
-    session.on_edit(ExpandColumn(0))  # one column per layer: conv, its batch norm, the ReLU's input and output
+    session.on_edit(ExpandColumn(0))  # one column per block: a conv with its batch norm and ReLU
     names = [lc.name for lc in session.aggregation.layer_clusters]
-    assert names[:6] == list(members) and len(names) == n - 1 + 6
-    assert len(session.scene.column_names) == n - 1 + 6
+    assert names[:2] == ["conv1", "conv2"] and len(names) == n - 1 + 2
+    assert [n for lc in session.aggregation.layer_clusters[:2] for n in lc.layers] == list(members)
+    assert len(session.scene.column_names) == n - 1 + 2
     session.on_edit(ExpandColumn(0))
     assert [lc.name for lc in session.aggregation.layer_clusters][0] == "conv1–conv2"
     assert len(session.scene.column_names) == n
@@ -75,8 +76,9 @@ def test_requests_that_change_nothing_return_none(session):
 def test_scene_for_opens_a_file(tmp_path):
     net = synthetic_network([16, 16], n_clusters=2, seed=3)
     net.analysis.save(tmp_path / "n.cnnvis")
-    scene, on_edit = scene_for(tmp_path / "n.cnnvis")
-    assert scene.validate() is scene and callable(on_edit)
+    scene, on_edit, session = scene_for(tmp_path / "n.cnnvis")
+    assert scene.validate() is scene and on_edit == session.on_edit
+    assert session.wait(60) and session.findings_known and session.busy == ""
 
 
 def _scene_arrays_equal(a, b):
@@ -129,17 +131,52 @@ def test_collapse_request_restores_the_expanded_cluster_and_a_new_edit_clears_re
         session.on_edit(CollapseColumn(0))
     session.on_edit(ExpandColumn(0))
     g = session.scene.column_group
-    assert list(g[:6]) == [0] * 6 and (g[6:] == -1).all()
+    assert list(g[:2]) == [0] * 2 and (g[2:] == -1).all()
     # collapse from any layer of the group
-    collapsed = session.on_edit(CollapseColumn(3))
+    collapsed = session.on_edit(CollapseColumn(1))
     assert len(collapsed.column_names) == n
     _scene_arrays_equal(collapsed, before)
     session.on_edit(Undo())               # back to the expanded view
-    assert len(session.scene.column_names) == n - 1 + 6 and session.redo_depth == 1
-    session.on_edit(ExpandColumn(7))      # a new edit: the redo stack is gone
-    assert session.redo_depth == 0 and session.undo_depth == 2   # expand 0, expand 7
+    assert len(session.scene.column_names) == n - 1 + 2 and session.redo_depth == 1
+    session.on_edit(ExpandColumn(0))      # a new edit (a collapse again): the redo stack is gone
+    assert session.redo_depth == 0 and session.undo_depth == 2   # expand 0, collapse it
     session.on_edit(Undo())
     session.on_edit(Undo())
     _scene_arrays_equal(session.scene, before)
     with pytest.raises(CnnvisError, match="nothing to undo"):
         session.on_edit(Undo())
+
+
+def test_background_session_opens_at_once_then_precomputes_expansions_and_findings():
+    """Issue 17: the first Scene comes before the findings; the worker diagnoses, then precomputes every
+    expand (and each collapse), so the window's edit is a look-up that shows what the edit computed on the
+    spot shows; `busy` says what runs and `poll` hands out the Scene with the findings once."""
+    from cnnvis.layout import CollapseColumn, Undo
+
+    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
+    ses = Session(net.analysis, background=True)
+    ref = Session(net.analysis)   # everything on the spot
+    try:
+        assert ses.wait(120) and ses.busy == "" and ses.findings_known
+        fresh = ses.poll()
+        assert fresh is not None and fresh is ses.scene and ses.poll() is None
+        assert fresh.findings == ref.scene.findings
+        assert ses.is_ready(ExpandColumn(0))
+        _scene_arrays_equal(ses.on_edit(ExpandColumn(0)), ref.on_edit(ExpandColumn(0)))
+        # collapsing what was just expanded shows the scene before it again, at no cost
+        assert ses.is_ready(CollapseColumn(1)) and ses.is_ready(ExpandColumn(0))
+        _scene_arrays_equal(ses.on_edit(CollapseColumn(1)), ref.on_edit(CollapseColumn(1)))
+        _scene_arrays_equal(ses.on_edit(Undo()), ref.on_edit(Undo()))
+        assert ses.undo_depth == ref.undo_depth == 1 and ses.redo_depth == ref.redo_depth == 1
+    finally:
+        ses.close()
+
+
+def test_background_session_without_findings_is_idle_after_precomputing():
+    net = synthetic_network([16, 24], n_clusters=2, seed=3)
+    ses = Session(net.analysis, findings=False, background=True)
+    try:
+        assert ses.findings_known and ses.scene.findings == ()
+        assert ses.wait(60) and ses.poll() is None and ses.busy == ""
+    finally:
+        ses.close()

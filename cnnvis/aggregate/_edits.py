@@ -12,9 +12,11 @@ import numpy as np
 
 from cnnvis.aggregate._aggregate import check_layer_k, sort_bundles
 from cnnvis.aggregate._bundles import bundle_sets_from, finish_bundle_set
+from cnnvis.aggregate._hierarchy import opened
 from cnnvis.aggregate._layers import make_cluster
 from cnnvis.aggregate._neurons import cluster_neurons, relabel, representative_scores
 from cnnvis.aggregate._reorder import class_rank
+from cnnvis.aggregate._series import column_series
 from cnnvis.aggregate._types import Aggregation
 from cnnvis.errors import CnnvisError
 
@@ -42,8 +44,12 @@ def _rebuild(analysis, agg: Aggregation, clusters, neurons, touched: set, option
             same = (o is not None and o.src_layer == b.src_layer and o.dst_layer == b.dst_layer
                     and np.array_equal(o.positive, b.positive) and np.array_equal(o.negative, b.negative))
             keep.append(o if same else b)
+    same_columns = len(clusters) == len(agg.layer_clusters) and all(
+        a is b or a.layers == b.layers and a.representative == b.representative
+        for a, b in zip(clusters, agg.layer_clusters))
+    series = agg.series if same_columns and agg.series is not None else column_series(analysis, clusters)
     return replace(agg, layer_clusters=tuple(clusters), neurons=tuple(neurons),
-                   bundles=sort_bundles(keep, clusters), options=options)
+                   bundles=sort_bundles(keep, clusters), options=options, series=series)
 
 
 def _rep_column(agg: Aggregation, layer: str) -> int:
@@ -162,34 +168,25 @@ def set_representative_neurons(agg: Aggregation, layer: str, cluster: int, neuro
     return replace(agg, neurons=tuple(out))
 
 
-def expand_layer_cluster(analysis, agg: Aggregation, column) -> Aggregation:
-    """Replace a column by one column per member layer with statistics (collapse_layer_clusters undoes it)."""
+def expand_layer_cluster(analysis, agg: Aggregation, column, *, neurons=None) -> Aggregation:
+    """Replace a column by the columns it opens into (`LayerCluster.children`: a stage its blocks, a block its
+    weighted layers; collapse_layer_clusters undoes it). neurons: an optional {layer: NeuronClusters} of
+    clusterings made earlier for these options and class order (a background precomputation), used where
+    they hold a new column's representative."""
     i = agg.column(column)
     lc = agg.layer_clusters[i]
-    members = [n for n in lc.layers if n in analysis.stats]
-    if len(members) < 2:
-        raise CnnvisError(f"layer cluster {lc.name!r} has a single layer with statistics; nothing to expand")
-    # layers without stats ride with the next layer that has them (or the last one)
-    groups, pending = [], []
-    for n in lc.layers:
-        pending.append(n)
-        if n in analysis.stats:
-            groups.append(pending)
-            pending = []
-    groups[-1].extend(pending)
-    taken = {c.name for c in agg.layer_clusters if c is not lc}
-    new_clusters = []
-    for g in groups:
-        rep = next(n for n in g if n in analysis.stats)
-        name = rep if rep not in taken else f"{lc.name}/{rep}"
-        c = make_cluster(analysis.graph, analysis, [g], f"expanded from {lc.name!r}", name=name, expanded_from=lc)
-        new_clusters.append(replace(c, representative=rep, default_representative=rep))
+    new_clusters = list(opened(lc))
+    if not new_clusters:
+        raise CnnvisError(f"layer cluster {lc.name!r} is one weighted layer with its normalisation and "
+                          "activation; nothing to expand")
     rank = class_rank(agg.class_order)
-    new_neurons = [agg.neurons[i] if c.representative == lc.representative else
-                   cluster_neurons(analysis, c.representative, agg.options, rank) for c in new_clusters]
+    known = dict(neurons or {})
+    known[lc.representative] = agg.neurons[i]
+    new_neurons = [known.get(c.representative) or cluster_neurons(analysis, c.representative, agg.options, rank)
+                   for c in new_clusters]
     clusters = list(agg.layer_clusters[:i]) + new_clusters + list(agg.layer_clusters[i + 1:])
-    neurons = list(agg.neurons[:i]) + new_neurons + list(agg.neurons[i + 1:])
-    return _rebuild(analysis, agg, clusters, neurons, {c.name for c in new_clusters} | {lc.name})
+    neurons_ = list(agg.neurons[:i]) + new_neurons + list(agg.neurons[i + 1:])
+    return _rebuild(analysis, agg, clusters, neurons_, {c.name for c in new_clusters} | {lc.name})
 
 
 def collapse_layer_clusters(analysis, agg: Aggregation, first, last=None) -> Aggregation:
@@ -221,7 +218,8 @@ def collapse_layer_clusters(analysis, agg: Aggregation, first, last=None) -> Agg
         if merged.name in taken:
             merged = replace(merged, name=f"{merged.name}#{a}")
     prev = [nc for nc in agg.neurons[a:b + 1] if nc.layer == merged.representative]
-    nc = prev[0] if prev else cluster_neurons(analysis, merged.representative, agg.options, class_rank(agg.class_order))
+    nc = prev[0] if prev else cluster_neurons(analysis, merged.representative, agg.options,
+                                              class_rank(agg.class_order))
     clusters = list(agg.layer_clusters[:a]) + [merged] + list(agg.layer_clusters[b + 1:])
     neurons = list(agg.neurons[:a]) + [nc] + list(agg.neurons[b + 1:])
     return _rebuild(analysis, agg, clusters, neurons, old_names | {merged.name})

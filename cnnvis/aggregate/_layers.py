@@ -17,18 +17,16 @@ Three steps, each a plain rule:
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from cnnvis.aggregate._cluster import default_representative, make_cluster
+from cnnvis.aggregate._hierarchy import first_view, has_hierarchy, module_tree
 from cnnvis.aggregate._types import LayerCluster
 
 __all__ = ["layer_units", "layer_blocks", "linear_cka", "default_representative",
-           "cluster_layers", "make_cluster"]
+           "cluster_layers", "similar_layers", "cap_columns", "make_cluster"]
 
 TRAILING = frozenset({"batchnorm", "activation", "pool", "dropout", "flatten", "other"})
-# Which member best stands for a column: the output of the nonlinearity, then the merge/pool outputs.
-_KIND_RANK = {"activation": 3, "pool": 2, "add": 2, "concat": 2, "conv": 1, "linear": 1, "batchnorm": 1}
 
 
 def layer_units(graph) -> list[list[str]]:
@@ -85,55 +83,23 @@ def linear_cka(mean_a: np.ndarray, mean_b: np.ndarray) -> float:
     return float((kx * ky).sum() / den) if den > 0 else 0.0
 
 
-def default_representative(graph, layers, analysis, last_unit=()) -> str:
-    """The member with stats that best stands for the column: a layer of the last unit (it closes the
-    cluster, so every path through the cluster passes it: a block's merge, a group's last ReLU), then layers
-    with learned features, then the kind rank (activation > pool/add/concat > conv/linear/batchnorm), then
-    the last one."""
-    best, best_key = None, None
-    for pos, name in enumerate(layers):
-        if name not in analysis.stats:
-            continue
-        key = (name in last_unit, name in analysis.features, _KIND_RANK.get(graph.layer(name).kind, 0), pos)
-        if best_key is None or key > best_key:
-            best, best_key = name, key
-    return best
+def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8, include_input: bool = False,
+                   max_columns: int = 12) -> list[LayerCluster]:
+    """The first view's layer clusters, in topological order: from the module hierarchy where the model has
+    one (cnnvis.aggregate._hierarchy), else by layer similarity (`similar_layers`); at most `max_columns`."""
+    graph = analysis.graph
+    if has_hierarchy(graph):
+        clusters = first_view(module_tree(graph, analysis, include_input=include_input, max_columns=max_columns),
+                              max_columns)
+    else:
+        clusters = similar_layers(analysis, merge=merge, threshold=threshold, include_input=include_input)
+    return cap_columns(analysis, clusters, max_columns)
 
 
-def _prefix(names) -> str:
-    p = os.path.commonprefix(list(names))
-    cut = max(p.rfind("."), p.rfind("_"))
-    # keep the prefix only where it ends at a separator of every name ("layer1.", "conv3_")
-    return p[:cut] if cut > 0 and all(len(n) > cut and n[cut] in "._" for n in names) else ""
-
-
-def _common_name(names) -> str:
-    if len(names) == 1:
-        return names[0]
-    p = _prefix(names)
-    if not p:
-        # torch.fx names functional ops by their function alone ("add_2" for a Bottleneck's `out += identity`):
-        # a stage of residual blocks is then named by its modules' path ("layer1"), not "layer1.0.conv1–add_2"
-        dotted = [n for n in names if "." in n]
-        p = _prefix(dotted) if len(dotted) >= 2 else ""
-    return p or f"{names[0]}\u2013{names[-1]}"
-
-
-def make_cluster(graph, analysis, units, why, similarity=None, name=None, expanded_from=None):
-    layers = tuple(n for u in units for n in u)
-    order = {n: i for i, n in enumerate(graph.names)}
-    layers = tuple(sorted(layers, key=order.__getitem__))
-    rep = default_representative(graph, layers, analysis, tuple(units[-1]))
-    heads = [u[0] for u in units]
-    return LayerCluster(name=name or _common_name(heads), layers=layers, representative=rep,
-                        default_representative=rep, units=tuple(tuple(u) for u in units), why=why,
-                        similarity=np.asarray(similarity if similarity is not None else [], np.float64),
-                        expanded_from=expanded_from)
-
-
-def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8,
+def similar_layers(analysis, *, merge: bool = True, threshold: float = 0.8,
                    include_input: bool = False) -> list[LayerCluster]:
-    """Layer clusters of the analysed network, in topological order."""
+    """Layer clusters by similarity (the module docstring's three steps); each opens into its blocks, a
+    block into its weighted units."""
     graph = analysis.graph
     units = layer_units(graph)
     blocks = [[units[j] for j in b] for b in layer_blocks(graph, units)]
@@ -168,13 +134,68 @@ def cluster_layers(analysis, *, merge: bool = True, threshold: float = 0.8,
         else:
             why = "a weighted layer with its normalisation, activation and pooling"
         why += note
-        c = make_cluster(graph, analysis, units_, why, sims)
+        kids = [_block_cluster(graph, analysis, b) for b in blks] if len(blks) > 1 else \
+            list(_block_cluster(graph, analysis, blks[0]).children)
+        c = make_cluster(graph, analysis, units_, why, sims, children=kids)
         name, j = c.name, 2
         while name in seen:
             name, j = f"{c.name}#{j}", j + 1
         seen.add(name)
         clusters.append(c if name == c.name else _renamed(c, name))
     return clusters
+
+
+def _weighted_units(graph, units) -> list[list]:
+    """Units with a weighted head; the others (joins, a lone activation) fold into the unit before them
+    (or the first one after), so a join is never a column of its own."""
+    out: list[list] = []
+    pending: list = []
+    for u in units:
+        if graph.layer(u[0]).kind in ("conv", "linear"):
+            out.append(pending + list(u))
+            pending = []
+        elif out:
+            out[-1].extend(u)
+        else:
+            pending.extend(u)
+    if pending:
+        out.append(pending)
+    return out
+
+
+def _block_cluster(graph, analysis, block) -> LayerCluster:
+    units = _weighted_units(graph, block)
+    kids = [make_cluster(graph, analysis, [u], "a weighted layer with the normalisation, activation and joins "
+                         "that follow it", name=next((n for n in u if graph.layer(n).kind in ("conv", "linear")),
+                                                     u[0]))
+            for u in units] if len(units) > 1 else []
+    return make_cluster(graph, analysis, block, f"a block of {len(block)} units between two cuts of the DAG",
+                        children=kids)
+
+
+def cap_columns(analysis, clusters: list, max_columns: int) -> list:
+    """At most max_columns columns: the two neighbours whose representatives' activation profiles are most
+    alike (linear CKA) merge, repeatedly; a merged column opens into the columns it was made of."""
+    if len(clusters) <= max_columns:
+        return clusters
+    graph = analysis.graph
+    groups = [[c] for c in clusters]
+    rep_mean = lambda c: analysis.stats[c.representative].mean  # noqa: E731
+    while len(groups) > max_columns:
+        sims = [linear_cka(rep_mean(a[-1]), rep_mean(b[0])) for a, b in zip(groups, groups[1:])]
+        size = [sum(len(c.layers) for c in a + b) for a, b in zip(groups, groups[1:])]
+        i = min(range(len(sims)), key=lambda k: (-sims[k], size[k]))
+        groups[i:i + 2] = [groups[i] + groups[i + 1]]
+    out = []
+    for g in groups:
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        units = [u for c in g for u in c.units]
+        out.append(make_cluster(graph, analysis, units, f"{len(g)} neighbouring columns with alike activation "
+                                f"profiles (merged to show at most {max_columns} columns)",
+                                name=f"{g[0].name}\u2013{g[-1].name}", children=g))
+    return out
 
 
 def _renamed(c: LayerCluster, name: str) -> LayerCluster:

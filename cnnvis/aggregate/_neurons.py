@@ -2,7 +2,8 @@
 
 Profiles: a neuron's mean activation per class, shifted so its minimum is not negative (layers before a
 ReLU), then scaled to unit length, so neurons group by *which classes* excite them, not by how strongly.
-Dead neurons (active on no image) are set apart in their own cluster before k-means runs on the others.
+Dead neurons (cnnvis.aggregate._dead: ReLU input <= 0 everywhere on every image) are set apart in their own
+cluster before k-means runs on the others.
 The number of clusters k is the one with the best mean silhouette (Rousseeuw 1987) on a fixed random sample,
 among k_min..k_max, unless overridden.
 Representatives: score = (typicality + importance) / 2, picked greedily with a penalty for similarity to
@@ -15,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from cnnvis.aggregate._dead import dead_mask
 from cnnvis.aggregate._reorder import neuron_order
 from cnnvis.aggregate._types import NeuronClusters
 
@@ -33,10 +35,11 @@ def normalise_profiles(mean: np.ndarray) -> np.ndarray:
     return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
 
 
-def dead_neurons(stats) -> np.ndarray:
-    """(C,) bool: neurons active (max > 0) on no image of any class."""
-    a = stats.overall_active()
-    return ~(np.nan_to_num(a, nan=0.0) > 0)
+def dead_neurons(analysis, layer: str) -> np.ndarray:
+    """(C,) bool: the layer's dead neurons (cnnvis.aggregate._dead: ReLU input <= 0 everywhere on every image);
+    all False for a layer without a ReLU."""
+    m = dead_mask(analysis, layer)
+    return m if m is not None else np.zeros(analysis.graph.layer(layer).n_neurons, bool)
 
 
 def neuron_importance(analysis, layer: str, kind: str) -> np.ndarray:
@@ -103,7 +106,7 @@ def cluster_neurons(analysis, layer: str, options, class_rank: np.ndarray | None
     st = analysis.stats[layer]
     prof = normalise_profiles(st.mean)
     C, K = prof.shape
-    dead = dead_neurons(st)
+    dead = dead_neurons(analysis, layer)
     live = np.flatnonzero(~dead)
     k_req = k if k is not None else options.k_override(layer)
     x = prof[live].astype(np.float64)

@@ -21,7 +21,8 @@ class AggregateOptions:
     of alike blocks; layer_similarity: the linear-CKA threshold for it. importance: which `Importance` field ranks
     neurons. bundle_threshold: bundles weaker than this fraction of the strongest bundle of their layer pair
     are weak (hidden). max_bundles: most biclusters per sign and layer pair. silhouette_sample: neurons
-    sampled to score each candidate k. include_input: give the input layer a column.
+    sampled to score each candidate k. include_input: give the input layer a column. max_columns: most
+    layer clusters in the first view (cnnvis.aggregate._hierarchy).
     """
 
     k_min: int = 2
@@ -37,6 +38,7 @@ class AggregateOptions:
     include_input: bool = False
     random_state: int = 0
     device: str = "auto"
+    max_columns: int = 12
 
     def k_override(self, layer: str) -> int | None:
         return dict(self.n_clusters).get(layer)
@@ -51,6 +53,8 @@ class LayerCluster:
     layers grouped into units (a weighted layer with its batch norm / activation / pool ...). why: how the
     cluster was formed. similarity (n_blocks - 1,) float64: linear CKA between consecutive merged blocks
     (empty when nothing was merged). expanded_from: the cluster this one was expanded from, or None.
+    children: what the column opens into (a stage its blocks, a block its layers; empty for one weighted
+    layer with its normalisation and activation, which does not open).
     """
 
     name: str
@@ -61,6 +65,7 @@ class LayerCluster:
     why: str
     similarity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     expanded_from: "LayerCluster | None" = None
+    children: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,8 @@ class Aggregation:
     representative layer (aligned with layer_clusters). bundles: one BundleSet per pair of connected
     columns, ordered by (dst, src) column. class_order (K,) int64: class display order shared by the view
     (spectral seriation); class_order_cost (2,) float64: the linear-arrangement cost of the class
-    similarity before (identity order) and after. options: the parameters used.
+    similarity before (identity order) and after. options: the parameters used. series: the chart's
+    per-column series (cnnvis.aggregate._series.ColumnSeries), or None.
     """
 
     layer_clusters: tuple
@@ -190,6 +196,7 @@ class Aggregation:
     class_order: np.ndarray
     class_order_cost: np.ndarray
     options: AggregateOptions
+    series: object = None
 
     # -- lookup ---------------------------------------------------------------------------------------
     def column(self, key) -> int:

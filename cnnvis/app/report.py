@@ -29,7 +29,9 @@ def describe(a) -> str:
         holds.append(f"training history ({len(a.history.snapshots)} snapshots)")
     lines.append("holds      " + ", ".join(holds))
     lines.append("")
-    relu_in = set(a.relu_inputs())
+    from cnnvis.aggregate._dead import relu_inputs
+
+    relu_in = set(relu_inputs(a.graph))
     rows = [("layer", "kind", "neurons", "shape", "inputs", "never fire", "most active class")]
     for l in a.graph.layers:
         s = a.stats.get(l.name)

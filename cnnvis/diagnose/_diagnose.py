@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cnnvis._params import Interval, Options, validate
+from cnnvis.aggregate._dead import relu_inputs
 from cnnvis.diagnose._clusters import isolated_clusters
 from cnnvis.diagnose._context import Context
 from cnnvis.diagnose._findings import KINDS, SNAPSHOT_KINDS, Diagnosis, Thresholds, sort_findings
@@ -67,7 +68,7 @@ def diagnose(analysis, *, kinds=None, aggregation=None, thresholds: Thresholds |
         notes.append(f"the analysis holds {len(h.snapshots)} training snapshot: weight-change findings skipped "
                      "(they need at least 2)")
         kinds = tuple(k for k in kinds if k != "weight-change")
-    if "dead-neurons" in kinds and not analysis.relu_inputs():
+    if "dead-neurons" in kinds and not relu_inputs(analysis.graph):
         notes.append("no layer feeds a ReLU: no dead-neuron check (neurons of leaky or smooth activations "
                      "keep a gradient)")
     found = [f for k in kinds for f in _CHECKS[k](ctx)]

@@ -1,6 +1,7 @@
 """Neuron-level findings from the activation statistics: dead neurons and redundant (near-identical) neurons.
 
-dead-neurons. For every layer that feeds a ReLU (`Analysis.relu_inputs()`: ReLU, ReLU6, F.relu; not leaky
+dead-neurons. For every layer that feeds a ReLU (`cnnvis.aggregate._dead`, the one definition the viewer draws
+too: ReLU, ReLU6, F.relu; not leaky
 ReLU, PReLU, ELU ..., whose neurons keep a gradient below zero), a neuron is dead when the fraction of the
 analysed images on which its ReLU input is positive at any position is at most `Thresholds.dead_active`
 (default 0: the ReLU input is <= 0 on every image, so the ReLU outputs zero and passes no gradient; the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnvis.aggregate._dead import relu_inputs
 from cnnvis.diagnose._context import Context, fmt_neurons, plural
 from cnnvis.diagnose._findings import Finding
 
@@ -40,7 +42,7 @@ __all__ = ["dead_neurons", "redundant_neurons", "profiles", "relative_difference
 def dead_neurons(ctx: Context) -> list[Finding]:
     a, thr = ctx.analysis, ctx.thresholds
     out = []
-    for layer in a.relu_inputs():
+    for layer in relu_inputs(a.graph):
         st = a.stats.get(layer)
         if st is None:
             continue
@@ -147,7 +149,7 @@ def redundant_neurons(ctx: Context) -> list[Finding]:
     a, thr = ctx.analysis, ctx.thresholds
     g = a.graph
     weighted = [l.name for l in g.layers if l.kind in ("conv", "linear")]
-    relu_in = set(a.relu_inputs())
+    relu_in = set(relu_inputs(a.graph))
     out = []
     for layer in weighted[:-1]:
         src = profile_layer(a, layer)

@@ -22,11 +22,14 @@ def _tail(part: str) -> str:
 
 
 def abbreviate(name: str, width: float, size: float) -> str:
-    """`name` if it fits in `width` pixels at font `size`; else the last path component of each end of
+    """`name` if it fits in `width` pixels at font `size`; else, for a layer cluster's "module · contents"
+    name, the module's name alone (abbreviated likewise); else the last path component of each end of
     a range ("features.3–features.7" -> "…3–7"), and if that is still too wide its last characters."""
     name = str(name)
     if text_width(name, size) <= width:
         return name
+    if " \u00b7 " in name:   # "denseblock2 · 12× denselayer": the module's name first, its contents if room
+        return abbreviate(name.split(" \u00b7 ")[0], width, size)
     short = "\u2013".join(_tail(p) for p in name.split("\u2013"))
     short = ELLIPSIS + short if short != name else short
     if text_width(short, size) <= width:

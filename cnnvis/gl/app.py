@@ -3,8 +3,10 @@ options (the command line is the application's: cnnvis.app.gl_command).
 
 Turning a .cnnvis file into a Scene is the application's job (`cnnvis.app`): `run(..., scene_for=...)` takes
 it as a hook (`scene_for(path)`, path None for the demo, returning a Scene, (Scene, on_edit) or
-(Scene, on_edit, busy); see cnnvis.gl.Viewer for on_edit and busy). A `.npz` file is read as a saved
-Scene directly (`cnnvis.gl._scenefile.save_scene`), without the hook.
+(Scene, on_edit, third), where third is a `busy() -> str | None` callable (see cnnvis.gl.Viewer) or a session
+that works in the background: its `busy` string is shown and `poll()` hands out a newer Scene when its
+findings come). A `.npz` file is read as a saved Scene directly (`cnnvis.gl._scenefile.save_scene`), without
+the hook.
 """
 from __future__ import annotations
 
@@ -24,23 +26,43 @@ def _no_hook(path):
                       "open analysis files with the `cnnvis-gl` command")
 
 
-def _load(file, scene_for: Callable | None) -> tuple:
-    """(Scene, on_edit, busy) of a file (None: the demo)."""
+def _load(file, scene_for: Callable | None, *, finding=None, screenshot=False) -> tuple:
+    """(Scene, on_edit, busy, session or None) of a file (None: the demo)."""
     from cnnvis.gl._scenefile import load_scene
     from cnnvis.layout import Scene
 
     if file and Path(file).suffix == ".npz":
-        return load_scene(file), None, None
+        return load_scene(file), None, None, None
     if file and not Path(file).is_file():
         raise CnnvisError(f"{file}: no such file")
     got = (scene_for or _no_hook)(file)
     got = got if isinstance(got, tuple) else (got,)
     if not 1 <= len(got) <= 3:
         raise CnnvisError(f"scene_for returned {len(got)} values, not (Scene[, on_edit[, busy]])")
-    scene, on_edit, busy = (*got, None, None)[:3]
+    scene, on_edit, third = (*got, None, None)[:3]
     if not isinstance(scene, Scene):
         raise CnnvisError(f"scene_for returned {type(scene).__name__}, not a Scene")
-    return scene, on_edit, busy
+    session = third if hasattr(third, "poll") else None
+    busy = (lambda: session.busy or None) if session is not None else third
+    if session is not None and (finding is not None or screenshot):  # the picture/finding needs the findings
+        session.wait_findings()
+        scene = session.poll() or scene
+    return scene, on_edit, busy, session
+
+
+def _poll_session(viewer, session) -> None:
+    """Show the session's newer Scene (its findings, known a moment after the first frame) when it comes."""
+    from vispy import app
+
+    def tick(event):
+        s = session.poll()
+        if s is not None:
+            viewer.set_scene(s)
+        if session.findings_known:
+            timer.stop()
+
+    timer = app.Timer(0.1, connect=tick, start=True)
+    viewer._session_timer = timer   # kept alive with the viewer
 
 
 def _use_egl() -> None:
@@ -69,7 +91,7 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
                 file=file)
     if screenshot:
         _use_egl()
-        scene, on_edit, busy = _load(file, scene_for)
+        scene, on_edit, busy, _ = _load(file, scene_for, finding=finding, screenshot=True)
         from vispy.io import write_png
 
         from cnnvis.gl._viewer import Viewer
@@ -86,7 +108,7 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
         print("cnnvis-gl: no display to open a window on (DISPLAY is not set); for a picture run "
               "`cnnvis-gl FILE --screenshot out.png [--size 1280x800]`", file=sys.stderr)
         return 2
-    scene, on_edit, busy = _load(file, scene_for)
+    scene, on_edit, busy, session = _load(file, scene_for, finding=finding)
     import vispy
 
     vispy.use(app="glfw", gl="gl+")
@@ -96,6 +118,8 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
     viewer = Viewer(scene, on_edit=on_edit, busy=busy, size=size, show=True,
                     title=f"cnnvis-gl \u2013 {file or 'demo'}")
     _apply_view_options(viewer, **opts)
+    if session is not None:
+        _poll_session(viewer, session)
     if dump:
         attach_dump(viewer, dump)
     from cnnvis.gl._loop import run_glfw

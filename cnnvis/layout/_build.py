@@ -13,12 +13,22 @@ from cnnvis.layout._palette import (COLUMN_BORDER, COLUMN_FILL, DEAD_BORDER, DEA
 from cnnvis.layout._place import barycenter_order, rect_sizes
 from cnnvis.layout._scene import RECT_CLUSTER, RECT_COLUMN, Scene
 
-__all__ = ["build_scene", "bundle_edges", "matrix_rows"]
+__all__ = ["CHART_SERIES", "CHART_NA", "build_scene", "bundle_edges", "matrix_rows", "fill_height", "fit_text"]
 
-CHART_SERIES = ("average gradient", "relative weight change", "dead-neuron fraction")
-CHART_NA = ("no gradient recorded for this snapshot",
-            "the first snapshot has no earlier weights to change from",
-            "measured on the analysed (last) snapshot only")
+NAME_SIZE, INFO_SIZE = 15.0, 11.0   # font sizes of a column's name and of its representative line
+EM = 0.6   # advance of an average glyph of the viewer's font, in font sizes (its widest is 0.93, its mean 0.53)
+
+
+def __getattr__(name):
+    """CHART_SERIES (the chart's series with training snapshots; without them the first two are left out) and
+    CHART_NA, read from cnnvis.aggregate._series when asked for: importing the layout (as the viewer does)
+    loads no aggregate module."""
+    if name in ("CHART_SERIES", "CHART_NA"):
+        from cnnvis.aggregate._series import FILE_SERIES, HISTORY_SERIES, SERIES_NA
+
+        series = HISTORY_SERIES + FILE_SERIES
+        return series if name == "CHART_SERIES" else tuple(SERIES_NA[n] for n in series)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # build_scene()'s parameters, in scene units (pixels at zoom 1) and fractions.
@@ -185,13 +195,17 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
 
     # -- chart and labels ------------------------------------------------------------------------------
     centers = np.array([c * (W + G) + 0.5 * W for c in range(n_col)], np.float32)
-    snaps, cvalues = _chart(analysis, agg)
+    cnames, snaps, cvalues, cna = _chart(analysis, agg)
     chart_box = np.array([0.0, -40.0 - chart_h, max(centers[-1] + 0.5 * W, W), -40.0], np.float32)
-    texts, pos, size = [], [], []
+    texts, pos, size, hbox = [], [], [], []
+    room = W + 0.8 * G   # a label never reaches the next column's
     for c, lc in enumerate(agg.layer_clusters):
-        texts += [lc.name, f"{lc.representative} \u00b7 {agg.neurons[c].labels.size} neurons"]
-        pos += [(c * (W + G), H + 26.0), (c * (W + G), H + 8.0)]
-        size += [15.0, 11.0]
+        x0 = c * (W + G)
+        name = fit_text(lc.name, room, NAME_SIZE)
+        texts += [name, fit_text(f"{lc.representative} \u00b7 {agg.neurons[c].labels.size} neurons", room, INFO_SIZE)]
+        pos += [(x0, H + 26.0), (x0, H + 8.0)]
+        size += [NAME_SIZE, INFO_SIZE]
+        hbox.append((x0, H + 26.0 - 0.25 * NAME_SIZE, x0 + EM * NAME_SIZE * len(name), H + 26.0 + NAME_SIZE))
     allx = np.concatenate([rbox[:, [0, 2]].ravel(), chart_box[[0, 2]]])
     ally = np.concatenate([rbox[:, [1, 3]].ravel(), chart_box[[1, 3]], [H + 44.0, chart_box[1] - 60.0]])
     bounds = np.array([allx.min() - 20, ally.min(), allx.max() + 20, ally.max()], np.float32)
@@ -201,11 +215,11 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         rect_column=np.asarray(rcol, np.int32), rect_cluster=np.asarray(rclu, np.int32),
         rect_size=np.asarray(rsize, np.int32), rect_importance=np.asarray(rimp, np.float32),
         rect_class_activation=ract, curve_ctrl=ctrl.astype(np.float32),
-        curve_width=(1.0 + 5.0 * np.clip(erel, 0, 1)).astype(np.float32), curve_bundle=ebid.astype(np.int32),
+        curve_width=_curve_width(erel, edges), curve_bundle=ebid.astype(np.int32),
         curve_values=cvals.astype(np.float32), atlas=atlas, patch_box=np.asarray(pbox, np.float32).reshape(-1, 4),
         patch_uv=puv, patch_rect=np.asarray(prect, np.int32), matrix_atlas=matlas,
         matrix_box=np.asarray(mbox, np.float32).reshape(-1, 4), matrix_uv=muv,
-        matrix_rect=np.asarray(mrect, np.int32), chart_names=CHART_SERIES, chart_snapshots=snaps,
+        matrix_rect=np.asarray(mrect, np.int32), chart_names=cnames, chart_snapshots=snaps,
         chart_values=cvalues, chart_x=centers, chart_box=chart_box, label_text=tuple(texts),
         label_pos=np.asarray(pos, np.float32), label_size=np.asarray(size, np.float32),
         class_names=tuple(analysis.class_names[i] for i in cls_order),
@@ -213,11 +227,44 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
         curve_color=ccol.astype(np.float32), patch_neuron=np.asarray(pneuron, np.int32),
         crossings_before=int(cross_before), crossings_after=int(cross_after),
         column_layer=tuple(lc.representative for lc in agg.layer_clusters),
-        bundle_id=_bundle_ids(agg, bundle_ids), chart_legend=CHART_SERIES,
+        bundle_id=_bundle_ids(agg, bundle_ids), chart_legend=cnames,
         column_group=_column_groups(agg), rect_dead=np.asarray(rdead, np.int8),
         patch_importance=np.asarray(pimp, np.float32), patch_dead=np.asarray(pdead, np.int8),
-        patch_top_classes=np.asarray(ptop, np.int32).reshape(-1, 3), chart_na=CHART_NA,
+        patch_top_classes=np.asarray(ptop, np.int32).reshape(-1, 3), chart_na=cna,
+        column_header_box=np.asarray(hbox, np.float32).reshape(-1, 4),
     ).validate()
+
+
+def fit_text(text: str, width: float, size: float) -> str:
+    """`text` if it fits `width` world units at font `size` (EM per glyph), else its head and its tail around
+    an ellipsis: the head says which module, the tail which part ("denseblock3.denselayer1\u2026 \u00b7 2 layers")."""
+    n = int(width / (EM * size))
+    if len(text) <= n:
+        return text
+    head, sep, tail = text.partition(" \u00b7 ")
+    if sep and len(tail) + 3 < n:   # keep what the column holds whole, shorten the module path from its head
+        keep = n - len(tail) - 3 - 1
+        return ("\u2026" + head[-keep:] if keep > 0 else "\u2026") + sep + tail
+    return text[:max(n - 1, 1)] + "\u2026"
+
+
+def fill_height(n_columns: int, *, column_width: float = 200.0, column_gap: float = 180.0,
+                aspect: float = 1.25, below: float = 300.0) -> float:
+    """A column height at which `n_columns` columns fill a view of width/height `aspect` (a 1280x800 window
+    beside its panel) rather than a thin band: the layout's width over the aspect, less the `below`
+    (names, chart) every Scene has; never under the default 720."""
+    wide = n_columns * (column_width + column_gap) - column_gap
+    return float(max(720.0, wide / aspect - below))
+
+
+def _curve_width(rel: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Curve widths in pixels, 1..6 by strength; a connection that skips k columns is 1/(k+1) as wide, so the
+    many long curves of a densely connected block (DenseNet's concatenations reach every later layer) stay
+    behind the ones between neighbours."""
+    w = 1.0 + 5.0 * np.clip(rel, 0, 1)
+    if len(edges):
+        w = w / np.maximum(np.abs(edges[:, 2] - edges[:, 0]), 1)
+    return w.astype(np.float32)
 
 
 def _column_groups(agg) -> np.ndarray:
@@ -295,25 +342,9 @@ def _spread(rect: np.ndarray, rbox: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 
 def _chart(analysis, agg):
-    """(snapshot names, values (3, T, X) float32): per column, the mean over its weighted layers of the
-    history's grad_mean and rel_change per snapshot, and the fraction of the neurons of its layers that feed a
-    ReLU (its representative where none does) whose ReLU never fires (analysis.dead_fraction == 1; known for
-    the analysed, last, snapshot only: NaN before)."""
-    h = analysis.history
-    X = len(agg.layer_clusters)
-    snaps = tuple(h.snapshots) if h is not None else ("final",)
-    T = len(snaps)
-    relu_in = set(analysis.relu_inputs())
-    out = np.full((len(CHART_SERIES), T, X), np.nan, np.float32)
-    for c, lc in enumerate(agg.layer_clusters):
-        if h is not None:
-            idx = [i for i, n in enumerate(h.layers) if n in lc.layers]
-            if idx:
-                with np.errstate(all="ignore"):
-                    for s, v in ((0, np.asarray(h.grad_mean)[:, idx]), (1, np.asarray(h.rel_change)[:, idx])):
-                        n = (~np.isnan(v)).sum(1)
-                        out[s, :, c] = np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
-        layers = [n for n in lc.layers if n in relu_in and n in analysis.stats] or [lc.representative]
-        dead = np.concatenate([analysis.dead_fraction(n) for n in layers])
-        out[2, T - 1, c] = float(np.mean(dead >= 1.0)) if dead.size else np.nan
-    return snaps, out
+    """(names, snapshot names, values (S, T, X) float32, why n/a (S,)): the aggregation's per-column series
+    (cnnvis.aggregate._series; computed there for an aggregation made without them)."""
+    from cnnvis.aggregate._series import column_series
+
+    cs = agg.series if agg.series is not None else column_series(analysis, agg.layer_clusters)
+    return cs.names, cs.snapshots, cs.values, cs.na

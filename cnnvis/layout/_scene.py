@@ -71,6 +71,9 @@ class Scene:
       patch_top_classes (P, 3) int32: the neuron's three most activating classes, best first, as indices
       into class_names (-1 where it has fewer).
       chart_na (S,) str: why a series has no value at a snapshot (shown instead of drawing nothing).
+    column_header_box (number of columns, 4) float32: world box x0, y0, x1, y1 of each column's name label
+      (its text as label_text holds it, at an average glyph width), for tests and the viewer to keep headers
+      apart; empty when not given.
     findings: tuple of cnnvis.layout._findings.FindingMark, numbered 1..K as `cnnvis diagnose` numbers
       them, placed on this Scene's columns and clusters (set by the application; empty: none known).
 
@@ -125,6 +128,7 @@ class Scene:
     patch_top_classes: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int32))
     chart_na: tuple = ()
     findings: tuple = ()
+    column_header_box: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
     @property
     def n_rects(self) -> int:
@@ -158,7 +162,8 @@ class Scene:
         for name, rows, tail, dtype in (("curve_color", E, (4,), np.float32), ("patch_neuron", P, (), np.int32),
                                         ("column_group", C, (), np.int32), ("rect_dead", R, (), np.int8),
                                         ("patch_importance", P, (), np.float32), ("patch_dead", P, (), np.int8),
-                                        ("patch_top_classes", P, (3,), np.int32)):
+                                        ("patch_top_classes", P, (3,), np.int32),
+                                        ("column_header_box", C, (4,), np.float32)):
             v = getattr(self, name)
             if getattr(v, "shape", (None,))[0] != 0:  # optional: empty, or one row per curve / patch / column
                 want[name] = ((rows,) + tail, dtype)

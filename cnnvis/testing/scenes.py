@@ -136,7 +136,10 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
     grad = np.exp(-np.arange(C) / 2.0)[None, :] * (1 + np.arange(T)[:, None]) ** -0.7
     change = 0.05 + 0.3 * rng.random((T, C)) * np.linspace(1, 0.3, T)[:, None]
     dead = np.clip(np.linspace(0, 0.4, C)[None, :] * (0.6 + 0.2 * np.arange(T))[:, None], 0, 1)
-    chart_values = np.stack([grad, change, dead]).astype(np.float32)
+    last = np.full((T, C), np.nan)   # measured on the analysed (last) snapshot only
+    mean_act, imp_series = last.copy(), last.copy()
+    mean_act[-1], imp_series[-1] = 0.2 + rng.random(C), np.exp(-np.arange(C) / 3.0)
+    chart_values = np.stack([grad, change, dead, mean_act, imp_series]).astype(np.float32)
     chart_values[:, :, 0] = np.nan   # the input layer has no weights
     x1 = float(col_x0[-1] + COLUMN_W) if C else 0.0
     label_text = names
@@ -169,6 +172,8 @@ def synthetic_scene(n_columns: int = 6, clusters_per_column: int = 4, *, n_curve
         class_names=tuple(str(k) for k in range(K)), column_names=names, column_layer=names,
         column_group=np.full(C, -1, np.int32), rect_dead=np.zeros(R, np.int8), patch_importance=p_imp,
         patch_dead=np.zeros(len(prect_a), np.int8), patch_top_classes=p_top.astype(np.int32).reshape(-1, 3),
+        column_header_box=np.array([(x, y - 3.75, x + 9.0 * len(t), y + 15.0) for t, (x, y) in
+                                    zip(label_text, label_pos)], np.float32).reshape(-1, 4),
     ).validate()
 
 

@@ -98,13 +98,15 @@ def test_bad_finding_numbers_name_the_range(session, make_viewer):
     assert w.state.finding == 0
 
 
-def test_the_highlight_follows_the_scene_an_edit_rebuilds(session, make_viewer):
+def test_the_highlight_follows_the_scene_an_edit_rebuilds(planted, make_viewer):  # noqa: F811
+    session = Session(planted, max_columns=2)   # conv1 and conv2 share the first column
     v = make_viewer(session.scene, on_edit=session.on_edit, size=SIZE)
     m = v.focus_finding(1, animate=False)
-    v.expand_column(m.column)  # conv2 -> conv2, relu2, pool2: new columns, new cluster ids
+    assert session.scene.column_names[m.column] == "conv1\u2013conv2"
+    v.expand_column(m.column)  # conv1-conv2 -> conv1, conv2: new columns, new cluster ids
     new = current_mark(v.scene, v.state)
     assert v.scene is session.scene and new is v.scene.findings[0] and new.neurons == (1, 6)
-    assert v.scene.column_layer[new.column] == "conv2"
+    assert v.scene.column_names[new.column] == "conv2" and v.scene.column_layer[new.column] == "relu2"
     img = v.render()
     assert at_pixel(v, img, *left_ring_point(v, cluster_box(v.scene, new.column, new.cluster)))
 

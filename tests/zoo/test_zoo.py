@@ -116,8 +116,45 @@ def test_analyse_aggregate_and_draw(family, tmp_path):
     scene = build_scene(analysis, agg)
     scene.validate()
     assert len(agg.layer_clusters) >= 2 and scene.rect_box.shape[0] > len(agg.layer_clusters)
+    _readable_first_view(family, scene)
     image = _render(scene)
     assert len(np.unique(image.reshape(-1, 4), axis=0)) > 20, f"{family}: the render is nearly blank"
+
+
+def _readable_first_view(family, scene):
+    """Issue 17: at most 12 columns, each name unique, no two header boxes overlapping."""
+    names = scene.column_names
+    assert len(names) <= 12, f"{family}: {len(names)} columns in the first view"
+    assert len(set(names)) == len(names), f"{family}: repeated column names {names}"
+    b = scene.column_header_box
+    assert b.shape == (len(names), 4)
+    for i in range(len(b)):
+        for j in range(i + 1, len(b)):
+            apart = b[i, 2] <= b[j, 0] or b[j, 2] <= b[i, 0] or b[i, 3] <= b[j, 1] or b[j, 3] <= b[i, 1]
+            assert apart, f"{family}: headers of {names[i]!r} and {names[j]!r} overlap"
+
+
+# the stages a person expects to see first (torchvision's module names)
+STAGES = {"resnet50": ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"],
+          "densenet121": ["conv0", "denseblock1", "transition1", "denseblock2", "transition2", "denseblock3",
+                          "transition3", "denseblock4", "classifier"],
+          "efficientnet_b0": [f"features.{i}" for i in range(9)] + ["classifier"]}
+
+
+@pytest.mark.parametrize("family", list(STAGES))
+def test_first_view_shows_the_models_stages(family):
+    from cnnvis.aggregate import aggregate
+    from cnnvis.analysis._run import analyze
+
+    model, size = _build(family)
+    analysis = analyze(model, _data(size), batch_size=5, top_k=1, show_progress=False, max_patch=8)
+    agg = aggregate(analysis)
+    assert [lc.name.split(" \u00b7 ")[0] for lc in agg.layer_clusters] == STAGES[family]
+    # the biggest stage opens into at most 12 columns, none of them a join alone
+    big = max(agg.layer_clusters, key=lambda lc: len(lc.layers))
+    assert 2 <= len(big.children) <= 12
+    g = analysis.graph
+    assert all({"conv", "linear"} & {g.layer(n).kind for n in c.layers} for c in big.children)
 
 
 def _render(scene, size=(320, 200)):
