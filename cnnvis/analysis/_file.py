@@ -5,7 +5,6 @@ leaves a half-written file at the destination.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnvis.analysis import _validate
 from cnnvis.errors import AnalysisFileError
 
 MAGIC = "cnnvis-analysis"
@@ -61,7 +61,11 @@ def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.
 
 
 def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """(manifest, logical member name -> array), every member checked (cnnvis.analysis._validate) before it
+    is inflated and used; members the manifest does not name are never read; aliases are resolved."""
     path = Path(path)
+    if path.is_dir():
+        raise AnalysisFileError(f"{path}: is a folder, not an analysis file (give a .cnnvis file)")
     if not path.is_file():
         raise AnalysisFileError(f"{path}: no such analysis file")
     with open(path, "rb") as fh:
@@ -69,23 +73,67 @@ def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
             raise AnalysisFileError(f"{path}: not a cnnvis analysis file")
     try:
         with zipfile.ZipFile(path, "r") as zf:
-            names = zf.namelist()
-            if _MANIFEST not in names:
-                raise AnalysisFileError(f"{path}: not a cnnvis analysis file (no manifest)")
-            head = json.loads(zf.read(_MANIFEST).decode("utf-8"))
+            head = _read_manifest(path, zf)
             _check_head(path, head)
+            plan = _validate.plan(path, head)
             arrays = {}
-            for n in names:
-                if n.endswith(".npy"):
-                    arrays[n[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(n)), allow_pickle=False)
+            by_member: dict[str, list] = {}
+            for name, member in plan.stored.items():
+                by_member.setdefault(member, []).append(name)
+            for member, logical in by_member.items():
+                arr = _read_member(path, zf, member, [plan.members[n] for n in logical])
+                arrays.update((n, arr) for n in logical)
+            _validate.check_values(path, head, plan, arrays)
     except AnalysisFileError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, KeyError,
             NotImplementedError) as exc:  # NotImplementedError: a flipped bit asks for an unsupported zip feature
         raise AnalysisFileError(f"{path}: truncated or corrupt analysis file ({exc})") from None
-    except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise AnalysisFileError(f"{path}: corrupt analysis file ({exc})") from None
     return head, arrays
+
+
+def _read_manifest(path: Path, zf: zipfile.ZipFile) -> dict:
+    try:
+        info = zf.getinfo(_MANIFEST)
+    except KeyError:
+        raise AnalysisFileError(f"{path}: not a cnnvis analysis file (no manifest)") from None
+    _validate.check_manifest_bytes(path, info.file_size)
+    with zf.open(info) as fh:
+        raw = fh.read(_validate.MANIFEST_BYTES + 1)
+    _validate.check_manifest_bytes(path, len(raw), raw)
+    return json.loads(raw.decode("utf-8"))
+
+
+def _read_member(path: Path, zf: zipfile.ZipFile, member: str, specs: list) -> np.ndarray:
+    """One .npy member: its header and directory entry checked against every spec that names it, then
+    exactly the bytes the header declares read into a fresh array (the zip CRC checked at the end)."""
+    try:
+        info = zf.getinfo(member + ".npy")
+    except KeyError:
+        raise AnalysisFileError(f"{path}: corrupt analysis file: member {member}.npy ({specs[0].what}) "
+                                "is missing") from None
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise AnalysisFileError(f"{path}: corrupt analysis file: member {member}.npy: .npy version {version}")
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(fh)
+        for spec in specs:
+            _validate.check_header(path, member, spec, dtype, shape, fortran, fh.tell(), info.file_size)
+        arr = np.empty(shape, dtype, order="F" if fortran else "C")
+        view = memoryview(arr.reshape(-1, order="A").view(np.uint8))
+        got = 0
+        while got < len(view):
+            n = fh.readinto(view[got:got + (8 << 20)])
+            if not n:
+                raise AnalysisFileError(f"{path}: truncated or corrupt analysis file (member {member}.npy ends "
+                                        f"after {got} of {len(view)} bytes)")
+            got += n
+        fh.read(1)  # reaches the end: the CRC is checked
+    return arr
 
 
 def _check_head(path: Path, head: dict) -> None:
