@@ -291,7 +291,7 @@ def plan(path, head: dict) -> Plan:
         hedges = set()
         for i, e in enumerate(r.list(h.get("edges") or [], "history.edges")):
             e = r.list(e, f"history.edges[{i}]")
-            if len(e) != 2 or tuple(e) not in edges or tuple(e) in hedges:
+            if len(e) != 2 or not all(isinstance(v, str) for v in e) or tuple(e) not in edges or tuple(e) in hedges:
                 r.fail(f"history.edges[{i}]", f"{_short(e)} is not a [dst, src] connection of the graph "
                        "(or repeats one)")
             hedges.add(tuple(e))
