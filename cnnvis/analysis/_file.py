@@ -1,13 +1,17 @@
 """The container of .cnnvis files: a zip of .npy arrays plus one JSON manifest; never a pickle.
 
-Written atomically (temporary file in the same folder, fsync, rename), so a crash or a bad input never
-leaves a half-written file at the destination.
+Written atomically (a temporary `.NAME.PID.xxxx.tmp` in the same folder, fsync, rename), so a crash or a bad
+input never leaves a half-written file at the destination; the temporary of a killed process is removed by the
+next write of the same file. Read only after cnnvis.analysis._validate has checked the manifest and each
+member's header against it, and only the members the manifest names.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -30,7 +34,8 @@ def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.
     if not folder.is_dir():
         raise AnalysisFileError(f"{path}: folder {folder} does not exist")
     head = {"format": MAGIC, "version": FORMAT_VERSION, **manifest}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             # Deflate level 1: the demo's file shrinks from 15.7 to 8.3 MB for 0.2 s of saving, 0.04 s of loading.
@@ -58,6 +63,34 @@ def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of earlier writes of `path` whose process is gone (killed with -9, or a
+    machine that went down): `.NAME.PID.xxxx.tmp`; one without a process id (an older cnnvis) after an hour."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    for p in folder.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = p.name[len(path.name) + 2:].split(".")[0]
+        try:
+            stale = not _alive(int(pid)) if pid.isdigit() else time.time() - p.stat().st_mtime > 3600
+            if stale:
+                p.unlink()
+                removed.append(p)
+        except OSError:  # gone already, or not ours to remove
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:

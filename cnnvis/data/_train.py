@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,10 +77,24 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256) -> float:
 
 
 def _save(model: nn.Module, path: Path) -> Path:
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda fh: torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, fh))
     return path
+
+
+def _atomic_write(path: Path, write) -> None:
+    """write(fh) into a temporary file of a unique name beside `path`, then rename it onto `path`: runs sharing
+    the cache (two `cnnvis analyze --demo` at once) never write into each other's files or see half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def cache_dir() -> Path:
@@ -109,9 +124,8 @@ def demo_model(name: str, data: Dataset, *, epochs: int = 6, seed: int = 0, show
     torch.manual_seed(seed)
     model = build_model(name, n_classes=data.n_classes, in_channels=shape[1], image_size=shape[2])
     result = train(model, train_set, test_set, folder, epochs=epochs, seed=seed, show_progress=show_progress)
-    tmp = info.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(key=json.loads(key), snapshots=[s.name for s in result.snapshots],
-                                   test_accuracy=result.test_accuracy, train_loss=result.train_loss)))
-    os.replace(tmp, info)
+    text = json.dumps(dict(key=json.loads(key), snapshots=[s.name for s in result.snapshots],
+                           test_accuracy=result.test_accuracy, train_loss=result.train_loss))
+    _atomic_write(info, lambda fh: fh.write(text.encode()))
     return model, result, test_set
 

@@ -64,7 +64,8 @@ def _load(args, scene_for: Callable | None):
     if args.file and Path(args.file).suffix == ".npz":
         return load_scene(args.file), None
     if args.file and not Path(args.file).is_file():
-        raise CnnvisError(f"{args.file}: no such file")
+        raise CnnvisError(f"{args.file}: " + ("is a folder; give a .cnnvis file" if Path(args.file).is_dir()
+                                              else "no such file"))
     got = (scene_for or _no_hook)(args.file)
     scene, on_edit = got if isinstance(got, tuple) else (got, None)
     if not isinstance(scene, Scene):
@@ -91,6 +92,13 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
     if not args.file and not args.demo:
         raise CnnvisError("give a FILE.cnnvis to open, or --demo")
     if args.screenshot:
+        out, existed = Path(args.screenshot), Path(args.screenshot).exists()
+        try:  # before the render: a path that cannot be written is one line now, not after it
+            open(out, "ab").close()
+        except OSError as exc:
+            raise CnnvisError(f"{out}: cannot write the screenshot ({exc.strerror or exc})") from None
+        if not existed:
+            out.unlink()
         _use_egl()
         scene, on_edit = _load(args, scene_for)
         from vispy.io import write_png
@@ -99,10 +107,10 @@ def run(argv=None, *, scene_for: Callable | None = None) -> int:
 
         viewer = Viewer(scene, on_edit=on_edit, size=args.size)
         _apply_view_options(viewer, args)
-        out = Path(args.screenshot)
-        if out.parent and not out.parent.is_dir():
-            raise CnnvisError(f"{out.parent}: no such directory for the screenshot")
-        write_png(str(out), viewer.render(args.size))
+        try:
+            write_png(str(out), viewer.render(args.size))
+        except OSError as exc:  # a full disk
+            raise CnnvisError(f"{out}: cannot write the screenshot ({exc.strerror or exc})") from None
         print(f"cnnvis-gl: wrote {out} ({args.size[0]}x{args.size[1]})")
         return 0
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
