@@ -137,12 +137,12 @@ def _analyze(args) -> int:
     n_outputs, per_image = pre.probe(model, data)
     pre.check_labels(data, n_outputs)  # before anything is sized by the number of classes
     top_k = pre.cap_top_k(args.top_k, len(data), lambda m: _say(m, True))
-    batch_size = args.batch_size
+    batch_size, batch_note = args.batch_size, f"batch size {args.batch_size}"
     if batch_size is None:
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)  # torchrun: ranks share this machine
         batch_size = pre.auto_batch_size(per_image, pre.available_memory(args.device), processes=local)
-        _say(f"batch size {batch_size} (~{pre.PASS_FACTOR * per_image / 2**20:.1f} MB per image, half of the "
-             f"memory available; --batch-size sets it)", show)
+        batch_note = (f"batch size {batch_size} (~{pre.PASS_FACTOR * per_image / 2**20:.1f} MB per image, fits "
+                      "half the memory available; --batch-size sets it)")
     analysis = analyze(model, data, snapshots=snapshots, batch_size=batch_size, top_k=top_k,
                        importance_classes=classes, show_progress=show, meta=meta, device=args.device,
                        max_patch=args.patch_size, workers=workers)
@@ -151,7 +151,7 @@ def _analyze(args) -> int:
     analysis.save(out)
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(analysis.graph.layers)} layers, "
          f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "
-         f"accuracy {analysis.meta['accuracy']:.3f}", True)
+         f"accuracy {analysis.meta['accuracy']:.3f}; {batch_note}", True)
     return 0
 
 
