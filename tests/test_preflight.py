@@ -234,6 +234,27 @@ def test_two_demo_runs_at_once_on_an_empty_cache_both_succeed(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
+def test_two_writers_of_one_cache_file_interleaved_both_succeed(tmp_path, monkeypatch):
+    """The race of two demo runs made certain: the other run saves the same snapshot between this run's write
+    and its rename (with a fixed temporary name, this run's rename then found no file)."""
+    from cnnvis.data import _train
+
+    model = torch.nn.Linear(2, 2)
+    target = tmp_path / "snap_001.pt"
+    replace, other = os.replace, []
+
+    def replace_after_the_other_run(src, dst):
+        if not other:
+            other.append(1)
+            _train._save(model, target)
+        replace(src, dst)
+
+    monkeypatch.setattr(_train.os, "replace", replace_after_the_other_run)
+    assert _train._save(model, target) == target and other
+    torch.testing.assert_close(torch.load(target, weights_only=True)["weight"], model.weight.detach())
+    assert [p.name for p in tmp_path.iterdir()] == ["snap_001.pt"]
+
+
 # -- clear words ----------------------------------------------------------------------------------------------------------
 def test_a_folder_where_a_file_is_expected(t, capsys):
     (t / "folder.cnnvis").mkdir()
