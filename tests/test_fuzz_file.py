@@ -280,10 +280,11 @@ WEIGHTS = {"manifest leaf": 8, "wrong array": 8, "repeated name": 1, "deep JSON"
 
 
 def bomb(raw: bytes) -> bytes:
-    """The file plus an unreferenced member of BOMB_BYTES zeros, deflated (~1 MB)."""
+    """The file plus an unreferenced member: a .npy of BOMB_BYTES of zeros, deflated (4.7 MB)."""
     buf = io.BytesIO(raw)
     with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         with zf.open("zeros.npy", "w", force_zip64=True) as out:
+            out.write(_npy_claiming((BOMB_BYTES // 8,), "<f8", b""))  # a well-formed .npy of zeros
             chunk = bytes(16 << 20)
             for _ in range(BOMB_BYTES // len(chunk)):
                 out.write(chunk)
