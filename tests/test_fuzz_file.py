@@ -148,7 +148,8 @@ def mut_wrong_array(rng, head, members):
         return _zip(head, {**members, name: _npy_claiming((10**12,), old.dtype.str)}), f"{name}: header claims 10^12"
     else:
         new = old.reshape(-1)[: max(0, old.size - 1)]                              # one short
-    return _zip(head, {**members, name: _npy(new)}), f"{name}: {['shape', 'rank', 'dtype', 'str', 'nan', 'extremes', '', 'short'][kind]}"
+    what = ["shape", "rank", "dtype", "str", "nan", "extremes", "", "short"][kind]
+    return _zip(head, {**members, name: _npy(new)}), f"{name}: {what}"
 
 
 def mut_repeated_name(rng, head, members):
@@ -274,7 +275,8 @@ def _central_entries(b: bytearray):
 
 MUTATIONS = {"manifest leaf": mut_manifest_leaf, "wrong array": mut_wrong_array, "repeated name": mut_repeated_name,
              "deep JSON": mut_deep_json, "missing member": mut_missing_member, "alias": mut_alias,
-             "JPEG sheet": mut_sheet, "flipped bytes": mut_flip, "declared huge": mut_declared_huge, "edge values": mut_edge_values}
+             "JPEG sheet": mut_sheet, "flipped bytes": mut_flip, "declared huge": mut_declared_huge,
+             "edge values": mut_edge_values}
 WEIGHTS = {"manifest leaf": 8, "wrong array": 8, "repeated name": 1, "deep JSON": 1, "missing member": 1,
            "alias": 2, "JPEG sheet": 2, "flipped bytes": 2, "declared huge": 1, "edge values": 2}
 

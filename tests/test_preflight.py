@@ -255,7 +255,7 @@ def test_two_writers_of_one_cache_file_interleaved_both_succeed(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["snap_001.pt"]
 
 
-# -- clear words ----------------------------------------------------------------------------------------------------------
+# -- clear words ------------------------------------------------------------------------------------------------
 def test_a_folder_where_a_file_is_expected(t, capsys):
     (t / "folder.cnnvis").mkdir()
     one_line_exit_2(capsys, ["info", "folder.cnnvis"], r"folder\.cnnvis: is a folder, not an analysis file")

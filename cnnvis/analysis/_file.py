@@ -155,7 +155,7 @@ def _read_member(path: Path, zf: zipfile.ZipFile, member: str, specs: list) -> n
                        else np.lib.format.read_array_header_2_0)
         shape, fortran, dtype = read_header(fh)
         for spec in specs:
-            _validate.check_header(path, member, spec, dtype, shape, fortran, fh.tell(), info.file_size)
+            _validate.check_header(path, member, spec, dtype, shape, fh.tell(), info.file_size)
         arr = np.empty(shape, dtype, order="F" if fortran else "C")
         view = memoryview(arr.reshape(-1, order="A").view(np.uint8))
         got = 0

@@ -74,9 +74,11 @@ class Spec:
 class Plan:
     members: dict = field(default_factory=dict)   # logical name -> Spec
     stored: dict = field(default_factory=dict)    # logical name -> the member holding it (aliases resolved)
-    n_classes: int = 0
-    neurons: list = field(default_factory=list)   # per layer
-    names: list = field(default_factory=list)
+    names: list = field(default_factory=list)     # per layer
+    neurons: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+    index: dict = field(default_factory=dict)     # layer name -> position
+    edges: set = field(default_factory=set)       # (dst, src) of every connection
     group_refs: dict = field(default_factory=dict)  # crop group -> layers (indices) whose crops point into it
 
 
@@ -142,9 +144,18 @@ _META_TYPES = {"n_images": "count", "top_k": "count", "max_patch": "count", "ran
 
 def plan(path, head: dict) -> Plan:
     """The manifest's structure checked, and every member it names with its expected dtype and shape."""
-    r = _Reader(path)
-    p = Plan()
+    r, p = _Reader(path), Plan()
     v1 = head["version"] == 1
+    meta = _plan_meta(r, head)
+    _plan_layers(r, p, head)
+    _plan_connections(r, p, head, v1)
+    _plan_per_layer(r, p, head, v1, meta)
+    _plan_history(r, p, head)
+    _plan_aliases(r, p, head)
+    return p
+
+
+def _plan_meta(r: _Reader, head: dict) -> dict:
     meta = r.dict(head.get("meta") or {}, "meta")
     for key, t in _META_TYPES.items():
         if key in meta:
@@ -163,20 +174,21 @@ def plan(path, head: dict) -> Plan:
         r.fail("class_names", "is empty")
     for i, c in enumerate(classes):
         r.str(c, f"class_names[{i}]")
-    K = p.n_classes = len(classes)
+    return meta
 
+
+def _plan_layers(r: _Reader, p: Plan, head: dict) -> None:
     layers = r.list(head.get("layers"), "layers")
     if not layers:
         r.fail("layers", "is empty")
-    seen = {}
     for i, d in enumerate(layers):
         where = f"layers[{i}]"
         r.dict(d, where)
         name = r.str(d.get("name"), f"{where}.name")
         if not name:
             r.fail(f"{where}.name", "is empty")
-        if name in seen:
-            r.fail(f"{where}.name", f"{name!r} repeats layers[{seen[name]}]: layer names must be unique")
+        if name in p.index:
+            r.fail(f"{where}.name", f"{name!r} repeats layers[{p.index[name]}]: layer names must be unique")
         kind = r.str(d.get("kind"), f"{where}.kind")
         if kind not in LAYER_KINDS:
             r.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(LAYER_KINDS)}")
@@ -188,53 +200,57 @@ def plan(path, head: dict) -> Plan:
             r.int(s, f"{where}.shape[{j}]", 1, 1 << 20)
         if shape[0] != n:
             r.fail(f"{where}.shape", f"starts with {shape[0]}, but the layer has {n} neurons")
-        for j, src in enumerate(r.list(d.get("inputs"), f"{where}.inputs")):
-            if r.str(src, f"{where}.inputs[{j}]") not in seen:
+        inputs = r.list(d.get("inputs"), f"{where}.inputs")
+        for j, src in enumerate(inputs):
+            if r.str(src, f"{where}.inputs[{j}]") not in p.index:
                 r.fail(f"{where}.inputs[{j}]", f"{src!r} is not an earlier layer")
         for key in ("op", "module"):
             if key in d:
                 r.str(d[key], f"{where}.{key}")
-        seen[name] = i
+        p.index[name] = i
         p.names.append(name)
         p.neurons.append(n)
-    L, C = len(layers), p.neurons
+        p.inputs.append(set(inputs))
 
-    edges = set()
+
+def _plan_connections(r: _Reader, p: Plan, head: dict, v1: bool) -> None:
     for i, d in enumerate(r.list(head.get("connections"), "connections")):
         where = f"connections[{i}]"
         r.dict(d, where)
         dst, src = r.str(d.get("dst"), f"{where}.dst"), r.str(d.get("src"), f"{where}.src")
         for key, v in (("dst", dst), ("src", src)):
-            if v not in seen:
+            if v not in p.index:
                 r.fail(f"{where}.{key}", f"{v!r} is not a layer")
-        if src not in layers[seen[dst]]["inputs"]:
+        if src not in p.inputs[p.index[dst]]:
             r.fail(where, f"{src!r} is not an input of {dst!r}")
-        if (dst, src) in edges:
+        if (dst, src) in p.edges:
             r.fail(where, f"repeats the connection {dst!r} <- {src!r}")
-        edges.add((dst, src))
+        p.edges.add((dst, src))
         mode = r.str(d.get("mode"), f"{where}.mode")
         if mode not in CONNECTION_MODES:
             r.fail(f"{where}.mode", f"{mode!r} is not one of {', '.join(CONNECTION_MODES)}")
-        nd, ns = C[seen[dst]], C[seen[src]]
+        nd, ns = p.neurons[p.index[dst]], p.neurons[p.index[src]]
         off = r.int(d.get("offset", 0), f"{where}.offset", 0, nd)
         if mode == "concat" and off + ns > nd:
             r.fail(where, f"concat of {ns} neurons at offset {off} overruns {dst!r}'s {nd}")
         if mode == "identity" and (nd != ns or off):
             r.fail(where, f"identity between {dst!r} ({nd} neurons) and {src!r} ({ns}) at offset {off}")
-        if mode == "weight":
-            keys = ["weight"]
-            if not v1:
-                mag = d.get("magnitude")
-                if mag not in ("abs", "stored"):
-                    r.fail(f"{where}.magnitude", f"must be 'abs' or 'stored', got {_short(mag)}")
-                keys += ["magnitude"] if mag == "stored" else []
-            else:
-                keys += ["magnitude"]
-            for key in keys:
-                if d.get(f"{key}_scale") is not None and r.number(d[f"{key}_scale"], f"{where}.{key}_scale") <= 0:
-                    r.fail(f"{where}.{key}_scale", "must be > 0")
-                p.members[f"conn/{i}/{key}"] = Spec((nd, ns), _FLOAT, f"connection {dst!r} <- {src!r}")
+        if mode != "weight":
+            continue
+        keys = ["weight", "magnitude"]
+        if not v1:  # format 2 leaves out |W| where it is abs() of the signed sums
+            if d.get("magnitude") not in ("abs", "stored"):
+                r.fail(f"{where}.magnitude", f"must be 'abs' or 'stored', got {_short(d.get('magnitude'))}")
+            keys = keys[:1] if d["magnitude"] == "abs" else keys
+        for key in keys:
+            if d.get(f"{key}_scale") is not None and r.number(d[f"{key}_scale"], f"{where}.{key}_scale") <= 0:
+                r.fail(f"{where}.{key}_scale", "must be > 0")
+            p.members[f"conn/{i}/{key}"] = Spec((nd, ns), _FLOAT, f"connection {dst!r} <- {src!r}")
 
+
+def _plan_per_layer(r: _Reader, p: Plan, head: dict, v1: bool, meta: dict) -> None:
+    """Statistics, importance and learned features of the layers the manifest lists for each."""
+    L, C, K = len(p.names), p.neurons, len(head["class_names"])
     stats = r.list(head.get("stats"), "stats")
     for i, j in enumerate(stats):
         j = r.int(j, f"stats[{i}]", 0, L - 1)
@@ -243,14 +259,12 @@ def plan(path, head: dict) -> Plan:
             p.members[f"stats/{j}/{f}"] = Spec((K, C[j]), _FLOAT, f"layer {p.names[j]!r} statistics")
     if len(set(stats)) != len(stats):
         r.fail("stats", "repeats a layer")
-
     for k, classes_j in r.dict(head.get("importance") or {}, "importance").items():
         j = r.index_key(k, "importance", L)
         for i, c in enumerate(r.list(classes_j, f"importance.{k}")):
             r.int(c, f"importance.{k}[{i}]", 0, K - 1)
         for f in ("mean_activation", "max_activation", "contribution"):
             p.members[f"importance/{j}/{f}"] = Spec((C[j],), _FLOAT, f"layer {p.names[j]!r} importance")
-
     top_k = meta.get("top_k")
     free_k = -(top_k if isinstance(top_k, int) and top_k >= 1 else MAX_TOP_K)
     if v1:
@@ -259,58 +273,62 @@ def plan(path, head: dict) -> Plan:
             _feature_members(p, j, free_k)
             p.members[f"features/{j}/patches"] = Spec(
                 (C[j], free_k, -MAX_PATCH_SIDE, -MAX_PATCH_SIDE, -4), _UINT8, f"layer {p.names[j]!r} patches")
-    else:
-        groups = _patch_plan(r, p, r.dict(head.get("patches"), "patches"))
-        for k, g in r.dict(head.get("features") or {}, "features").items():
-            j = r.index_key(k, "features", L)
-            if not groups:
-                r.fail(f"features.{k}", "names a crop group, but patches.groups is empty")
-            g = r.int(g, f"features.{k}", 0, len(groups) - 1)
-            _feature_members(p, j, free_k)
-            p.members[f"features/{j}/crops"] = Spec((C[j], free_k), _INT, f"layer {p.names[j]!r} crop ids")
-            p.group_refs.setdefault(g, []).append(j)
+        return
+    groups = _patch_plan(r, p, r.dict(head.get("patches"), "patches"))
+    for k, g in r.dict(head.get("features") or {}, "features").items():
+        j = r.index_key(k, "features", L)
+        if not groups:
+            r.fail(f"features.{k}", "names a crop group, but patches.groups is empty")
+        g = r.int(g, f"features.{k}", 0, len(groups) - 1)
+        _feature_members(p, j, free_k)
+        p.members[f"features/{j}/crops"] = Spec((C[j], free_k), _INT, f"layer {p.names[j]!r} crop ids")
+        p.group_refs.setdefault(g, []).append(j)
 
+
+def _plan_history(r: _Reader, p: Plan, head: dict) -> None:
     h = head.get("history")
-    if h:
-        r.dict(h, "history")
-        snaps = r.list(h.get("snapshots"), "history.snapshots")
-        if not snaps:
-            r.fail("history.snapshots", "is empty")
-        for i, s in enumerate(snaps):
-            r.str(s, f"history.snapshots[{i}]")
-        hl = r.list(h.get("layers"), "history.layers")
-        for i, n in enumerate(hl):
-            if r.str(n, f"history.layers[{i}]") not in seen:
-                r.fail(f"history.layers[{i}]", f"{n!r} is not a layer")
-        if len(set(hl)) != len(hl):
-            r.fail("history.layers", "repeats a layer")
-        S = len(snaps)
-        p.members["history/grad_mean"] = Spec((S, len(hl)), _FLOAT, "training history")
-        p.members["history/rel_change"] = Spec((S, len(hl)), _FLOAT, "training history")
-        p.members["history/loss"] = Spec((S,), _FLOAT, "training history")
-        hedges = set()
-        for i, e in enumerate(r.list(h.get("edges") or [], "history.edges")):
-            e = r.list(e, f"history.edges[{i}]")
-            if len(e) != 2 or not all(isinstance(v, str) for v in e) or tuple(e) not in edges or tuple(e) in hedges:
-                r.fail(f"history.edges[{i}]", f"{_short(e)} is not a [dst, src] connection of the graph "
-                       "(or repeats one)")
-            hedges.add(tuple(e))
-            shape = (C[seen[e[0]]], C[seen[e[1]]])
-            p.members[f"history/edge_grad/{i}"] = Spec(shape, _FLOAT, f"edge gradient {e[0]!r} <- {e[1]!r}")
-            p.members[f"history/edge_change/{i}"] = Spec(shape, _FLOAT, f"edge change {e[0]!r} <- {e[1]!r}")
+    if not h:
+        return
+    r.dict(h, "history")
+    snaps = r.list(h.get("snapshots"), "history.snapshots")
+    if not snaps:
+        r.fail("history.snapshots", "is empty")
+    for i, s in enumerate(snaps):
+        r.str(s, f"history.snapshots[{i}]")
+    hl = r.list(h.get("layers"), "history.layers")
+    for i, n in enumerate(hl):
+        if r.str(n, f"history.layers[{i}]") not in p.index:
+            r.fail(f"history.layers[{i}]", f"{n!r} is not a layer")
+    if len(set(hl)) != len(hl):
+        r.fail("history.layers", "repeats a layer")
+    S = len(snaps)
+    p.members["history/grad_mean"] = Spec((S, len(hl)), _FLOAT, "training history")
+    p.members["history/rel_change"] = Spec((S, len(hl)), _FLOAT, "training history")
+    p.members["history/loss"] = Spec((S,), _FLOAT, "training history")
+    seen = set()
+    for i, e in enumerate(r.list(h.get("edges") or [], "history.edges")):
+        e = r.list(e, f"history.edges[{i}]")
+        if len(e) != 2 or not all(isinstance(v, str) for v in e) or tuple(e) not in p.edges or tuple(e) in seen:
+            r.fail(f"history.edges[{i}]", f"{_short(e)} is not a [dst, src] connection of the graph (or repeats one)")
+        seen.add(tuple(e))
+        shape = (p.neurons[p.index[e[0]]], p.neurons[p.index[e[1]]])
+        p.members[f"history/edge_grad/{i}"] = Spec(shape, _FLOAT, f"edge gradient {e[0]!r} <- {e[1]!r}")
+        p.members[f"history/edge_change/{i}"] = Spec(shape, _FLOAT, f"edge change {e[0]!r} <- {e[1]!r}")
 
+
+def _plan_aliases(r: _Reader, p: Plan, head: dict) -> None:
+    """Identical arrays are stored once; the alias's own spec is checked against the stored member too."""
     p.stored = {n: n for n in p.members}
-    for alias, target in r.dict(head.get("aliases") or {}, "aliases").items():
+    aliases = r.dict(head.get("aliases") or {}, "aliases")
+    for alias, target in aliases.items():
         r.str(target, f"aliases.{alias}")
         if alias not in p.members or target not in p.members or alias == target:
             r.fail(f"aliases.{alias}", f"{_short(target)}: both must be members the manifest names")
-        if head["aliases"].get(target) is not None:
+        if aliases.get(target) is not None:
             r.fail(f"aliases.{alias}", f"{target!r} is itself an alias")
-        a, t = p.members[alias], p.members[target]
-        if a.kinds != t.kinds:
+        if p.members[alias].kinds != p.members[target].kinds:
             r.fail(f"aliases.{alias}", f"{alias!r} and {target!r} hold different kinds of values")
         p.stored[alias] = target
-    return p
 
 
 def _feature_members(p: Plan, j: int, free_k: int) -> None:
@@ -357,7 +375,7 @@ def _patch_plan(r: _Reader, p: Plan, entry: dict) -> list:
 
 
 # -- 3. each member's header and directory entry, before it is inflated ---------------------------------------
-def check_header(path, member: str, spec: Spec, dtype: np.dtype, shape: tuple, fortran: bool,
+def check_header(path, member: str, spec: Spec, dtype: np.dtype, shape: tuple,
                  header_bytes: int, file_size: int) -> None:
     where = f"member {member}.npy ({spec.what})"
     if dtype.hasobject or dtype.names is not None or dtype.subdtype is not None or \
