@@ -418,6 +418,31 @@ def test_an_unreferenced_gigabyte_of_zeros_is_never_inflated(base, tmp_path):
     assert rss < rss_plain + (64 << 10), (rss, rss_plain)  # within 64 MB of the plain file's, not + 1 GiB
 
 
+def test_the_commands_exit_2_with_one_line_on_hostile_files(base, tmp_path, capsys):
+    """`cnnvis info`, `cnnvis diagnose --json` (in this process) and `cnnvis-gl --screenshot` (in its own)."""
+    from cnnvis.app import main
+
+    head, members, _ = _members(base[1]["jpeg"])
+    rng = np.random.default_rng(0)
+    files = {"repeated": mut_repeated_name(rng, head, members)[0], "deep": _zip(head, members, b"[" * 100_000),
+             "claims": _zip(head, {**members, "stats/1/mean.npy": _npy_claiming((10**12,))})}
+    for name, data in files.items():
+        (tmp_path / f"{name}.cnnvis").write_bytes(data)
+        for argv in (["info", f"{tmp_path}/{name}.cnnvis"], ["diagnose", "--json", f"{tmp_path}/{name}.cnnvis"]):
+            assert main(argv) == 2, argv
+            out = capsys.readouterr()
+            err = out.err.strip().splitlines()
+            assert out.out == "" and len(err) == 1 and err[0].startswith(f"cnnvis: error: {tmp_path}/{name}.cnnvis: ")
+    env = dict(os.environ, PYTHONPATH=PKG_ROOT, EGL_PLATFORM="surfaceless", PYOPENGL_PLATFORM="egl")
+    r = subprocess.run([sys.executable, "-c", "import sys; from cnnvis.app import main_gl; sys.exit(main_gl())",
+                        "repeated.cnnvis", "--screenshot", "r.png"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "repeated.cnnvis: corrupt analysis file: manifest layers[" in r.stderr and "must be unique" in r.stderr \
+        or "is not an earlier layer" in r.stderr
+    assert not (tmp_path / "r.png").exists()
+
+
 def test_the_generator_is_seeded(base):
     import hashlib
 
