@@ -255,6 +255,18 @@ def test_two_writers_of_one_cache_file_interleaved_both_succeed(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["snap_001.pt"]
 
 
+def test_a_damaged_cache_entry_is_a_miss_not_an_error(tmp_path):
+    from cnnvis.data._train import _cached
+
+    (tmp_path / "snap_000.pt").write_bytes(b"x")
+    good = '{"snapshots": ["snap_000.pt"], "test_accuracy": [0.5], "train_loss": [1.0]}'
+    (tmp_path / "result.json").write_text(good)
+    assert _cached(tmp_path).snapshots == (tmp_path / "snap_000.pt",)
+    for bad in (good[:30], '{"snapshots": 3}', '{"snapshots": ["gone.pt"], "test_accuracy": [], "train_loss": []}'):
+        (tmp_path / "result.json").write_text(bad)
+        assert _cached(tmp_path) is None, bad
+
+
 # -- clear words ------------------------------------------------------------------------------------------------
 def test_a_folder_where_a_file_is_expected(t, capsys):
     (t / "folder.cnnvis").mkdir()

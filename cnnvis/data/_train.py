@@ -97,6 +97,17 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def _cached(folder: Path) -> TrainResult | None:
+    """The cached training result in `folder`, or None where it is missing or damaged."""
+    try:
+        meta = json.loads((folder / "result.json").read_text())
+        snaps = tuple(folder / str(s) for s in meta["snapshots"])
+        result = TrainResult(snaps, tuple(meta["test_accuracy"]), tuple(meta["train_loss"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if snaps and all(s.is_file() for s in snaps) else None
+
+
 def cache_dir() -> Path:
     root = os.environ.get("CNNVIS_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "cnnvis")
@@ -114,13 +125,14 @@ def demo_model(name: str, data: Dataset, *, epochs: int = 6, seed: int = 0, show
                           seed=seed, torch=torch.__version__.split("+")[0], v=1), sort_keys=True)
     folder = cache_dir() / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     info = folder / "result.json"
-    if info.is_file():
-        meta = json.loads(info.read_text())
-        snaps = tuple(folder / s for s in meta["snapshots"])
-        if all(s.is_file() for s in snaps):
-            model.load_state_dict(torch.load(snaps[-1], weights_only=True))
+    cached = _cached(folder)
+    if cached is not None:
+        try:
+            model.load_state_dict(torch.load(cached.snapshots[-1], weights_only=True))
             model.eval()
-            return model, TrainResult(snaps, tuple(meta["test_accuracy"]), tuple(meta["train_loss"])), test_set
+            return model, cached, test_set
+        except Exception:  # a damaged cache entry is trained again, not an error  # noqa: BLE001
+            pass
     torch.manual_seed(seed)
     model = build_model(name, n_classes=data.n_classes, in_channels=shape[1], image_size=shape[2])
     result = train(model, train_set, test_set, folder, epochs=epochs, seed=seed, show_progress=show_progress)
