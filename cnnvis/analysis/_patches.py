@@ -272,9 +272,15 @@ def _sheet(pix: np.ndarray, th: int, tw: int, cols: int) -> np.ndarray:
 def _jpeg(sheet: np.ndarray) -> np.ndarray:
     from PIL import Image
 
-    buf = io.BytesIO()
     im = Image.fromarray(sheet[..., 0] if sheet.shape[2] == 1 else sheet)
-    im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
+    for optimize in (True, False):
+        buf = io.BytesIO()
+        try:
+            im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=optimize)
+            break
+        except OSError:  # optimize needs the whole JPEG in a buffer of w*h bytes: noisy RGB sheets overflow it
+            if not optimize:
+                raise
     return np.frombuffer(buf.getvalue(), np.uint8)
 
 
