@@ -1,4 +1,5 @@
 """The analysis pass against direct references, and the .cnnvis file (round trip, bad files, atomicity)."""
+import io
 import json
 import os
 import subprocess
@@ -490,6 +491,19 @@ def test_big_files_use_jpeg_sheets_and_half_precision_weights(small, tmp_path, m
             np.testing.assert_array_equal(getattr(b, group)[k].mean if group == "stats" else
                                           getattr(b, group)[k].contribution,
                                           v.mean if group == "stats" else v.contribution)
+
+
+def test_a_noisy_rgb_sheet_is_coded_too():
+    """Pillow's optimize=True holds the JPEG in w*h bytes; 4:4:4 RGB noise at quality 90 needs more."""
+    from PIL import Image
+
+    from cnnvis.analysis._patches import _jpeg
+
+    sheet = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    raw = _jpeg(sheet)
+    assert raw.size > 1024 * 1024
+    back = np.asarray(Image.open(io.BytesIO(raw.tobytes())).convert("RGB")).astype(int)
+    assert back.shape == sheet.shape and np.abs(back - sheet).mean() < 20
 
 
 def test_format_1_files_still_load(small, tmp_path):

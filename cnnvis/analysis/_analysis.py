@@ -249,8 +249,7 @@ def _to_archive(a: Analysis) -> tuple[dict, dict]:
 
 
 def _from_archive(head: dict, arrays: dict, path) -> Analysis:
-    for name, target in (head.get("aliases") or {}).items():
-        arrays[name] = arrays[target]
+    """The Analysis of a checked manifest and its arrays (aliases resolved; see cnnvis.analysis._validate)."""
     v1 = head["version"] == 1
     layers = tuple(Layer(name=d["name"], kind=d["kind"], n_neurons=int(d["n_neurons"]),
                          inputs=tuple(d["inputs"]), shape=tuple(int(s) for s in d["shape"]), op=d.get("op", ""),

@@ -54,9 +54,15 @@ def _sheet(pix: np.ndarray, th: int, tw: int, cols: int) -> np.ndarray:
 def _jpeg(sheet: np.ndarray) -> np.ndarray:
     from PIL import Image
 
-    buf = io.BytesIO()
     im = Image.fromarray(sheet[..., 0] if sheet.shape[2] == 1 else sheet)
-    im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
+    for optimize in (True, False):
+        buf = io.BytesIO()
+        try:
+            im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=optimize)
+            break
+        except OSError:  # optimize needs the whole JPEG in a buffer of w*h bytes: noisy RGB sheets overflow it
+            if not optimize:
+                raise
     return np.frombuffer(buf.getvalue(), np.uint8)
 
 
@@ -89,15 +95,18 @@ def _sheet_decoder(path, gi, shape, n, e, sheets):
         out = np.empty((n, h, w, ch), np.uint8)
         for s, raw in enumerate(sheets):
             m = min(cols * rows, n - s * cols * rows)
+            r = -(-m // cols)
             try:
                 with Image.open(io.BytesIO(raw.tobytes())) as im:
+                    if im.size != (cols * tw, r * th):  # from the header, before the pixels are decoded
+                        raise AnalysisFileError(f"{path}: corrupt analysis file: member patches/{gi}/sheet/{s}.npy "
+                                                f"is a {im.size[0]}x{im.size[1]} image, expected {cols * tw}x{r * th}")
                     a = np.asarray(im.convert("L" if ch == 1 else "RGB"))
+            except AnalysisFileError:
+                raise
             except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad data
-                raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is not a readable image ({exc})") from None
-            r = -(-m // cols)
-            if a.shape[:2] != (r * th, cols * tw):
-                raise AnalysisFileError(f"{path}: patch sheet {gi}/{s} is {a.shape[1]}x{a.shape[0]}, expected "
-                                        f"{cols * tw}x{r * th}")
+                raise AnalysisFileError(f"{path}: corrupt analysis file: member patches/{gi}/sheet/{s}.npy is not "
+                                        f"a readable image ({type(exc).__name__}: {exc})") from None
             tiles = a.reshape(r, th, cols, tw, ch).transpose(0, 2, 1, 3, 4).reshape(r * cols, th, tw, ch)
             out[s * cols * rows:s * cols * rows + m] = tiles[:m, :h, :w]
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="training snapshots, oldest first, for the per-layer debugging chart")
     add_data_options(a)
     a.add_argument("-o", "--output", required=True, metavar="OUT.cnnvis")
-    a.add_argument("--batch-size", type=int, default=128)
+    a.add_argument("--batch-size", type=int,
+                   help="images per batch (default: sized so the pass fits in half the memory available, at most 128)")
     a.add_argument("--top-k", type=int, default=9, help="learned-feature patches kept per neuron (default 9)")
     a.add_argument("--patch-size", type=int, default=64,
                    help="largest stored patch side in pixels; bigger receptive fields are scaled down (default 64)")
@@ -95,6 +97,10 @@ def _analyze(args) -> int:
     if args.demo and (args.weights or args.snapshots or args.data):
         raise DataError("--demo brings its own model, weights and data; drop --weights/--snapshots/--data "
                         "or use --model")
+    from cnnvis.app import _preflight as pre
+
+    pre.check_output_writable(out)  # before the work: a read-only or full file system is one line now
+    pre.terminate_as_interrupt()  # SIGTERM unwinds like Ctrl-C: no temporary file left behind
     import torch  # noqa: F401  (deferred: `cnnvis info` does not need it)
 
     from cnnvis.analysis._distributed import init_from_env
@@ -130,7 +136,16 @@ def _analyze(args) -> int:
         import numpy as np
 
         data = data.subset(np.arange(min(args.limit, len(data))))
-    analysis = analyze(model, data, snapshots=snapshots, batch_size=args.batch_size, top_k=args.top_k,
+    n_outputs, per_image = pre.probe(model, data)
+    pre.check_labels(data, n_outputs)  # before anything is sized by the number of classes
+    top_k = pre.cap_top_k(args.top_k, len(data), lambda m: _say(m, True))
+    batch_size, batch_note = args.batch_size, f"batch size {args.batch_size}"
+    if batch_size is None:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)  # torchrun: ranks share this machine
+        batch_size = pre.auto_batch_size(per_image, pre.available_memory(args.device), processes=local)
+        batch_note = (f"batch size {batch_size} (~{pre.PASS_FACTOR * per_image / 2**20:.1f} MB per image, fits "
+                      "half the memory available; --batch-size sets it)")
+    analysis = analyze(model, data, snapshots=snapshots, batch_size=batch_size, top_k=top_k,
                        importance_classes=classes, show_progress=show, meta=meta, device=args.device,
                        max_patch=args.patch_size, workers=workers, output=getattr(args, "model_output", None))
     if analysis is None:  # another rank's shard, merged into rank 0's file
@@ -138,7 +153,7 @@ def _analyze(args) -> int:
     analysis.save(out)
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(analysis.graph.layers)} layers, "
          f"{sum(l.n_neurons for l in analysis.graph.layers)} neurons, {len(data)} images, "
-         f"accuracy {analysis.meta['accuracy']:.3f}", True)
+         f"accuracy {analysis.meta['accuracy']:.3f}; {batch_note}", True)
     return 0
 
 

@@ -1,6 +1,8 @@
 """Plain-text description of an Analysis (what `cnnvis info` prints)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["describe"]
@@ -39,7 +41,8 @@ def describe(a) -> str:
         if s is not None:
             never = int((a.dead_fraction(l.name) >= 1.0).sum())
             dead = f"{never}" + (" (ReLU in)" if l.name in relu_in and never else "")
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a class with no images: an all-NaN row
                 prof = np.nanmean(s.mean, axis=1)
             if np.isfinite(prof).any():
                 top = a.class_names[int(np.nanargmax(prof))]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.lib.format as npformat
 
-from cnnvis.data._base import StreamedDataset
+from cnnvis.data._base import ClassNumbers, StreamedDataset
 from cnnvis.errors import DataError
 
 __all__ = ["ArrayDataset", "open_npz", "open_idx", "read_idx"]
@@ -166,7 +166,7 @@ def open_npz(path: str | Path, **options) -> ArrayDataset:
     if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
         raise DataError(f"{path}: labels must be a 1-d integer array, got {y.dtype} of shape {y.shape}")
     if names is None:
-        names = tuple(str(i) for i in range(int(y.max()) + 1 if y.size else 0))
+        names = ClassNumbers(int(y.max()) + 1 if y.size else 0)
     return ArrayDataset(images, y, names, path.stem, **options)
 
 
@@ -256,7 +256,7 @@ def open_idx(path: str | Path, *, split: str = "train", **options) -> ArrayDatas
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise DataError(f"{labs}: {y.shape} labels for {x.shape[0]} images in {imgs.name}")
     k = int(y.max()) + 1
-    names = _FASHION if "fashion" in str(path).lower() and k == 10 else tuple(str(i) for i in range(k))
+    names = _FASHION if "fashion" in str(path).lower() and k == 10 else ClassNumbers(k)
     return ArrayDataset(x, y.astype(np.int64), names, path.name, layout="NHW", **options)
 
 

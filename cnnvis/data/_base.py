@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 
 from cnnvis.data._batching import iter_batches, row_index
 from cnnvis.errors import DataError
 
-__all__ = ["StreamedDataset", "parse_normalize", "IMAGENET"]
+__all__ = ["StreamedDataset", "ClassNumbers", "parse_normalize", "IMAGENET"]
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -50,13 +51,41 @@ def parse_normalize(spec) -> tuple[np.ndarray, np.ndarray] | None:
     return mean, std
 
 
+class ClassNumbers(Sequence):
+    """The names '0' .. 'K-1' of a data set whose file names no classes, made on demand: K comes from the largest
+    label, and a stray label of 10^7 must not cost ten million strings before it is found out."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(str(k) for k in range(self.n)[i])
+        return str(range(self.n)[i])
+
+    def __eq__(self, other) -> bool:  # equal to the tuple of names it stands for
+        if isinstance(other, ClassNumbers):
+            return self.n == other.n
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == self.n and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"ClassNumbers({self.n})"
+
+
 class StreamedDataset:
     """Base of the streamed kinds; a subclass reads rows of its source with `_read(rows)` -> (n, C, H, W)
     float32 in [0, 1] at `image_shape` (before normalisation)."""
 
     def __init__(self, labels, class_names, name: str, *, input_size: int | None = None, normalize=None):
         self._labels = np.ascontiguousarray(labels, dtype=np.int64)
-        self.class_names = tuple(str(c) for c in class_names)
+        self.class_names = class_names if isinstance(class_names, ClassNumbers) else tuple(str(c) for c in class_names)
         self.name = name
         self._rows = None  # a subset's row numbers in the source; None: all, in order
         self._input_size = input_size

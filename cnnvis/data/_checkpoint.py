@@ -45,8 +45,9 @@ def load_model(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
         sys.path.insert(0, os.getcwd())  # models defined in the user's working folder
     try:
         mod = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ModelError(f"--model {spec!r}: cannot import {mod_name!r} ({exc})") from None
+    except (Exception, SystemExit) as exc:  # the user's module runs on import: any error, even sys.exit()
+        raise ModelError(f"--model {spec!r}: cannot import {mod_name!r} ({type(exc).__name__}: "
+                         f"{first_line(exc)})") from None
     factory = mod
     for part in attr.split("."):  # 'pkg.mod:Class.build' reaches class attributes too
         factory = getattr(factory, part, None)
@@ -67,8 +68,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     tensors saved on a GPU mapped to the CPU. Accepts a bare state dict or one nested (at any depth) under
     'state_dict', 'model_state_dict' or 'model', as training loops save them."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise ModelError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as fh:
+        start = fh.read(8)
+    if not (start.startswith(b"PK\x03\x04") or start[:1] == b"\x80"):  # torch.save's zip, or a legacy pickle
+        raise ModelError(f"{path}: not a loadable weights-only checkpoint: not a file torch.save writes (a zip "
+                         f"or a pickle; this one starts with {start!r})")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... on bad files

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,10 +77,35 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256) -> float:
 
 
 def _save(model: nn.Module, path: Path) -> Path:
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda fh: torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, fh))
     return path
+
+
+def _atomic_write(path: Path, write) -> None:
+    """write(fh) into a temporary file of a unique name beside `path`, then rename it onto `path`: runs sharing
+    the cache (two `cnnvis analyze --demo` at once) never write into each other's files or see half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _cached(folder: Path) -> TrainResult | None:
+    """The cached training result in `folder`, or None where it is missing or damaged."""
+    try:
+        meta = json.loads((folder / "result.json").read_text())
+        snaps = tuple(folder / str(s) for s in meta["snapshots"])
+        result = TrainResult(snaps, tuple(meta["test_accuracy"]), tuple(meta["train_loss"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if snaps and all(s.is_file() for s in snaps) else None
 
 
 def cache_dir() -> Path:
@@ -99,19 +125,19 @@ def demo_model(name: str, data: Dataset, *, epochs: int = 6, seed: int = 0, show
                           seed=seed, torch=torch.__version__.split("+")[0], v=1), sort_keys=True)
     folder = cache_dir() / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     info = folder / "result.json"
-    if info.is_file():
-        meta = json.loads(info.read_text())
-        snaps = tuple(folder / s for s in meta["snapshots"])
-        if all(s.is_file() for s in snaps):
-            model.load_state_dict(torch.load(snaps[-1], weights_only=True))
+    cached = _cached(folder)
+    if cached is not None:
+        try:
+            model.load_state_dict(torch.load(cached.snapshots[-1], weights_only=True))
             model.eval()
-            return model, TrainResult(snaps, tuple(meta["test_accuracy"]), tuple(meta["train_loss"])), test_set
+            return model, cached, test_set
+        except Exception:  # a damaged cache entry is trained again, not an error  # noqa: BLE001
+            pass
     torch.manual_seed(seed)
     model = build_model(name, n_classes=data.n_classes, in_channels=shape[1], image_size=shape[2])
     result = train(model, train_set, test_set, folder, epochs=epochs, seed=seed, show_progress=show_progress)
-    tmp = info.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(key=json.loads(key), snapshots=[s.name for s in result.snapshots],
-                                   test_accuracy=result.test_accuracy, train_loss=result.train_loss)))
-    os.replace(tmp, info)
+    text = json.dumps(dict(key=json.loads(key), snapshots=[s.name for s in result.snapshots],
+                           test_accuracy=result.test_accuracy, train_loss=result.train_loss))
+    _atomic_write(info, lambda fh: fh.write(text.encode()))
     return model, result, test_set
 

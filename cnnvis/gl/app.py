@@ -34,7 +34,8 @@ def _load(file, scene_for: Callable | None, *, finding=None, screenshot=False) -
     if file and Path(file).suffix == ".npz":
         return load_scene(file), None, None, None
     if file and not Path(file).is_file():
-        raise CnnvisError(f"{file}: no such file")
+        raise CnnvisError(f"{file}: " + ("is a folder; give a .cnnvis file" if Path(file).is_dir()
+                                         else "no such file"))
     got = (scene_for or _no_hook)(file)
     got = got if isinstance(got, tuple) else (got,)
     if not 1 <= len(got) <= 3:
@@ -90,6 +91,13 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
     opts = dict(facet=facet, edges=edges, threshold=threshold, classes=classes, series=series, finding=finding,
                 file=file)
     if screenshot:
+        out, existed = Path(screenshot), Path(screenshot).exists()
+        try:  # before the render: a path that cannot be written is one line now, not after it
+            open(out, "ab").close()
+        except OSError as exc:
+            raise CnnvisError(f"{out}: cannot write the screenshot ({exc.strerror or exc})") from None
+        if not existed:
+            out.unlink()
         _use_egl()
         scene, on_edit, busy, _ = _load(file, scene_for, finding=finding, screenshot=True)
         from vispy.io import write_png
@@ -98,10 +106,10 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
 
         viewer = Viewer(scene, on_edit=on_edit, size=size)
         _apply_view_options(viewer, **opts)
-        out = Path(screenshot)
-        if out.parent and not out.parent.is_dir():
-            raise CnnvisError(f"{out.parent}: no such directory for the screenshot")
-        write_png(str(out), viewer.render(size))
+        try:
+            write_png(str(out), viewer.render(size))
+        except OSError as exc:  # a full disk
+            raise CnnvisError(f"{out}: cannot write the screenshot ({exc.strerror or exc})") from None
         print(f"cnnvis-gl: wrote {out} ({size[0]}x{size[1]})")
         return 0
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
