@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <limits>
 
 #include "cluster/bicluster.hpp"
@@ -452,9 +453,12 @@ class CudaMatrix final : public MatrixBackend {
 
  private:
   // The thin width is a compile-time 16, 32 or 64 (whole 4-column groups × 256 threads per tile).
+  static_assert(kCudaMaxSubspace == 64, "product_ax / product_atw compile widths 16, 32 and 64");
   static int padded(int l) {
-    if (l > 64) throw InvalidArgument("the CUDA products support at most 64 thin columns");
-    return l <= 16 ? 16 : l <= 32 ? 32 : 64;
+    if (l > kCudaMaxSubspace)
+      throw InvalidArgument("the CUDA products support at most " + std::to_string(kCudaMaxSubspace) +
+                            " thin columns");
+    return l <= 16 ? 16 : l <= 32 ? 32 : kCudaMaxSubspace;
   }
 
   std::vector<double> column_sums(const T* a, const double* rw, double shift) {
