@@ -164,6 +164,17 @@ def test_merge_equals_one_shot(shape):
     assert_matches(merged, x, labels, 4)
 
 
+def test_merging_raw_states_equals_one_shot():
+    # The distributed analysis ships raw states between ranks and merges them with the core's merge.
+    x, labels = make((90, 6, 4), n_classes=4, seed=14)
+    labels[:40][labels[:40] == 3] = 2  # class 3 empty in the first part: its state is all zeros there
+    parts = [ClassStatsAccumulator(4, 6).update(x[a:b], labels[a:b])._moments.state() for a, b in ((0, 40), (40, 90))]
+    merged = _stats.merge_states(*parts)
+    assert_matches(_stats.finalize(*merged), x, labels, 4)
+    with pytest.raises(ValueError, match="mean, m2, max and active must be"):
+        _core.ClassMoments.from_state(parts[0][0], parts[0][1][:2], *parts[0][2:])
+
+
 def test_merge_with_empty_accumulator_changes_nothing():
     x, labels = make((30, 5, 3), seed=8)
     acc = ClassStatsAccumulator(5, 5).update(x, labels)
