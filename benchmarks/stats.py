@@ -12,7 +12,9 @@ Candidates per shape (K = 10 classes, random labels):
   torch+argmax  the same with max/argmax (what a pipeline that also wants the position would run)
   sum         tensor.sum(): one plain read of the same bytes, the memory-bound limit
 Times are medians of --repeats rounds after a warm-up, the candidates interleaved in each round, with
-the CPU caches evicted before every call (all candidates read x from memory).
+the CPU caches evicted before every call (all candidates read x from memory). "fused/sum per round" is
+the median of the ratios within a round (fused and sum run back to back), steadier than the ratio of the
+medians on a machine that others load.
 --cuda times the CUDA kernel against a device-to-device copy of the same bytes instead.
 """
 from __future__ import annotations
@@ -78,9 +80,10 @@ def check_agree(fused, reference) -> None:
         np.testing.assert_allclose(ours, theirs.cpu().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None) -> dict:
+def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None, ratio=None) -> dict:
     """Median wall time (ms) of each candidate, interleaved round by round after one warm-up each;
-    `before` runs untimed ahead of every call."""
+    `before` runs untimed ahead of every call. ratio=(a, b) adds "a/b": the median of the per-round
+    ratios."""
     for fn in fns.values():
         fn()
     sync()
@@ -92,7 +95,11 @@ def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None) -
             fn()
             sync()
             times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(v) for name, v in times.items()}
+    out = {name: statistics.median(v) for name, v in times.items()}
+    if ratio:
+        a, b = ratio
+        out[f"{a}/{b}"] = statistics.median(x / y for x, y in zip(times[a], times[b]))
+    return out
 
 
 def evict_caches(scratch=np.ones(64 << 20 >> 3)) -> None:
@@ -105,7 +112,7 @@ def evict_caches(scratch=np.ones(64 << 20 >> 3)) -> None:
 def cpu_table() -> list[str]:
     torch.set_num_threads(ARGS.threads)
     lines = ["| shape (float32) | MB | fused ms | torch ms | torch+argmax ms | sum ms | torch/fused | "
-             "fused/sum | fused GB/s |", "|---|---|---|---|---|---|---|---|---|"]
+             "fused/sum | fused/sum per round | fused GB/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for shape in CPU_SHAPES:
         g = torch.Generator().manual_seed(0)
         x = torch.randn(shape, generator=g)
@@ -116,13 +123,13 @@ def cpu_table() -> list[str]:
             "torch": lambda: torch_stats(x, labels, K),
             "argmax": lambda: torch_stats(x, labels, K, argmax=True),
             "sum": lambda: x.sum(),
-        }, ARGS.repeats, before=evict_caches)
+        }, ARGS.repeats, before=evict_caches, ratio=("fused", "sum"))
         fused = class_statistics(x, labels_np, K)
         check_agree((fused.count, fused.mean, fused.std, fused.max, fused.active), torch_stats(x, labels, K))
         mb = x.numel() * x.element_size() / 1e6
         lines.append(f"| {shape} | {mb:.0f} | {ms['fused']:.2f} | {ms['torch']:.2f} | {ms['argmax']:.2f} | "
                      f"{ms['sum']:.2f} | {ms['torch'] / ms['fused']:.2f}x | {ms['fused'] / ms['sum']:.2f}x | "
-                     f"{mb / ms['fused']:.1f} |")
+                     f"{ms['fused/sum']:.2f}x | {mb / ms['fused']:.1f} |")
         del x
     return lines
 
@@ -164,9 +171,9 @@ def main() -> int:
         setting = f"device: {torch.cuda.get_device_name()}; {cuda_status()}"
     else:
         lines = cpu_table()
-        setting = (f"threads: OpenMP {_core.omp_max_threads()}, torch {torch.get_num_threads()}; "
-                   f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
-                   f"{load:.2f} on {os.cpu_count()} cores")
+        setting = (f"threads: OpenMP {_core.omp_max_threads()}, torch {torch.get_num_threads()}; CPU path "
+                   f"{_core.cpu_capability()}; numpy {np.__version__}, torch {torch.__version__}; load average "
+                   f"before the run {load:.2f}, after {os.getloadavg()[0]:.2f}, on {os.cpu_count()} cores")
     print(f"Per-class statistics, K={K} classes. Command: `{command}`")
     print(setting)
     print()

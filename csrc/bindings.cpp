@@ -2,9 +2,14 @@
 // each kernel family registers its own functions from its bind_*.cpp (conversion and dispatch only, no
 // compute), and the test-only pieces go to the submodule _core._testing.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
 
 #include "common/device.hpp"
 #include "common/errors.hpp"
+#include "common/simd.hpp"
 
 namespace py = pybind11;
 
@@ -25,8 +30,28 @@ PYBIND11_MODULE(_core, m) {
         "Number of usable CUDA devices (0 without a driver or GPU; never raises).");
   m.def("cuda_status", &cnnvis::cuda_status, "One line on why CUDA is or is not usable.");
   m.def("omp_max_threads", &cnnvis::omp_max_threads, "OpenMP's thread count for the CPU kernels.");
+  // The CPU path of the SIMD kernels (common/simd.hpp): CNNVIS_CPU_CAPABILITY applies once, here; an
+  // unknown value fails the import with the accepted values, a path the CPU lacks warns and falls back.
+  namespace simd = cnnvis::simd;
+  const std::string fallback = simd::apply_capability_env();
+  if (!fallback.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, fallback.c_str(), 1) < 0) throw py::error_already_set();
+  m.def("cpu_capability", [] { return simd::capability_name(simd::capability()); },
+        "The CPU path the SIMD kernels take: 'default', 'avx2' or 'avx512'.");
   cnnvis::register_stats(m);
   cnnvis::register_cluster(m);
   auto testing = m.def_submodule("_testing", "Kernel pieces exposed for tests only (not used by cnnvis).");
   cnnvis::register_cluster_testing(testing);
+  testing.def("cpu_capabilities", [] {
+    std::vector<std::string> out;
+    for (simd::Capability c : simd::available_capabilities()) out.push_back(simd::capability_name(c));
+    return out;
+  }, "The CPU paths this machine runs, narrowest first.");
+  testing.def("set_cpu_capability", [](const std::string& name) { simd::set_capability(simd::parse_capability(name)); },
+              py::arg("name"), "Switch the CPU path for the whole process (tests; the public switch is "
+              "CNNVIS_CPU_CAPABILITY). ValueError for a path this CPU lacks.");
+  testing.def("resolve_cpu_capability", [](const std::string& requested, const std::string& widest) {
+    const simd::Resolved r = simd::resolve_capability(requested, simd::parse_capability(widest));
+    return py::make_tuple(simd::capability_name(r.capability), r.warning);
+  }, py::arg("requested"), py::arg("widest"),
+     "(path, warning) that CNNVIS_CPU_CAPABILITY=requested gives on a CPU whose widest path is `widest`.");
 }

@@ -1,7 +1,9 @@
-"""Fixtures shared by the aggregation and layout tests."""
+"""Fixtures shared by the aggregation and layout tests, and `cpu_path` for the compiled kernels' tests."""
 import pytest
 
 from cnnvis.aggregate import aggregate
+from cnnvis.compute import _testing as core_testing
+from cnnvis.compute import cpu_capability
 from cnnvis.testing.synthetic import synthetic_network
 
 
@@ -14,3 +16,13 @@ def net():
 @pytest.fixture(scope="module")
 def agg(net):
     return aggregate(net.analysis)
+
+
+@pytest.fixture(params=core_testing.cpu_capabilities())
+def cpu_path(request):
+    """Runs a test once per CPU path of the SIMD kernels this machine has ('default', 'avx2', 'avx512':
+    the values of CNNVIS_CPU_CAPABILITY), switched in-process; restores the path afterwards."""
+    before = cpu_capability()
+    core_testing.set_cpu_capability(request.param)
+    yield request.param
+    core_testing.set_cpu_capability(before)

@@ -7,9 +7,14 @@ from sklearn.cluster import _bicluster as skb
 from sklearn.datasets import make_biclusters, make_checkerboard
 from sklearn.metrics import consensus_score
 
+import backend_checks as bc
 from cnnvis.bicluster import spectral_bicluster, spectral_cocluster
 from cnnvis.compute import _testing as ours
 from cnnvis.errors import CnnvisError, DataError
+
+# Tests of the kernels themselves run once per CPU path of the SIMD kernels this machine has
+# (conftest.py's cpu_path); the comparisons with scikit-learn's estimators run on the widest path.
+every_cpu_path = pytest.mark.usefixtures("cpu_path")
 
 
 def cocluster_sets(rows, cols, k):
@@ -24,6 +29,7 @@ def checkerboard_sets(rows, cols, nr, nc):
 # ---------------------------------------------------------------------------------------------------
 # the normalisation helpers, on tiny arrays
 
+@every_cpu_path
 def test_scale_normalize_by_hand():
     x = np.array([[1.0, 2.0], [3.0, 4.0]])
     an, r, c = ours.scale_normalize(x)
@@ -33,6 +39,7 @@ def test_scale_normalize_by_hand():
     np.testing.assert_allclose(an, [[1 / np.sqrt(12), 2 / np.sqrt(18)], [3 / np.sqrt(28), 4 / np.sqrt(42)]])
 
 
+@every_cpu_path
 def test_scale_normalize_shifts_negative_input():
     x = np.array([[-1.0, 0.0], [1.0, 2.0]])  # make_nonnegative adds 1
     an, r, c = ours.scale_normalize(x)
@@ -40,6 +47,7 @@ def test_scale_normalize_shifts_negative_input():
     np.testing.assert_allclose(an, [[0.0, 1 / np.sqrt(4)], [2 / np.sqrt(10), 3 / np.sqrt(20)]])
 
 
+@every_cpu_path
 @pytest.mark.parametrize("seed", range(4))
 def test_scale_normalize_matches_sklearn(seed):
     x = np.random.default_rng(seed).random((7, 5)) - 0.2 * seed
@@ -50,6 +58,7 @@ def test_scale_normalize_matches_sklearn(seed):
     np.testing.assert_allclose(c, ref_c, rtol=1e-12)
 
 
+@every_cpu_path
 def test_scale_normalize_zero_rows_and_columns_are_zero_not_nan():
     x = np.random.default_rng(0).random((6, 4))
     x[2] = 0
@@ -65,12 +74,14 @@ def test_scale_normalize_zero_rows_and_columns_are_zero_not_nan():
     np.testing.assert_allclose(an[np.ix_(keep_r, keep_c)], ref[np.ix_(keep_r, keep_c)], rtol=1e-12)
 
 
+@every_cpu_path
 def test_bistochastic_normalize_by_hand():
     # A doubly stochastic pattern is its own fixed point once scaled to row sums sqrt(n/m) = 1.
     x = np.array([[2.0, 1.0], [1.0, 2.0]])
     np.testing.assert_allclose(ours.bistochastic_normalize(x), x / 3, rtol=1e-9)
 
 
+@every_cpu_path
 @pytest.mark.parametrize("shape,seed", [((7, 5), 0), ((5, 9), 1), ((12, 12), 2), ((3, 30), 3)])
 def test_bistochastic_normalize_matches_sklearn(shape, seed):
     x = np.random.default_rng(seed).random(shape) + 0.05
@@ -83,6 +94,7 @@ def test_bistochastic_normalize_matches_sklearn(shape, seed):
     np.testing.assert_allclose(got.sum(0), np.sqrt(m / n), rtol=1e-5)
 
 
+@every_cpu_path
 def test_bistochastic_zero_rows_stay_zero():
     x = np.random.default_rng(4).random((6, 5))
     x[1] = 0
@@ -90,12 +102,14 @@ def test_bistochastic_zero_rows_stay_zero():
     assert np.isfinite(got).all() and (got[1] == 0).all()
 
 
+@every_cpu_path
 def test_log_normalize_by_hand():
     x = np.array([[1.0, np.e], [np.e, np.e ** 3]])
     # log: [[0, 1], [1, 3]]; row means 0.5, 2; column means 0.5, 2; overall 1.25
     np.testing.assert_allclose(ours.log_normalize(x), [[0.25, -0.25], [-0.25, 0.25]], atol=1e-15)
 
 
+@every_cpu_path
 @pytest.mark.parametrize("seed", range(3))
 def test_log_normalize_matches_sklearn(seed):
     x = np.random.default_rng(seed).random((6, 8)) * 10 - 3 * seed
@@ -103,8 +117,45 @@ def test_log_normalize_matches_sklearn(seed):
 
 
 # ---------------------------------------------------------------------------------------------------
+# the CPU matrix backend's primitives against dense numpy (tests/backend_checks.py)
+
+DTYPES = [np.float32, np.float64]
+
+
+@every_cpu_path
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", bc.SHAPES, ids=str)
+def test_first_pass_matches_numpy(dtype, shape):
+    bc.check_first_pass(np.asarray, dtype, shape)
+
+
+@every_cpu_path
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", bc.SHAPES, ids=str)
+@pytest.mark.parametrize("width", bc.WIDTHS)
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+def test_power_pass_matches_numpy(dtype, shape, width, affine):
+    bc.check_power_pass(np.asarray, dtype, shape, width, affine)
+
+
+@every_cpu_path
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", bc.SHAPES, ids=str)
+@pytest.mark.parametrize("width", bc.WIDTHS)
+def test_project_matches_numpy(dtype, shape, width):
+    bc.check_project(np.asarray, dtype, shape, width)
+
+
+@every_cpu_path
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_randomized_svd_of_the_affine_operator(dtype):
+    bc.check_svd_of_affine_operator(np.asarray, dtype)
+
+
+# ---------------------------------------------------------------------------------------------------
 # the randomized SVD
 
+@every_cpu_path
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-9), (np.float32, 1e-5)])
 @pytest.mark.parametrize("shape", [(400, 150), (150, 400), (97, 61)])
 def test_randomized_svd_matches_lapack(dtype, rtol, shape):
@@ -124,6 +175,7 @@ def test_randomized_svd_matches_lapack(dtype, rtol, shape):
     assert (u[np.abs(u).argmax(0), np.arange(5)] > 0).all()
 
 
+@every_cpu_path
 def test_randomized_svd_stops_early_when_converged():
     rng = np.random.default_rng(1)
     u0 = np.linalg.qr(rng.standard_normal((300, 20)))[0]
@@ -137,6 +189,7 @@ def test_randomized_svd_stops_early_when_converged():
     assert _testing.randomized_svd(a, opt)[3] < 7  # power iterations actually made
 
 
+@every_cpu_path
 def test_randomized_svd_rank_deficient_is_finite():
     a = np.outer(np.arange(1, 21.0), np.arange(1, 11.0))  # rank 1
     u, s, v = ours.randomized_svd(a, 4)
@@ -196,18 +249,21 @@ def test_bicluster_consensus_vs_sklearn(shape, k, noise, method, dtype):
     assert got >= consensus_score(ref.biclusters_, (rows, cols)) - 0.02
 
 
+@every_cpu_path
 def test_planted_coclusters_are_recovered_exactly():
     x, rows, cols = make_biclusters((200, 150), 4, noise=0.1, random_state=3)
     r, c = spectral_cocluster(x, 4, random_state=0)
     assert consensus_score(cocluster_sets(r, c, 4), (rows, cols)) == pytest.approx(1.0)
 
 
+@every_cpu_path
 def test_planted_checkerboard_is_recovered_exactly():
     x, rows, cols = make_checkerboard((200, 150), (4, 3), noise=0.5, random_state=3)
     r, c = spectral_bicluster(x, (4, 3), random_state=0)
     assert consensus_score(checkerboard_sets(r, c, 4, 3), (rows, cols)) == pytest.approx(1.0)
 
 
+@every_cpu_path
 def test_deterministic_for_a_random_state():
     x, _, _ = make_checkerboard((150, 120), 3, noise=3.0, random_state=1)
     for fn in (lambda: spectral_cocluster(x, 3, random_state=7), lambda: spectral_bicluster(x, 3, random_state=7)):
@@ -228,6 +284,7 @@ def test_input_kinds_agree():
 # ---------------------------------------------------------------------------------------------------
 # degenerate inputs: a defined result or a clear error
 
+@every_cpu_path
 def test_one_cluster():
     x = np.random.default_rng(0).random((10, 7))
     r, c = spectral_cocluster(x, 1)
@@ -236,6 +293,7 @@ def test_one_cluster():
     assert (r == 0).all() and (c == 0).all()
 
 
+@every_cpu_path
 @pytest.mark.parametrize("fn", [lambda x: spectral_cocluster(x, 3),
                                 lambda x: spectral_bicluster(x, 3, method="scale"),
                                 lambda x: spectral_bicluster(x, 3, method="bistochastic"),
@@ -246,6 +304,7 @@ def test_constant_matrix_is_defined(fn):
     assert r.min() >= 0 and r.max() < 3 and c.min() >= 0 and c.max() < 3
 
 
+@every_cpu_path
 @pytest.mark.parametrize("fn", [lambda x: spectral_cocluster(x, 3),
                                 lambda x: spectral_bicluster(x, 3, method="scale"),
                                 lambda x: spectral_bicluster(x, 3, method="bistochastic")])
@@ -258,6 +317,7 @@ def test_zero_rows_and_columns_keep_the_rest(fn):
     assert r.min() >= 0 and r.max() < 3 and c.min() >= 0 and c.max() < 3
 
 
+@every_cpu_path
 def test_tiny_matrix_more_vectors_than_rank():
     x = np.array([[1.0, 2.0], [2.0, 1.0], [5.0, 5.0]])
     r, c = spectral_bicluster(x, (2, 2), n_components=6, n_best=3)

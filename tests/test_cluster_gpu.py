@@ -1,9 +1,11 @@
-"""CUDA k-means and spectral co-/biclustering against the CPU path (same algorithm, same seeds)."""
+"""CUDA k-means and spectral co-/biclustering against the CPU path (same algorithm, same seeds), and the
+CUDA matrix backend's primitives against dense numpy."""
 import numpy as np
 import pytest
 from sklearn.datasets import make_biclusters, make_blobs, make_checkerboard
 from sklearn.metrics import adjusted_rand_score, consensus_score
 
+import backend_checks as bc
 from cnnvis.bicluster import spectral_bicluster, spectral_cocluster
 from cnnvis.compute import cuda_available, cuda_status, kmeans
 from cnnvis.errors import DataError
@@ -109,3 +111,34 @@ def test_bicluster_cuda_zero_rows_and_nan():
     x[0, 0] = np.inf
     with pytest.raises(DataError, match="NaN or infinity"):
         spectral_cocluster(_cuda(x), 3)
+
+
+# ---- the CUDA matrix backend's primitives against dense numpy (tests/backend_checks.py) ------------------
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", bc.SHAPES, ids=str)
+def test_cuda_first_pass_matches_numpy(dtype, shape):
+    bc.check_first_pass(_cuda, dtype, shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", bc.SHAPES, ids=str)
+@pytest.mark.parametrize("width", bc.WIDTHS + [40])  # the CUDA products' widths 16, 32 and 64
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+def test_cuda_power_pass_matches_numpy(dtype, shape, width, affine):
+    bc.check_power_pass(_cuda, dtype, shape, width, affine)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", bc.SHAPES, ids=str)
+@pytest.mark.parametrize("width", bc.WIDTHS + [40])
+def test_cuda_project_matches_numpy(dtype, shape, width):
+    bc.check_project(_cuda, dtype, shape, width)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_randomized_svd_of_the_affine_operator(dtype):
+    bc.check_svd_of_affine_operator(_cuda, dtype)

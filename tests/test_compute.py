@@ -11,8 +11,9 @@ import pytest
 import cnnvis
 from cnnvis import _core
 from cnnvis.bicluster import spectral_bicluster, spectral_cocluster
-from cnnvis.compute import _arrays, _errors, kmeans
 from cnnvis._params import SEED, Interval, Options, validate
+from cnnvis.compute import _arrays, _errors, cpu_capability, kmeans
+from cnnvis.compute import _testing as core_testing
 from cnnvis.errors import CnnvisError, DataError, DeviceError
 
 # ---- _params: one message style, bounds by name ---------------------------------------------------------
@@ -117,8 +118,63 @@ def test_spectral_tuning_defaults_are_the_documented_ones():
 
 
 def test_test_only_pieces_live_in_the_testing_submodule():
-    for name in ("scale_normalize", "bistochastic_normalize", "log_normalize", "randomized_svd"):
+    for name in ("scale_normalize", "bistochastic_normalize", "log_normalize", "randomized_svd", "first_pass",
+                 "power_pass", "project", "cpu_capabilities", "set_cpu_capability", "resolve_cpu_capability"):
         assert hasattr(_core._testing, name) and not hasattr(_core, name)
+
+
+def test_cuda_subspace_limit_is_the_cores():
+    from cnnvis.compute import _bicluster
+
+    assert _bicluster.CUDA_MAX_SUBSPACE == _core.CUDA_MAX_SUBSPACE == 64
+
+
+# ---- the CPU paths of the SIMD kernels ------------------------------------------------------------------
+
+def _run_with_capability(value, code):
+    env = dict(os.environ, PYTHONPATH=str(Path(cnnvis.__file__).parents[1]), CNNVIS_CPU_CAPABILITY=value)
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
+                          cwd=Path(cnnvis.__file__).parents[1])
+
+
+def test_cpu_capability_is_one_of_the_machines_paths():
+    paths = core_testing.cpu_capabilities()
+    assert paths[0] == "default" and set(paths) <= {"default", "avx2", "avx512"}
+    assert cpu_capability() in paths
+
+
+@pytest.mark.parametrize("path", core_testing.cpu_capabilities())
+def test_environment_variable_forces_each_path(path):
+    code = ("import numpy as np; from cnnvis.compute import cpu_capability; from cnnvis.stats import "
+            "class_statistics; s = class_statistics(np.arange(60.0).reshape(4, 15), [0, 1, 0, 1], 2); "
+            "print(cpu_capability(), s.mean[0, 0])")
+    out = _run_with_capability(path, code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [path, "15.0"] and "Warning" not in out.stderr
+
+
+def test_unknown_capability_fails_the_import_naming_the_values():
+    out = _run_with_capability("sse9", "import cnnvis.compute")
+    assert out.returncode != 0
+    assert "CNNVIS_CPU_CAPABILITY must be one of default, avx2, avx512, got 'sse9'" in out.stderr
+
+
+@pytest.mark.parametrize("requested,widest,expected,warns", [
+    ("default", "avx512", "default", False), ("avx2", "avx512", "avx2", False), ("avx512", "avx512", "avx512", False),
+    ("avx512", "avx2", "avx2", True), ("avx2", "default", "default", True), ("avx512", "default", "default", True),
+])
+def test_a_path_the_cpu_lacks_falls_back_to_its_widest_with_a_warning(requested, widest, expected, warns):
+    path, warning = core_testing.resolve_cpu_capability(requested, widest)
+    assert path == expected
+    if warns:
+        assert warning == f"CNNVIS_CPU_CAPABILITY={requested}: this CPU has no {requested} path; using {widest}"
+    else:
+        assert warning == ""
+
+
+def test_setting_an_unknown_path_raises():
+    with pytest.raises(ValueError, match="must be one of default, avx2, avx512, got 'neon'"):
+        core_testing.set_cpu_capability("neon")
 
 
 # ---- _arrays --------------------------------------------------------------------------------------------

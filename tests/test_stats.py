@@ -12,6 +12,9 @@ from cnnvis.compute import _stats
 from cnnvis.errors import DataError, DeviceError
 from cnnvis.stats import ClassStatistics, ClassStatsAccumulator, class_statistics
 
+# Every test runs once per CPU path of the SIMD kernels this machine has (conftest.py's cpu_path).
+pytestmark = pytest.mark.usefixtures("cpu_path")
+
 
 def reference(x, labels, n_classes):
     """Per-class statistics the slow way: one class and one channel at a time, in float64."""
@@ -161,6 +164,17 @@ def test_merge_equals_one_shot(shape):
     assert_matches(merged, x, labels, 4)
 
 
+def test_merging_raw_states_equals_one_shot():
+    # The distributed analysis ships raw states between ranks and merges them with the core's merge.
+    x, labels = make((90, 6, 4), n_classes=4, seed=14)
+    labels[:40][labels[:40] == 3] = 2  # class 3 empty in the first part: its state is all zeros there
+    parts = [ClassStatsAccumulator(4, 6).update(x[a:b], labels[a:b])._moments.state() for a, b in ((0, 40), (40, 90))]
+    merged = _stats.merge_states(*parts)
+    assert_matches(_stats.finalize(*merged), x, labels, 4)
+    with pytest.raises(ValueError, match="mean, m2, max and active must be"):
+        _core.ClassMoments.from_state(parts[0][0], parts[0][1][:2], *parts[0][2:])
+
+
 def test_merge_with_empty_accumulator_changes_nothing():
     x, labels = make((30, 5, 3), seed=8)
     acc = ClassStatsAccumulator(5, 5).update(x, labels)
@@ -275,6 +289,25 @@ def test_nan_in_two_dimensional_input_is_caught():
     x[2, 1] = np.nan
     with pytest.raises(DataError, match="image 2, channel 1"):
         class_statistics(x, [0, 0, 0, 0, 0], 1)
+
+
+# (N, C) input merges runs of up to 8 images of one class at once (vector blocks of channels, then one
+# channel at a time); labels: image 0 alone in class 0, images 1..20 in class 1 (runs of 8, 8, 4).
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("image", [0, 1, 5, 9, 20])  # alone in its class, first / inside a run, last run
+@pytest.mark.parametrize("channel", [0, 19, 36])  # first vector block, later block, the one-at-a-time tail
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_in_two_dimensional_runs_is_caught(dtype, image, channel, bad):
+    x = np.ones((21, 37), dtype)
+    x[image, channel] = bad
+    with pytest.raises(DataError, match=f"image {image}, channel {channel}"):
+        class_statistics(x, [0] + [1] * 20, 2)
+
+
+@pytest.mark.parametrize("n_classes", [1, 3, 40])  # long runs of one class, short ones, mostly single images
+def test_two_dimensional_runs_of_one_class_match(n_classes):
+    x, labels = make((203, 45), np.float32, n_classes=n_classes, seed=13, shift=2.0)
+    assert_matches(class_statistics(x, labels, n_classes), x, labels, n_classes)
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cnnvis.compute._stats import merge_states
 from cnnvis.errors import CnnvisError
 
 __all__ = ["world", "shard", "gather_to_root", "init_from_env", "merge_partials"]
@@ -63,20 +64,6 @@ def gather_to_root(part, error: CnnvisError | None):
     return parts
 
 
-def merge_moments(a: tuple, b: tuple) -> tuple:
-    """Chan et al.'s merge of (count (K,), mean (K, C), M2 (K, C), max (K, C), active (K, C))."""
-    na, ma, m2a, xa, aa = a
-    nb, mb, m2b, xb, ab = b
-    n = na + nb
-    fa = np.divide(na, n, out=np.zeros(n.shape), where=n > 0)[:, None]
-    fb = np.divide(nb, n, out=np.zeros(n.shape), where=n > 0)[:, None]
-    delta = np.where((na > 0)[:, None] & (nb > 0)[:, None], mb - ma, 0.0)
-    mean = np.where((na > 0)[:, None], ma, 0.0) * fa + np.where((nb > 0)[:, None], mb, 0.0) * fb
-    m2 = np.where((na > 0)[:, None], m2a, 0.0) + np.where((nb > 0)[:, None], m2b, 0.0) + \
-        delta ** 2 * (na * fb[:, 0])[:, None]
-    return n, mean, m2, np.fmax(xa, xb), aa + ab
-
-
 def merge_topk(parts: list, k: int) -> tuple:
     """Top-k (scores, index, pos), each (C, k), of several ranks: by score, ties to the lower image index."""
     scores = np.concatenate([p[0] for p in parts], 1)
@@ -96,7 +83,7 @@ def merge_partials(parts: list, k: int) -> dict:
     for per_rank in zip(*(p["layers"] for p in parts)):
         moments = per_rank[0]["moments"]
         for q in per_rank[1:]:
-            moments = merge_moments(moments, q["moments"])
+            moments = merge_states(moments, q["moments"])
         out["layers"].append(dict(
             moments=moments, top=merge_topk([q["top"] for q in per_rank], k),
             imp_sum=sum(q["imp_sum"] for q in per_rank),

@@ -42,6 +42,13 @@ def cuda_status() -> str:
     return _core.cuda_status()
 
 
+def cpu_capability() -> str:
+    """The CPU path the SIMD kernels take: 'default', 'avx2' or 'avx512'. The widest this CPU runs, unless
+    the environment variable CNNVIS_CPU_CAPABILITY (read when the core loads) names another: an unknown
+    value fails the import; a path the CPU lacks falls back to the widest it has with a RuntimeWarning."""
+    return _core.cpu_capability()
+
+
 def is_torch(x) -> bool:
     return type(x).__module__.split(".", 1)[0] == "torch"
 

@@ -22,8 +22,8 @@ METHODS = tuple(_core.BiclusterMethod.__members__)  # ('scale', 'bistochastic', 
 _BI = _core.BiclusterOptions()
 _SPECTRAL = _BI.spectral
 
-# The CUDA products keep at most this many subspace columns (n_sv + oversampling; csrc/cluster/bicluster_cuda.cu).
-CUDA_MAX_SUBSPACE = 64
+# The CUDA products keep at most this many subspace columns (n_sv + oversampling); the core's constant.
+CUDA_MAX_SUBSPACE = _core.CUDA_MAX_SUBSPACE
 
 _COCLUSTER_PARAMETERS = {"random_state": SEED}
 _BICLUSTER_PARAMETERS = {

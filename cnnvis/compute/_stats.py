@@ -91,6 +91,19 @@ class ClassStatsAccumulator:
                 f"device={self.device!r})")
 
 
+def merge_states(a: tuple, b: tuple) -> tuple:
+    """Chan et al.'s merge of two raw states (count (K,), mean, M2, max, active (K, C)), as the accumulators
+    store them: by the core's one merge (ClassMoments::merge, csrc/stats/stats.cpp)."""
+    def moments(state):
+        count, mean, m2, mx, active = (np.ascontiguousarray(v) for v in state)
+        return _core.ClassMoments.from_state(count.astype(np.int64), mean.astype(np.float64),
+                                             m2.astype(np.float64), mx.astype(np.float64), active.astype(np.int64))
+
+    out = moments(a)
+    out.merge(moments(b))
+    return out.state()
+
+
 def finalize(count, mean, m2, mx, active) -> ClassStatistics:
     """ClassStatistics from raw moments (M2 = sum of squared deviations); NaN rows for empty classes."""
     n = count.astype(np.float64)[:, None]

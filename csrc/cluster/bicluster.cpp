@@ -18,12 +18,10 @@ namespace cnnvis {
 
 // ===================================================================================================
 // CPU kernels. The products with the thin matrix are register-tiled (R rows × 2 vectors of
-// accumulators) and compiled twice, for AVX2+FMA and for the baseline, picked at run time: the module is
-// built without -march so it runs on any x86-64.
+// accumulators); every kernel is compiled once per CPU path and dispatched as common/simd.hpp says.
 
 namespace {
 
-using simd::cpu_has_avx2;
 using simd::Vec;
 
 constexpr int64_t kColBlock = 1024;  // columns summed in T before adding into double
@@ -31,11 +29,11 @@ constexpr int64_t kFlushRows = 64;   // rows of A^T w summed in T before adding 
 
 // y (R×lp, double) += a (R rows of length n, stride n) · xs (n×lp, T) on the NV·lanes columns from c0:
 // accumulated in T over column blocks of kColBlock, in double across blocks.
-template <typename T, int R, int NV>
+template <typename T, int R, int NV, int B>
 struct AxChunk {
   [[gnu::always_inline]] static inline void run(const T* a, int64_t n, const T* xs, int lp, int c0, double* y) {
-    using V = typename Vec<T>::type;
-    constexpr int L = Vec<T>::lanes;
+    using V = typename Vec<T, B>::type;
+    constexpr int L = Vec<T, B>::lanes;
     for (int64_t j0 = 0; j0 < n; j0 += kColBlock) {
       const int64_t j1 = std::min(n, j0 + kColBlock);
       V acc[R][NV];
@@ -44,7 +42,7 @@ struct AxChunk {
       for (int64_t j = j0; j < j1; ++j) {
         const T* xr = xs + j * lp + c0;
         V x[NV];
-        for (int v = 0; v < NV; ++v) x[v] = *reinterpret_cast<const V*>(xr + v * L);
+        for (int v = 0; v < NV; ++v) x[v] = simd::load<V>(xr + v * L);
         for (int r = 0; r < R; ++r) {
           const T av = a[r * n + j];
           for (int v = 0; v < NV; ++v) acc[r][v] += av * x[v];
@@ -58,23 +56,23 @@ struct AxChunk {
 };
 
 // zf (n×lp, T) += a^T (R rows) · wt (R×lp, T), on the NV·lanes columns from c0.
-template <typename T, int R, int NV>
+template <typename T, int R, int NV, int B>
 struct AtwChunk {
   [[gnu::always_inline]] static inline void run(const T* a, int64_t n, const T* wt, int lp, int c0, T* zf) {
-    using V = typename Vec<T>::type;
-    constexpr int L = Vec<T>::lanes;
+    using V = typename Vec<T, B>::type;
+    constexpr int L = Vec<T, B>::lanes;
     V wr[R][NV];
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) wr[r][v] = *reinterpret_cast<const V*>(wt + r * lp + c0 + v * L);
+      for (int v = 0; v < NV; ++v) wr[r][v] = simd::load<V>(wt + r * lp + c0 + v * L);
     for (int64_t j = 0; j < n; ++j) {
-      V* zr = reinterpret_cast<V*>(zf + j * lp + c0);
+      T* zr = zf + j * lp + c0;
       V s[NV];
-      for (int v = 0; v < NV; ++v) s[v] = zr[v];
+      for (int v = 0; v < NV; ++v) s[v] = simd::load<V>(zr + v * L);
       for (int r = 0; r < R; ++r) {
         const T av = a[r * n + j];
         for (int v = 0; v < NV; ++v) s[v] += av * wr[r][v];
       }
-      for (int v = 0; v < NV; ++v) zr[v] = s[v];
+      for (int v = 0; v < NV; ++v) simd::store(zr + v * L, s[v]);
     }
   }
 };
@@ -144,71 +142,52 @@ std::vector<double> run_pass(const T* a, int64_t m, int64_t n, int lp, const T* 
   return z;
 }
 
-// Thin matrices are padded to whole vectors (8 floats, 4 doubles).
-int padded_width(int l, int elem_size) {
-  const int step = 32 / elem_size;
-  return (l + step - 1) / step * step;
-}
+using simd::padded_width;
 
 // Row kernels of the normalisation passes, in double (sums over whole rows), vectorised with omp simd.
-template <typename T>
-[[gnu::always_inline]] inline double sums_row_body(const T* row, int64_t n, double* col, double* mn, int64_t* bad) {
-  double rs = 0.0, lo = *mn;
-  int64_t nb = 0;
+struct SumsRow {
+  template <class Isa, typename T>
+  [[gnu::always_inline]] static inline double run(const T* row, int64_t n, double* col, double* mn, int64_t* bad) {
+    double rs = 0.0, lo = *mn;
+    int64_t nb = 0;
 #pragma omp simd reduction(+ : rs, nb) reduction(min : lo)
-  for (int64_t j = 0; j < n; ++j) {
-    const double x = row[j];
-    nb += !(x - x == 0.0);  // NaN or ±inf (x - x is NaN for both); std::isfinite blocks vectorisation
-    lo = std::min(lo, x);
-    rs += x;
-    col[j] += x;
+    for (int64_t j = 0; j < n; ++j) {
+      const double x = row[j];
+      nb += !(x - x == 0.0);  // NaN or ±inf (x - x is NaN for both); std::isfinite blocks vectorisation
+      lo = std::min(lo, x);
+      rs += x;
+      col[j] += x;
+    }
+    *mn = lo;
+    *bad += nb;
+    return rs;
   }
-  *mn = lo;
-  *bad += nb;
-  return rs;
-}
-template <typename T>
-[[gnu::always_inline]] inline double sinkhorn_row_body(const T* row, int64_t n, double shift, double target,
-                                                        const double* s, double* r, double* v) {
-  double u = 0.0, f = 0.0;
+};
+struct SinkhornRow {
+  template <class Isa, typename T>
+  [[gnu::always_inline]] static inline double run(const T* row, int64_t n, double shift, double target,
+                                                  const double* s, double* r, double* v) {
+    double u = 0.0, f = 0.0;
 #pragma omp simd reduction(+ : u, f)
-  for (int64_t j = 0; j < n; ++j) {
-    const double t = (static_cast<double>(row[j]) + shift) * s[j];
-    u += t;
-    f += t * t;
-  }
-  const double ri = u > 0.0 ? target / u : 0.0;
-  *r = ri;
+    for (int64_t j = 0; j < n; ++j) {
+      const double t = (static_cast<double>(row[j]) + shift) * s[j];
+      u += t;
+      f += t * t;
+    }
+    const double ri = u > 0.0 ? target / u : 0.0;
+    *r = ri;
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) v[j] += ri * (static_cast<double>(row[j]) + shift);
-  return ri * ri * f;
-}
-template <typename T>
-CNNVIS_TARGET_AVX2 double sums_row_avx2(const T* row, int64_t n, double* col, double* mn, int64_t* bad) {
-  return sums_row_body(row, n, col, mn, bad);
-}
-template <typename T>
-double sums_row_base(const T* row, int64_t n, double* col, double* mn, int64_t* bad) {
-  return sums_row_body(row, n, col, mn, bad);
-}
-template <typename T>
-CNNVIS_TARGET_AVX2 double sinkhorn_row_avx2(const T* row, int64_t n, double shift, double target, const double* s,
-                                            double* r, double* v) {
-  return sinkhorn_row_body(row, n, shift, target, s, r, v);
-}
-template <typename T>
-double sinkhorn_row_base(const T* row, int64_t n, double shift, double target, const double* s, double* r,
-                         double* v) {
-  return sinkhorn_row_body(row, n, shift, target, s, r, v);
-}
+    for (int64_t j = 0; j < n; ++j) v[j] += ri * (static_cast<double>(row[j]) + shift);
+    return ri * ri * f;
+  }
+};
 template <typename T>
 double sums_row(const T* row, int64_t n, double* col, double* mn, int64_t* bad) {
-  return cpu_has_avx2() ? sums_row_avx2(row, n, col, mn, bad) : sums_row_base(row, n, col, mn, bad);
+  return simd::dispatch<SumsRow, double>(row, n, col, mn, bad);
 }
 template <typename T>
 double sinkhorn_row(const T* row, int64_t n, double shift, double target, const double* s, double* r, double* v) {
-  return cpu_has_avx2() ? sinkhorn_row_avx2(row, n, shift, target, s, r, v)
-                        : sinkhorn_row_base(row, n, shift, target, s, r, v);
+  return simd::dispatch<SinkhornRow, double>(row, n, shift, target, s, r, v);
 }
 
 // ===================================================================================================

@@ -34,6 +34,10 @@ class MatrixBackend : public SvdBackend {
   virtual void project(const double* x, const double* y, int c, double* out_r, double* out_c) = 0;
 };
 
+// The CUDA products keep at most this many thin (subspace) columns (bicluster_cuda.cu compiles widths 16,
+// 32 and 64); bound as _core.CUDA_MAX_SUBSPACE, which cnnvis.compute checks n_components against.
+constexpr int kCudaMaxSubspace = 64;
+
 std::unique_ptr<MatrixBackend> make_cpu_matrix(const float* a, int64_t rows, int64_t cols);
 std::unique_ptr<MatrixBackend> make_cpu_matrix(const double* a, int64_t rows, int64_t cols);
 #ifdef CNNVIS_WITH_CUDA

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <limits>
 
 #include "cluster/bicluster.hpp"
@@ -58,6 +59,17 @@ __device__ __forceinline__ void store_tile(double* out, int64_t first, int64_t l
   }
 }
 
+// sh[r][c] = thin[(r0 + r) * LP + c] for the kBK rows from r0, zeros from `end` on: the thin operand's
+// tile, the same in both products (256 threads).
+template <typename T, int LP>
+__device__ __forceinline__ void load_thin_tile(T (&sh)[kBK][LP], const T* __restrict__ thin, int64_t r0, int64_t end,
+                                               int tid) {
+  for (int e = tid; e < kBK * LP; e += 256) {
+    const int r = e / LP, c = e % LP;
+    sh[r][c] = r0 + r < end ? thin[(r0 + r) * LP + c] : T(0);
+  }
+}
+
 // ypart[s] (m × LP) = A[:, k-slice s] · xs[k-slice s, :]. Thread tile: TM rows × 4 columns.
 template <typename T, int LP>
 __global__ void __launch_bounds__(256) ax_kernel(const T* __restrict__ a, int64_t m, int64_t n,
@@ -80,11 +92,7 @@ __global__ void __launch_bounds__(256) ax_kernel(const T* __restrict__ a, int64_
       const int64_t gr = row0 + r, gk = k0 + c;
       as[r][c] = (gr < m && gk < k_end) ? a[gr * n + gk] : T(0);
     }
-    for (int e = tid; e < kBK * LP; e += 256) {
-      const int kk = e / LP, c = e % LP;
-      const int64_t gk = k0 + kk;
-      xsh[kk][c] = gk < k_end ? xs[gk * LP + c] : T(0);
-    }
+    load_thin_tile<T, LP>(xsh, xs, k0, k_end, tid);
     __syncthreads();
 #pragma unroll 8
     for (int kk = 0; kk < kBK; ++kk) tile_fma<T, TM>(&as[rg * TM][kk], kBK + 1, &xsh[kk][cg * 4], acc);
@@ -116,11 +124,7 @@ __global__ void __launch_bounds__(256) atw_kernel(const T* __restrict__ a, int64
       const int64_t gi = i0 + r, gj = col0 + c;
       as[r][c] = (gi < i_end && gj < n) ? a[gi * n + gj] : T(0);
     }
-    for (int e = tid; e < kBK * LP; e += 256) {
-      const int r = e / LP, c = e % LP;
-      const int64_t gi = i0 + r;
-      wsh[r][c] = gi < i_end ? w[gi * LP + c] : T(0);
-    }
+    load_thin_tile<T, LP>(wsh, w, i0, i_end, tid);
     __syncthreads();
 #pragma unroll 8
     for (int r = 0; r < kBK; ++r) tile_fma<T, TM>(&as[r][jg * TM], 1, &wsh[r][cg * 4], acc);
@@ -452,9 +456,12 @@ class CudaMatrix final : public MatrixBackend {
 
  private:
   // The thin width is a compile-time 16, 32 or 64 (whole 4-column groups × 256 threads per tile).
+  static_assert(kCudaMaxSubspace == 64, "product_ax / product_atw compile widths 16, 32 and 64");
   static int padded(int l) {
-    if (l > 64) throw InvalidArgument("the CUDA products support at most 64 thin columns");
-    return l <= 16 ? 16 : l <= 32 ? 32 : 64;
+    if (l > kCudaMaxSubspace)
+      throw InvalidArgument("the CUDA products support at most " + std::to_string(kCudaMaxSubspace) +
+                            " thin columns");
+    return l <= 16 ? 16 : l <= 32 ? 32 : kCudaMaxSubspace;
   }
 
   std::vector<double> column_sums(const T* a, const double* rw, double shift) {

@@ -126,6 +126,7 @@ void def_spectral(py::module_& m, const char* name, BiclusterLabels (*run)(Matri
 
 void register_cluster(py::module_& m) {
   bind_options(m);
+  m.attr("CUDA_MAX_SUBSPACE") = kCudaMaxSubspace;
   m.def("kmeans", &kmeans_host<float>, py::arg("x"), py::arg("options"));
   m.def("kmeans", &kmeans_host<double>, py::arg("x"), py::arg("options"),
         "k-means on the CPU: (labels int64, centers float64 (k, D), inertia, n_iter).");

@@ -204,30 +204,29 @@ KMeansOutput kmeans_run(KMeansBackend& be, const KMeansOptions& opt) {
 
 namespace {
 
-using simd::cpu_has_avx2;
 using simd::Vec;
 
 // Dot products of a tile of R points with all centers (x · C^T, C^T stored D × kp), register-tiled
-// with GCC vector types and compiled for AVX2+FMA and the baseline (picked at run time, as the
-// bicluster kernels). Used where D is large enough for the products to dominate.
-template <typename T, int R, int NV>
+// with GCC vector types and compiled once per CPU path (common/simd.hpp). Used where D is large enough
+// for the products to dominate.
+template <typename T, int R, int NV, int B>
 struct DotsChunk {
   [[gnu::always_inline]] static inline void run(const T* x, int d, const T* ct, int kp, int c0, T* out) {
-    using V = typename Vec<T>::type;
-    constexpr int L = Vec<T>::lanes;
+    using V = typename Vec<T, B>::type;
+    constexpr int L = Vec<T, B>::lanes;
     V acc[R][NV];
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < NV; ++v) acc[r][v] = V{};
     for (int j = 0; j < d; ++j) {
       V c[NV];
-      for (int v = 0; v < NV; ++v) c[v] = *reinterpret_cast<const V*>(ct + static_cast<int64_t>(j) * kp + c0 + v * L);
+      for (int v = 0; v < NV; ++v) c[v] = simd::load<V>(ct + static_cast<int64_t>(j) * kp + c0 + v * L);
       for (int r = 0; r < R; ++r) {
         const T xv = x[static_cast<int64_t>(r) * d + j];
         for (int v = 0; v < NV; ++v) acc[r][v] += xv * c[v];
       }
     }
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + r * kp + c0 + v * L) = acc[r][v];
+      for (int v = 0; v < NV; ++v) simd::store(out + r * kp + c0 + v * L, acc[r][v]);
   }
 };
 
@@ -295,7 +294,7 @@ class CpuKMeans final : public KMeansBackend {
     // Many features: |x|² − 2 x·c + |c|² through the dot-product kernel (as scikit-learn's
     // euclidean_distances); the candidates' potentials only rank them.
     const bool blocked = d_ >= kDotMinFeatures;
-    const int tp = (t + Vec<T>::lanes - 1) / Vec<T>::lanes * Vec<T>::lanes;
+    const int tp = simd::padded_width(t, sizeof(T));
     std::vector<T> ctt(blocked ? static_cast<size_t>(d_) * tp : 0, T(0));
     std::vector<double> cc(t, 0.0);
     if (blocked) {
@@ -351,7 +350,7 @@ class CpuKMeans final : public KMeansBackend {
     // Many features: argmin of |c|² − 2 x·c with the blocked dot-product kernel (in T, as scikit-learn),
     // then the exact distance to the chosen center in double for mind and the inertia.
     const bool blocked = d_ >= kDotMinFeatures;
-    const int kpt = (k + Vec<T>::lanes - 1) / Vec<T>::lanes * Vec<T>::lanes;
+    const int kpt = simd::padded_width(k, sizeof(T));
     std::vector<T> ctt(blocked ? static_cast<size_t>(d_) * kpt : 0, T(0));
     std::vector<double> cc(k, 0.0);
     if (blocked)

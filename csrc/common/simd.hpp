@@ -1,75 +1,177 @@
-// Portable SIMD helpers shared by the CPU kernels (bicluster.cpp, kmeans.cpp). The module is built without
-// -march so it runs on any x86-64: hot loops are compiled twice, for AVX2+FMA (CNNVIS_TARGET_AVX2) and for
-// the baseline, and cpu_has_avx2() picks one at run time (pick_row_tile below does both for the
-// register-tiled kernels).
+// The one SIMD dispatch scheme of the CPU kernels (stats.cpp, kmeans.cpp, bicluster.cpp), after PyTorch's
+// DispatchStub. The module is built without -march so it runs on any x86-64. A hot kernel is written once,
+// as a struct K with an always-inline `template <class Isa, ...> static R run(...)` whose vectors come
+// from Vec<T, Isa::bytes> (GCC vector types); Multi<K> compiles it once per path (default, AVX2+FMA,
+// AVX-512) and dispatch<K, R>(args...) / select<K, R, Args...>() call or return the copy of the active
+// path. The active path is the widest the CPU runs, or the one CNNVIS_CPU_CAPABILITY names (read when the
+// module loads, common/cpu.cpp); tests switch it through _core._testing.set_cpu_capability.
 #pragma once
+#include <atomic>
+#include <string>
+#include <vector>
 
 namespace cnnvis {
 namespace simd {
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CNNVIS_X86_DISPATCH 1
-#define CNNVIS_TARGET_AVX2 __attribute__((target("avx2,fma")))
-inline bool cpu_has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
+// The CPU paths, narrowest first.
+enum class Capability : int { kDefault = 0, kAvx2 = 1, kAvx512 = 2 };
+
+const char* capability_name(Capability c);
+// "default" | "avx2" | "avx512"; throws InvalidArgument naming the accepted values otherwise.
+Capability parse_capability(const std::string& name);
+// The widest path this CPU (and this build) runs.
+Capability max_capability();
+// Every path this CPU runs, narrowest first.
+std::vector<Capability> available_capabilities();
+// Makes c the active path; throws InvalidArgument when the CPU lacks it.
+void set_capability(Capability c);
+// The path a request names on a CPU whose widest is `widest`: an unknown name throws InvalidArgument; a
+// path wider than `widest` falls back to it, with a warning line (empty when nothing to warn).
+struct Resolved {
+  Capability capability;
+  std::string warning;
+};
+Resolved resolve_capability(const std::string& requested, Capability widest);
+// Applies CNNVIS_CPU_CAPABILITY (when set) as resolve_capability says; returns its warning.
+std::string apply_capability_env();
+
+namespace detail {
+extern std::atomic<int> active;
 }
+// The active path (one relaxed load: cheap enough to ask per kernel call).
+inline Capability capability() { return static_cast<Capability>(detail::active.load(std::memory_order_relaxed)); }
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define CNNVIS_X86 1
+#define CNNVIS_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define CNNVIS_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")))
 #else
 #define CNNVIS_TARGET_AVX2
-inline bool cpu_has_avx2() { return false; }
+#define CNNVIS_TARGET_AVX512
 #endif
 
-// GCC/Clang vector types: the accumulators stay in registers whatever the target (two SSE registers per
-// 32-byte vector on the baseline, one AVX register with AVX2). Loads through the under-aligned typedef
-// are unaligned loads.
-template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32), aligned(4)));
-  static constexpr int lanes = 8;
+// Vector traits of the paths: the width of the GCC vectors the kernels use. The default path has SSE2's
+// 16 bytes (GCC lowers wider vectors' comparisons to scalar code there).
+struct Default {
+  static constexpr int bytes = 16;
 };
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32), aligned(8)));
-  static constexpr int lanes = 4;
+struct Avx2 {
+  static constexpr int bytes = 32;
+};
+struct Avx512 {
+  static constexpr int bytes = 64;
 };
 
-// Register-tiled kernels over R rows (1..4) and `width` columns (a multiple of the lanes), covered by
-// chunks of two vectors, then one: Chunk<T, R, NV>::run(a, n, b, width, c0, out) handles the NV vectors
-// of columns from c0 (it must be always-inline, so it is compiled for its caller's target).
-template <template <typename, int, int> class Chunk, typename T, int R>
+// B bytes of T as a GCC vector type. Memory goes through load/store below, never through a V*: GCC
+// drops an aligned() attribute on a dependent typedef, so a dereference would assume B-byte alignment.
+template <typename T, int B>
+struct Vec {
+  typedef T type __attribute__((vector_size(B)));
+  static constexpr int lanes = B / int(sizeof(T));
+};
+
+// Unaligned load and store of a vector of type V at p.
+template <typename V, typename T>
+[[gnu::always_inline]] inline V load(const T* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <typename V, typename T>
+[[gnu::always_inline]] inline void store(T* p, const V& v) {
+  __builtin_memcpy(p, &v, sizeof(V));
+}
+// Lane-wise a > b ? a : b (maxpd's rule: b where either is NaN) and a > b ? 1 : 0, as bitwise blends:
+// GCC scalarises the vector ?: on SSE2, and finds maxpd / a masked move in these on every path.
+template <typename V>
+[[gnu::always_inline]] inline V max(V a, V b) {
+  using I = decltype(a > b);
+  const I m = a > b;
+  return reinterpret_cast<V>((reinterpret_cast<I>(a) & m) | (reinterpret_cast<I>(b) & ~m));
+}
+template <typename V>
+[[gnu::always_inline]] inline V one_if_greater(V a, V b) {
+  using I = decltype(a > b);
+  return reinterpret_cast<V>(reinterpret_cast<I>(V{} + 1) & (a > b));
+}
+// The lanes of V (doubles) loaded from p, element type T (float values are widened).
+template <typename V, typename T>
+[[gnu::always_inline]] inline V load_as(const T* p) {
+  using From = typename Vec<T, int(sizeof(V) / sizeof(V{}[0]) * sizeof(T))>::type;
+  return __builtin_convertvector(load<From>(p), V);
+}
+
+// The copies of kernel K, one per path (K::run must be always-inline: it is compiled for its caller's
+// target).
+template <class K>
+struct Multi {
+  template <class R, class... A>
+  CNNVIS_TARGET_AVX512 static R avx512(A... a) {
+    return K::template run<Avx512>(a...);
+  }
+  template <class R, class... A>
+  CNNVIS_TARGET_AVX2 static R avx2(A... a) {
+    return K::template run<Avx2>(a...);
+  }
+  template <class R, class... A>
+  static R base(A... a) {
+    return K::template run<Default>(a...);
+  }
+};
+
+// The copy of K for the active path, as a function pointer (for kernels called in a loop).
+template <class K, class R, class... A>
+auto select() -> R (*)(A...) {
+  switch (capability()) {
+    case Capability::kAvx512: return &Multi<K>::template avx512<R, A...>;
+    case Capability::kAvx2: return &Multi<K>::template avx2<R, A...>;
+    default: return &Multi<K>::template base<R, A...>;
+  }
+}
+
+// Calls the copy of K for the active path.
+template <class K, class R, class... A>
+R dispatch(A... a) {
+  return select<K, R, A...>()(a...);
+}
+
+// Register-tiled kernels over R rows (1..4) and `width` columns (a multiple of 32 bytes), covered by
+// chunks of two vectors, then one (the default path's 16-byte vectors end there), then (AVX-512) one
+// 32-byte vector: Chunk<T, R, NV, B>::run(a, n, b,
+// width, c0, out) handles the NV vectors of B bytes of columns from c0.
+template <template <typename, int, int, int> class Chunk, typename T, int R>
 struct RowTile {
-  template <typename N, typename Out>
-  [[gnu::always_inline]] static inline void body(const T* a, N n, const T* b, int width, Out* out) {
-    constexpr int L = Vec<T>::lanes;
+  template <class Isa, typename N, typename Out>
+  [[gnu::always_inline]] static inline void run(const T* a, N n, const T* b, int width, Out* out) {
+    constexpr int B = Isa::bytes, L = Vec<T, B>::lanes;
     int c0 = 0;
-    for (; c0 + 2 * L <= width; c0 += 2 * L) Chunk<T, R, 2>::run(a, n, b, width, c0, out);
-    if (c0 < width) Chunk<T, R, 1>::run(a, n, b, width, c0, out);
-  }
-  template <typename N, typename Out>
-  CNNVIS_TARGET_AVX2 static void avx2(const T* a, N n, const T* b, int width, Out* out) {
-    body(a, n, b, width, out);
-  }
-  template <typename N, typename Out>
-  static void base(const T* a, N n, const T* b, int width, Out* out) {
-    body(a, n, b, width, out);
+    for (; c0 + 2 * L <= width; c0 += 2 * L) Chunk<T, R, 2, B>::run(a, n, b, width, c0, out);
+    if (c0 + L <= width) Chunk<T, R, 1, B>::run(a, n, b, width, c0, out), c0 += L;
+    if constexpr (B > 32) {
+      if (c0 < width) Chunk<T, R, 1, 32>::run(a, n, b, width, c0, out);
+    }
   }
 };
 
 template <typename T, typename N, typename Out>
 using RowTileFn = void (*)(const T* a, N n, const T* b, int width, Out* out);
 
-// The AVX2 or baseline copy of the kernel for a tile of `rows` rows (1..4).
-template <template <typename, int, int> class Chunk, typename T, typename N, typename Out>
+// The active path's copy of the kernel for a tile of `rows` rows (1..4).
+template <template <typename, int, int, int> class Chunk, typename T, typename N, typename Out>
 RowTileFn<T, N, Out> pick_row_tile(int rows) {
-  const bool v = cpu_has_avx2();
   switch (rows) {
-    case 4: return v ? RowTile<Chunk, T, 4>::template avx2<N, Out> : RowTile<Chunk, T, 4>::template base<N, Out>;
-    case 3: return v ? RowTile<Chunk, T, 3>::template avx2<N, Out> : RowTile<Chunk, T, 3>::template base<N, Out>;
-    case 2: return v ? RowTile<Chunk, T, 2>::template avx2<N, Out> : RowTile<Chunk, T, 2>::template base<N, Out>;
-    default: return v ? RowTile<Chunk, T, 1>::template avx2<N, Out> : RowTile<Chunk, T, 1>::template base<N, Out>;
+    case 4: return select<RowTile<Chunk, T, 4>, void, const T*, N, const T*, int, Out*>();
+    case 3: return select<RowTile<Chunk, T, 3>, void, const T*, N, const T*, int, Out*>();
+    case 2: return select<RowTile<Chunk, T, 2>, void, const T*, N, const T*, int, Out*>();
+    default: return select<RowTile<Chunk, T, 1>, void, const T*, N, const T*, int, Out*>();
   }
+}
+
+// Thin matrices are padded to whole 32-byte vectors (8 floats, 4 doubles) on every path.
+constexpr int padded_width(int l, int elem_size) {
+  const int step = 32 / elem_size;
+  return (l + step - 1) / step * step;
 }
 
 }  // namespace simd

@@ -113,6 +113,24 @@ void register_stats(py::module_& m) {
           throw InvalidArgument("merge: shapes differ");
         a.state.merge(b.state);
       })
+      .def_static("from_state", [](const CArray<int64_t>& count, const CArray<double>& mean, const CArray<double>& m2,
+                                   const CArray<double>& max, const CArray<int64_t>& active) {
+        if (count.ndim() != 1 || count.shape(0) < 1) throw InvalidArgument("from_state: count must be (K,)");
+        const int64_t k = count.shape(0), c = mean.ndim() == 2 ? mean.shape(1) : 0;
+        for (const py::array* a : {static_cast<const py::array*>(&mean), static_cast<const py::array*>(&m2),
+                                   static_cast<const py::array*>(&max), static_cast<const py::array*>(&active)})
+          if (a->ndim() != 2 || a->shape(0) != k || a->shape(1) != c || c < 1)
+            throw InvalidArgument("from_state: mean, m2, max and active must be (K, C) with count (K,)");
+        Accumulator acc(k, c);
+        auto& s = acc.state;
+        std::copy(count.data(), count.data() + k, s.count.begin());
+        std::copy(mean.data(), mean.data() + k * c, s.mean.begin());
+        std::copy(m2.data(), m2.data() + k * c, s.m2.begin());
+        std::copy(max.data(), max.data() + k * c, s.max.begin());
+        std::copy(active.data(), active.data() + k * c, s.active.begin());
+        return acc;
+      }, py::arg("count"), py::arg("mean"), py::arg("m2"), py::arg("max"), py::arg("active"),
+         "A ClassMoments holding a raw state as state() returns it (merge() then combines such states).")
       .def("state", [](const Accumulator& a) {
         const auto& s = a.state;
         const std::vector<py::ssize_t> kc{s.n_classes, s.n_channels};

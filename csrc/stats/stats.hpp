@@ -52,7 +52,7 @@ StatsStatus check_labels(const int64_t* labels, int64_t n, int64_t n_classes);
 
 // CPU kernel: statistics of one batch into `out` (reset first). OpenMP over channel blocks, or over image
 // blocks with private partials merged at the end when there are few channels; no atomics. The row
-// reductions use AVX-512 or AVX2 when the CPU has them (chosen at run time, no -march needed).
+// reductions and updates take the active CPU path (common/simd.hpp: default, AVX2 or AVX-512).
 StatsStatus class_moments_cpu(const ActivationView& x, const int64_t* labels, ClassMoments& out);
 
 #ifdef CNNVIS_WITH_CUDA
