@@ -5,6 +5,14 @@ RSS is its own ru_maxrss). Then the .cnnvis file size for two image counts, and 
     python3 benchmarks/analysis.py                 # ResNet-50, 224x224, 32 images, batch 16, 2 threads
     python3 benchmarks/analysis.py --quick         # small sizes, seconds
     python3 benchmarks/analysis.py --files 32,256  # file sizes (default: the --images count and 8x it)
+    $(bash scripts/zoo-env.sh) benchmarks/analysis.py --zoo   # whole processes, six torchvision families
+
+--zoo (issue 16): for each of ResNet-50, DenseNet-121, Inception-v3, MobileNet-v3, EfficientNet-B0 and
+ConvNeXt-tiny, a whole `cnnvis analyze` process against a whole process doing bare forward+backward of the same
+model, data (128 Fashion-MNIST test images made RGB, resized to 224x224 by the same loader) and batch (16):
+wall time (imports, capture and crops included), images/s and peak RSS of each process (os.wait4), and the
+capture time alone. Needs torchvision: run it with the zoo venv's python. Targets: >= 0.6x throughput,
+<= 1.5x peak RSS, capture <= 10 s.
 
 Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
 `PYTHONPATH=. python3 benchmarks/analysis.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
@@ -200,11 +208,23 @@ def main():
                    "('' for none; default: --images and 8x that)")
     p.add_argument("--repeat", type=int, default=2, help="rounds of the speed comparison (best is kept)")
     p.add_argument("--only", choices=("speed", "files"), default=None)
+    p.add_argument("--zoo", nargs="?", const=",".join(ZOO), default=None, metavar="NAMES",
+                   help=f"whole processes per torchvision family (default all: {','.join(ZOO)})")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--name", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.images, args.size, args.batch, args.width = 16, 64, 8, 16
+    if args.zoo is not None:
+        if "--images" not in sys.argv:
+            args.images = 128
+        _zoo_table(args, [m for m in args.zoo.split(",") if m])
+        return
+    if args.child == "zoo-bare":
+        print(json.dumps(_zoo_bare(args)))
+        return
     if args.child:
         args.candidate = args.child
         print(json.dumps(speed(args) if args.child == "speed" else child(args)))
@@ -252,6 +272,100 @@ def _files_table(args, counts):
             lt = _load_time(path, args.threads)
             print(f"| {n} | {r['file_mb']:.1f} | {r['layers']} | {r['neurons']} | {r['seconds']:.1f} | "
                   f"{r['save_s']:.1f} | {lt['load_s']:.2f} | {lt['load_rss_mb']:.0f} |")
+
+
+ZOO = {"resnet50": {}, "densenet121": {}, "inception_v3": {"aux_logits": False, "init_weights": True},
+       "mobilenet_v3_large": {}, "efficientnet_b0": {}, "convnext_tiny": {}}
+
+
+def _fmnist_rgb(n: int, folder: str) -> str:
+    """The first n Fashion-MNIST test images as RGB (the channel repeated) in an .npz both processes read."""
+    import numpy as np
+
+    from cnnvis.data import open_dataset
+
+    src = open_dataset("/usr/share/datasets/fashion-mnist")
+    idx = np.arange(min(n, len(src)))
+    grey = np.asarray(src.get(idx), np.float32)  # (n, 1, 28, 28) in [0, 1]
+    path = os.path.join(folder, f"fmnist{n}_rgb.npz")
+    np.savez(path, images=np.repeat(grey, 3, axis=1), labels=src.labels[idx],
+             class_names=np.array(src.class_names))
+    return path
+
+
+def _zoo_bare(args) -> dict:
+    """Child: bare forward+backward of torchvision.models.<name> over the .npz at 224 (the same loader)."""
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+
+    from cnnvis.data import open_dataset
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, args.name)(num_classes=10, **ZOO[args.name]).eval()
+    data = open_dataset(args.data, input_size=args.size)
+    n = 0
+    for _, x, y in data.batches(args.batch):
+        F.cross_entropy(model(x), torch.as_tensor(y)).backward()
+        model.zero_grad(set_to_none=True)
+        n += len(y)
+    return {"seconds": time.perf_counter() - t0, "images": n}
+
+
+def _timed(cmd, env) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of one child process, its own rusage (os.wait4)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd[:6])} ... failed:\n{err[-3000:]}")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024, out + err
+
+
+def _capture_seconds(name: str, size: int) -> float:
+    import torch
+    import torchvision
+
+    from cnnvis.graph._trace import trace
+
+    model = getattr(torchvision.models, name)(num_classes=10, **ZOO[name]).eval()
+    t = time.perf_counter()
+    trace(model, torch.zeros(2, 3, size, size))
+    return time.perf_counter() - t
+
+
+def _zoo_table(args, names):
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               CNNVIS_PROGRESS="0")
+    print(f"\nwhole processes, {args.images} Fashion-MNIST images (RGB) at {args.size}x{args.size}, batch "
+          f"{args.batch}, {args.threads} threads; command: {os.path.basename(sys.executable)} "
+          f"benchmarks/analysis.py {' '.join(sys.argv[1:])}\n")
+    print("| model | capture (s) | bare (s) | analyze (s) | bare img/s | analyze img/s | throughput vs bare "
+          "| bare RSS (MB) | analyze RSS (MB) | RSS vs bare |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _fmnist_rgb(args.images, tmp)
+        for name in names:
+            if name not in ZOO:
+                sys.exit(f"--zoo: unknown model {name!r} (choose from {', '.join(ZOO)})")
+            cap = _capture_seconds(name, args.size)
+            bare_cmd = [sys.executable, os.path.abspath(__file__), "--child", "zoo-bare", "--name", name,
+                        "--data", data, "--size", str(args.size), "--batch", str(args.batch),
+                        "--threads", str(args.threads)]
+            kwargs = ["num_classes=10"] + [f"{k}={v!r}" for k, v in ZOO[name].items()]
+            ana_cmd = [sys.executable, "-c", "import sys; from cnnvis.app import main; sys.exit(main())",
+                       "analyze", "--model", f"torchvision.models:{name}", "--model-kwargs", *kwargs,
+                       "--data", data, "--input-size", str(args.size), "--batch-size", str(args.batch),
+                       "--no-progress", "-o", os.path.join(tmp, f"{name}.cnnvis")]
+            tb, rb, _ = _timed(bare_cmd, env)
+            ta, ra, _ = _timed(ana_cmd, env)
+            n = args.images
+            print(f"| {name} | {cap:.1f} | {tb:.1f} | {ta:.1f} | {n / tb:.2f} | {n / ta:.2f} | **{tb / ta:.2f}x** | "
+                  f"{rb:.0f} | {ra:.0f} | **{ra / rb:.2f}x** |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,9 @@ def short_name(names, i: int, width: float, size: float) -> str:
     name = names[i]
     if text_width(name, size) <= width:
         return name
+    module = name.split(" \u00b7 ")[0]   # "features.3 · 2 blocks": the module's whole name reads best
+    if module != name and text_width(module, size) <= width:
+        return module
     short = _distinct(names, i)
     if text_width(short, size) <= width:
         return short
