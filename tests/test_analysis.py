@@ -497,7 +497,7 @@ def test_a_noisy_rgb_sheet_is_coded_too():
     """Pillow's optimize=True holds the JPEG in w*h bytes; 4:4:4 RGB noise at quality 90 needs more."""
     from PIL import Image
 
-    from cnnvis.analysis._patches import _jpeg
+    from cnnvis.analysis._jpeg import _jpeg
 
     sheet = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     raw = _jpeg(sheet)

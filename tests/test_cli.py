@@ -101,7 +101,6 @@ BAD = [
     (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "badlabels.npz"], "label 9 of image 0 is outside"),
     (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "corrupt.npz"], "corrupt.npz: cannot read"),
     (["--model", "mymodels:make", "--weights", "s1.pt", "--data", "big.npz"], r"big: images of shape 1x16x16 do not fit LeNet .*--input-size"),
-    (["--model", "mymodels:make", "--data", "data.npz"], "--weights .* is required"),
 ]
 
 

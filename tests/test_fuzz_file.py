@@ -37,7 +37,7 @@ def make_base(folder: Path) -> dict[str, bytes]:
     import torch
 
     import cnnvis.analysis._analysis as A
-    import cnnvis.analysis._patches as P
+    import cnnvis.analysis._jpeg as P
     from cnnvis.analysis import Analysis
     from cnnvis.analysis._run import analyze
     from cnnvis.data import build_model, load_digits

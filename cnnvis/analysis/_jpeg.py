@@ -81,34 +81,47 @@ def decode_groups(entry: dict, arrays: dict, path) -> list[CropGroup]:
             groups.append(CropGroup(shape, pix))
             continue
         sheets = [arrays[f"patches/{gi}/sheet/{s}"] for s in range(int(e["sheets"]))]
-        groups.append(CropGroup(shape, decode=_sheet_decoder(path, gi, shape, n, e, sheets), n=n))
+        decode_sheet = _sheet_decoder(path, gi, shape, n, e, sheets)
+        per = int(e["cols"]) * int(e["rows"])
+
+        def decode_all(d=decode_sheet, k=len(sheets), n=n, per=per, shape=shape):
+            parts = [_sheet_crops(*d(s), min(per, n - s * per), shape) for s in range(k)]
+            return np.concatenate(parts) if parts else np.empty((0, *shape), np.uint8)
+
+        groups.append(CropGroup(shape, decode=decode_all, n=n, sheet=decode_sheet, per_sheet=per))
     return groups
 
 
 def _sheet_decoder(path, gi, shape, n, e, sheets):
-    def decode():
+    """s -> (sheet s as an (H, W, ch) image, tile (th, tw), tiles per row): crops are cut from it when read."""
+    def decode(s):
         from PIL import Image
 
-        h, w, ch = shape
+        ch = shape[2]
         th, tw = (int(v) for v in e["tile"])
         cols, rows = int(e["cols"]), int(e["rows"])
-        out = np.empty((n, h, w, ch), np.uint8)
-        for s, raw in enumerate(sheets):
-            m = min(cols * rows, n - s * cols * rows)
-            r = -(-m // cols)
-            try:
-                with Image.open(io.BytesIO(raw.tobytes())) as im:
-                    if im.size != (cols * tw, r * th):  # from the header, before the pixels are decoded
-                        raise AnalysisFileError(f"{path}: corrupt analysis file: member patches/{gi}/sheet/{s}.npy "
-                                                f"is a {im.size[0]}x{im.size[1]} image, expected {cols * tw}x{r * th}")
-                    a = np.asarray(im.convert("L" if ch == 1 else "RGB"))
-            except AnalysisFileError:
-                raise
-            except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad data
-                raise AnalysisFileError(f"{path}: corrupt analysis file: member patches/{gi}/sheet/{s}.npy is not "
-                                        f"a readable image ({type(exc).__name__}: {exc})") from None
-            tiles = a.reshape(r, th, cols, tw, ch).transpose(0, 2, 1, 3, 4).reshape(r * cols, th, tw, ch)
-            out[s * cols * rows:s * cols * rows + m] = tiles[:m, :h, :w]
-        return out
+        m = min(cols * rows, n - s * cols * rows)
+        r = -(-m // cols)
+        try:
+            with Image.open(io.BytesIO(sheets[s].tobytes())) as im:
+                if im.size != (cols * tw, r * th):  # from the header, before the pixels are decoded
+                    raise AnalysisFileError(f"{path}: corrupt analysis file: member patches/{gi}/sheet/{s}.npy "
+                                            f"is a {im.size[0]}x{im.size[1]} image, expected {cols * tw}x{r * th}")
+                mode = "L" if ch == 1 else "RGB"
+                a = np.asarray(im if im.mode == mode else im.convert(mode))
+        except AnalysisFileError:
+            raise
+        except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad data
+            raise AnalysisFileError(f"{path}: corrupt analysis file: member patches/{gi}/sheet/{s}.npy is not "
+                                    f"a readable image ({type(exc).__name__}: {exc})") from None
+        return a.reshape(r * th, cols * tw, ch), (th, tw), cols
 
     return decode
+
+
+def _sheet_crops(image, tile, cols, m, shape) -> np.ndarray:
+    """The first m crops (m, h, w, ch) of a decoded sheet."""
+    (th, tw), (h, w, ch) = tile, shape
+    r = -(-m // cols)
+    tiles = image.reshape(r, th, cols, tw, ch).transpose(0, 2, 1, 3, 4).reshape(r * cols, th, tw, ch)
+    return np.ascontiguousarray(tiles[:m, :h, :w])

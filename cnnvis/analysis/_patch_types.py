@@ -13,10 +13,14 @@ __all__ = ["CropGroup", "PatchArray"]
 class CropGroup:
     """Crops of one stored size: pixels (n, h, w, ch) uint8, held or decoded from JPEG sheets on first use."""
 
-    def __init__(self, shape: tuple[int, int, int], pixels: np.ndarray | None = None, *, decode=None, n: int = 0):
+    def __init__(self, shape: tuple[int, int, int], pixels: np.ndarray | None = None, *, decode=None, n: int = 0,
+                 sheet=None, per_sheet: int = 0):
         self.shape = tuple(int(s) for s in shape)
         self._pixels = pixels
         self._decode = decode  # () -> pixels, for a group read from a file
+        self._sheet = sheet    # s -> (image, (th, tw), cols) of JPEG sheet s, for a group read from a file
+        self._per_sheet = int(per_sheet)
+        self._sheets: dict = {}
         self.n = int(pixels.shape[0]) if pixels is not None else int(n)
 
     @property
@@ -24,7 +28,25 @@ class CropGroup:
         if self._pixels is None:
             self._pixels = self._decode()
             self._decode = None
+            self._sheets.clear()
         return self._pixels
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        """pixels[ids], decoding only the JPEG sheets that hold them (a view needs a few hundred crops of
+        tens of thousands: ResNet-50's first Scene decodes 3 sheets' worth, not all)."""
+        if self._pixels is not None or self._sheet is None or np.size(ids) > 4096:  # many: decode all at once
+            return self.pixels[ids]
+        ids = np.asarray(ids, np.int64)
+        out = np.empty((*ids.shape, *self.shape), np.uint8)
+        h, w, _ = self.shape
+        for j in np.ndindex(ids.shape):
+            s, i = divmod(int(ids[j]), self._per_sheet)
+            if s not in self._sheets:
+                self._sheets[s] = self._sheet(s)
+            image, (th, tw), cols = self._sheets[s]
+            r, c = divmod(i, cols)
+            out[j] = image[r * th:r * th + h, c * tw:c * tw + w]
+        return out
 
     @property
     def nbytes(self) -> int:
@@ -56,7 +78,7 @@ class PatchArray:
         ids = np.asarray(ids)
         if ids.size == 0:
             return np.zeros((*ids.shape, *self.group.shape), np.uint8)
-        out = self.group.pixels[np.maximum(ids, 0)]
+        out = self.group.take(np.maximum(ids, 0))
         out[ids < 0] = 0
         return out
 

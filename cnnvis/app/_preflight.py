@@ -83,10 +83,13 @@ def cap_top_k(top_k: int, n_images: int, say) -> int:
     return top_k
 
 
-def probe(model, data, n: int = 1) -> tuple[int, int]:
+def probe(model, data, n: int = 1, output=None) -> tuple[int, int]:
     """(class scores the model outputs, bytes autograd saves per image) from one forward pass of n images with
-    gradients on the input only, as the analysis runs it (the model's flags and mode are restored)."""
+    gradients on the input only, as the analysis runs it (the model's flags and mode are restored). output: where
+    the class scores are in what the model returns (cnnvis.graph._output.pick_output)."""
     import torch
+
+    from cnnvis.graph._output import pick_output
 
     x = torch.from_numpy(np.asarray(data.get(np.arange(min(n, len(data)))), np.float32))
     param = next(model.parameters(), None)
@@ -115,7 +118,8 @@ def probe(model, data, n: int = 1) -> tuple[int, int]:
         for p, f in zip(model.parameters(), flags):
             p.requires_grad_(f)
         model.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+    out = pick_output(out, output, model=type(model).__name__)
+    if out.ndim != 2:
         raise ModelError(f"the model must return class scores of shape (N, K), got "
                          f"{getattr(out, 'shape', type(out).__name__)}")
     per_image = (sum(saved.values()) + x.nbytes + out.nbytes) / len(x)

@@ -136,7 +136,7 @@ def _analyze(args) -> int:
         import numpy as np
 
         data = data.subset(np.arange(min(args.limit, len(data))))
-    n_outputs, per_image = pre.probe(model, data)
+    n_outputs, per_image = pre.probe(model, data, output=getattr(args, "model_output", None))
     pre.check_labels(data, n_outputs)  # before anything is sized by the number of classes
     top_k = pre.cap_top_k(args.top_k, len(data), lambda m: _say(m, True))
     batch_size, batch_note = args.batch_size, f"batch size {args.batch_size}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from cnnvis._params import Interval, validate
-from cnnvis.aggregate._reorder import class_rank
 from cnnvis.layout._atlas import matrix_atlas, patch_atlas
 from cnnvis.layout._curves import bundle_curves
 from cnnvis.layout._pack import pack_squares
@@ -138,6 +137,8 @@ def build_scene(analysis, aggregation, *, column_width: float = 200.0, column_ga
 
     # -- learned-feature patches ---------------------------------------------------------------------
     pbox, prect, pneuron, pimgs, pimp, pdead, ptop = [], [], [], [], [], [], []
+    from cnnvis.aggregate._reorder import class_rank  # here: the viewer imports layout, not aggregate
+
     rank_of = class_rank(cls_order)   # class index -> position in the Scene's class order
     for nc, k, r in _drawn_clusters(agg, rect_of):
         feats = analysis.features.get(nc.layer)

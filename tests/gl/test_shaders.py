@@ -44,7 +44,16 @@ def test_every_program_compiles_links_and_draws(make_viewer):
     """GLSL compiles at the first draw, and VisPy raises there with the compiler's message."""
     from cnnvis.testing.scenes import synthetic_scene
 
-    v = make_viewer(synthetic_scene(3, 2))
+    import dataclasses
+
+    import numpy as np
+
+    s = synthetic_scene(3, 2)
+    # column titles are the overlay's; a label of the scene's own (at the first column) is the text program's
+    s = dataclasses.replace(s, label_text=("note",) + s.label_text,
+                            label_pos=np.vstack([s.rect_box[:1, :2], s.label_pos]).astype(np.float32),
+                            label_size=np.append(s.label_size[:1], s.label_size).astype(np.float32))
+    v = make_viewer(s)
     image = v.render((96, 64))
     assert image.shape == (64, 96, 4)
     for name in PROGRAM_NAMES:
