@@ -20,7 +20,7 @@ import copy
 import io
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.fx as fx
@@ -51,6 +51,7 @@ class Site:
     module: nn.Module | None = None
     op: str = ""                   # module class name, or the function's name (add, cat, relu, permute, ...)
     fn_args: tuple = ()            # a function call's arguments (nodes or constants), batch axis included
+    kwargs: dict = field(default_factory=dict)
     name: str = ""                 # fx-style node name (functions)
 
 
@@ -133,7 +134,7 @@ def _propagate(gm: fx.GraphModule, example: torch.Tensor, model: nn.Module) -> N
 
 
 def _fx_sites(gm: fx.GraphModule, modules: dict, batch: int) -> dict:
-    sites, axes = {}, {}
+    sites = {}
     for node in gm.graph.nodes:
         tm = node.meta.get("tensor_meta")
         shape = tuple(tm.shape) if tm is not None and hasattr(tm, "shape") else None
@@ -150,8 +151,7 @@ def _fx_sites(gm: fx.GraphModule, modules: dict, batch: int) -> dict:
         else:
             site.op = "input"
         site.kwargs = dict(node.kwargs)
-        site.axis = _channel_axis(site, sites, axes)
-        axes[node] = site.axis
+        site.axis = _channel_axis(site, sites)
         sites[node] = site
     return sites
 
@@ -230,7 +230,7 @@ def _export_sites(gm: fx.GraphModule, modules: dict) -> dict:
         if c is not None and any(call_of.get(u) != c for u in n.users):
             outputs[c] = n
     counts: dict[str, int] = {}
-    sites, axes = {}, {}
+    sites = {}
     for n in nodes:
         if n.op == "placeholder" and n is not x:
             continue
@@ -254,8 +254,7 @@ def _export_sites(gm: fx.GraphModule, modules: dict) -> dict:
             site.name = base if k == 0 else f"{base}_{k}"
             site.fn_args = tuple(n.args)
         site.kwargs = dict(n.kwargs)
-        site.axis = _channel_axis(site, sites, axes)
-        axes[n] = site.axis
+        site.axis = _channel_axis(site, sites)
         sites[n] = site
     return sites
 
@@ -298,8 +297,7 @@ _CONV_FUNCTIONS = {"conv1d", "conv2d", "conv3d", "convolution", "max_pool1d", "m
 
 def _source(site: Site, sites: dict):
     """The first tensor argument's node that has a site (the data path into this node)."""
-    args = list(site.fn_args) + list(getattr(site, "kwargs", {}).values()) if not site.module else \
-        list(site.node.args)
+    args = list(site.fn_args) + list(site.kwargs.values()) if not site.module else list(site.node.args)
     for a in args:
         for n in (a if isinstance(a, (list, tuple)) else [a]):
             if isinstance(n, fx.Node):
@@ -319,7 +317,7 @@ def _through(n: fx.Node, sites: dict):
     return n
 
 
-def _channel_axis(site: Site, sites: dict, axes: dict) -> int:
+def _channel_axis(site: Site, sites: dict) -> int:
     """Where the channels are in the per-image shape: 0 for NCHW maps and (B, F) vectors; the last axis after
     a Linear over the last dimension, a LayerNorm over it, or a permute that moves the channels there."""
     nd = len(site.shape)
@@ -336,9 +334,9 @@ def _channel_axis(site: Site, sites: dict, axes: dict) -> int:
     elif site.op == "linear":
         return nd - 1
     src = _source(site, sites)
-    if src is None or src not in axes:
+    if src is None:
         return 0
-    k, in_shape = axes[src], sites[src].shape
+    k, in_shape = sites[src].axis, sites[src].shape
     if site.op in ("permute", "transpose", "swapaxes") and len(in_shape) == nd:
         perm = _permutation(site, nd + 1)
         if perm is not None:
