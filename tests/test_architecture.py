@@ -23,6 +23,7 @@ ALLOWED = {
     "layout": {"aggregate", "errors"},
     "gl": {"layout", "errors"},
     "diagnose": {"analysis", "aggregate", "graph", "compute", "stats", "errors"},
+    "diff": {"analysis", "graph", "errors", "progress"},
     "testing": {"graph", "data", "analysis", "compute", "stats", "aggregate", "layout", "errors"},
     "app": {"*"},
     "__init__": {"analysis", "diagnose", "errors"},
