@@ -274,3 +274,81 @@ def test_two_widths_compare_with_unmatched_neurons(digits):
     assert sorted(c1.partner[c1.partner >= 0].tolist()) == list(range(20))  # one-to-one onto B's 20
     assert np.isnan(c1.weight_drift) and not d.same_architecture
     assert d.layer("fc2").counts()["unmatched"] == 0
+
+
+# -- the command -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, lenet):
+    folder = tmp_path_factory.mktemp("diff")
+    perm = np.random.default_rng(3).permutation(50)
+    torch.save(lenet.state_dict(), folder / "a.pt")
+    torch.save(permuted_lenet(lenet, perm).state_dict(), folder / "b.pt")
+    return folder, perm
+
+
+def _cnnvis(argv, capsys):
+    from cnnvis.app.commands import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _args(folder, *extra):
+    return ["diff", "--model", "cnnvis.data:LeNet", "--weights", str(folder / "a.pt"), "--against",
+            str(folder / "b.pt"), "--data", "digits", "--limit", "200", "--batch-size", "50", "--no-progress", *extra]
+
+
+def test_cli_json_contract(checkpoints, capsys):
+    import json
+
+    folder, perm = checkpoints
+    code, out, err = _cnnvis(_args(folder, "--json"), capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    sizes = {"conv1": 20, "conv2": 50, "fc1": 500, "fc2": 10}
+    assert [l["a"] for l in d["layers"]] == list(sizes)
+    for l in d["layers"]:
+        assert set(l) >= {"a", "b", "cka", "partner", "correlation", "status", "weight_drift", "counts"}
+        assert len(l["partner"]) == len(l["correlation"]) == len(l["status"]) == sizes[l["a"]]
+        assert set(l["status"]) <= {"stable", "drifted", "unmatched"} and isinstance(l["cka"], float)
+    conv2 = d["layers"][1]
+    assert conv2["partner"] == np.argsort(perm).tolist() and set(conv2["status"]) == {"stable"}
+    assert d["summary"]["stable"] == 580 and d["summary"]["neurons"] == 580
+    assert len(d["cka"]["matrix"]) == len(d["cka"]["a"]) == len(d["alignment"])
+    assert d["threshold"] == 0.8 and d["same_architecture"] is True
+
+
+def test_cli_output_file_holds_both_analyses_and_the_diff(checkpoints, capsys, tmp_path):
+    from cnnvis.analysis import Analysis
+    from cnnvis.diff import load_diff
+
+    folder, perm = checkpoints
+    out = tmp_path / "d.cnnvis"
+    code, stdout, err = _cnnvis(_args(folder, "-o", str(out)), capsys)
+    assert code == 0, err and stdout == ""
+    diff, a, b = load_diff(out)
+    assert (diff.layer("conv2").partner == np.argsort(perm)).all()
+    assert a.graph.names == b.graph.names and a.meta["diff_side"] == "A" and b.meta["diff_side"] == "B"
+    # B's conv2 neurons are A's, permuted: their per-class means follow the permutation
+    np.testing.assert_allclose(b.stats["conv2"].mean[:, np.argsort(perm)], a.stats["conv2"].mean, rtol=1e-4,
+                               atol=1e-6)
+    assert Analysis.load(out).graph.names == a.graph.names  # still an analysis file of A
+    code, info, _ = _cnnvis(["info", str(out)], capsys)
+    assert code == 0 and "conv2" in info
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a[:5] + a[7:], "--against"),                          # argv[5:7]: --against B
+    (lambda a: a[:6] + ["/nonexistent/b.pt"] + a[7:], "b.pt"),
+    (lambda a: a + ["--batch-size", "3"], "--batch-size must be >= 4"),
+    (lambda a: a + ["--threshold", "1.5"], "--threshold"),
+    (lambda a: a + ["-o", "/nonexistent/folder/d.cnnvis"], "does not exist"),
+    (lambda a: ["diff", "--demo", "--data", "digits"], "--demo brings its own"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(checkpoints, capsys, tmp_path, change, message):
+    folder, _ = checkpoints
+    argv = change(_args(folder))
+    code, out, err = _cnnvis(argv, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
