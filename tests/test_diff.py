@@ -352,3 +352,25 @@ def test_cli_bad_input_is_one_line_and_exit_2(checkpoints, capsys, tmp_path, cha
     code, out, err = _cnnvis(argv, capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_viewer_scene_of_a_diff_file(checkpoints, capsys, tmp_path):
+    """cnnvis-gl's hook on a diff file: A's Scene, the CKA and stable-fraction series first in the chart, one
+    finding per layer with drifted neurons first in the list (its neurons marked), the diagnosis after."""
+    from cnnvis.app.diff_view import SERIES, scene_for
+
+    folder, _ = checkpoints
+    lenet_b = torch.load(folder / "a.pt", weights_only=True)
+    lenet_b["conv2.weight"][[1, 2, 3]] = torch.randn_like(lenet_b["conv2.weight"][[1, 2, 3]])
+    torch.save(lenet_b, tmp_path / "b3.pt")
+    out = tmp_path / "d.cnnvis"
+    argv = _args(folder, "-o", str(out))
+    argv[6] = str(tmp_path / "b3.pt")
+    assert _cnnvis(argv, capsys)[0] == 0
+    scene, on_edit = scene_for(out)
+    assert scene.chart_names[:2] == SERIES and len(scene.chart_names) == len(scene.chart_na) == len(scene.chart_legend)
+    col = list(scene.column_names).index("conv2")
+    assert scene.chart_values[0, -1, col] < 1 and 0 < scene.chart_values[1, -1, col] < 1
+    first = scene.findings[0]
+    assert first.kind == "diff" and first.layer == "conv2" and set(first.neurons) >= {1, 2, 3}
+    assert [m.number for m in scene.findings] == list(range(1, len(scene.findings) + 1))

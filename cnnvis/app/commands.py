@@ -19,7 +19,7 @@ def main(argv=None) -> int:
 
 
 def main_gl(argv=None) -> int:
-    from cnnvis.app.session import scene_for
+    from cnnvis.app.diff_view import scene_for  # a diff file's view; any other file: app.session's
     from cnnvis.gl.app import main as gl_main
 
     return gl_main(argv, scene_for=scene_for)

@@ -22,7 +22,7 @@ from cnnvis.diff._match import STATUSES
 from cnnvis.diff._result import Diff, LayerDiff
 from cnnvis.errors import AnalysisFileError
 
-__all__ = ["save_diff", "load_diff", "is_diff_file", "DIFF_VERSION"]
+__all__ = ["save_diff", "load_diff", "is_diff_file", "path_is_diff", "DIFF_VERSION"]
 
 DIFF_VERSION = 1
 
@@ -52,6 +52,19 @@ def save_diff(path: str | os.PathLike, diff: Diff, analysis_a, analysis_b) -> No
 
 def is_diff_file(head: dict) -> bool:
     return isinstance(head, dict) and isinstance(head.get("diff"), dict)
+
+
+def path_is_diff(path) -> bool:
+    """Whether `path` is a diff file, reading its manifest only (False for anything unreadable: the caller
+    opens it as an analysis and reports the problem)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return is_diff_file(json.loads(zf.read("manifest.json")))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
 
 
 def load_diff(path: str | os.PathLike):
