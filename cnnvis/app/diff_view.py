@@ -3,7 +3,7 @@
 Built from the Scene's existing fields only (the viewer is unchanged): the chart's first two series are, per
 column, the CKA of its weighted layers with their matched layers of B and the fraction of their neurons that
 are stable; the panel's findings list starts with one entry per weighted layer with drifted or unmatched
-neurons (click: the layer's column, those neurons ticked in the activation matrix; the message names each
+neurons, the most changed first (click: the layer's column, those neurons ticked in the activation matrix; the message names each
 one's partner in B with its correlation), followed by the diagnosis of A (numbered after them). Any other
 file goes to the session's own hook.
 """
@@ -63,13 +63,13 @@ class DiffMarks:
 
     def __init__(self, diff, analysis):
         self.diff, self.analysis = diff, analysis
-        self.findings = [f for f in map(self._finding, diff.layers) if f is not None]
+        moved = [l for l in diff.layers if (l.status != "stable").any()]
+        moved.sort(key=lambda l: -(l.status != "stable").mean())  # most changed first, then in layer order
+        self.findings = [self._finding(l) for l in moved]
 
     def _finding(self, l):
         c = l.counts()
         moved = np.flatnonzero(l.status != "stable")
-        if not len(moved):
-            return None
         listed = ", ".join(f"{i}->{p}" + (f" r={r:.2f}" if np.isfinite(r) else "") if p >= 0 else f"{i}->none"
                            for i, p, r in zip(moved, l.partner[moved], l.correlation[moved]))
         more = len(moved) - _PARTNERS_LISTED

@@ -242,26 +242,29 @@ def _cross(xa: torch.Tensor, xb: torch.Tensor) -> CrossMoments:
     step = max(1, _CHUNK_BYTES // (8 * s * (ca + xb.shape[1])))
     acc = None
     for k in range(0, n, step):
-        p, q = _centred(xa[k:k + step]), _centred(xb[k:k + step])
-        part = CrossMoments(p.shape[1], p.mean_, q.mean_, _host(torch.einsum("cr,cr->c", p, p)),
-                            _host(torch.einsum("dr,dr->d", q, q)), _host(p @ q.T))
+        (p, mp, m2p), (q, mq, m2q) = _centred(xa[k:k + step]), _centred(xb[k:k + step])
+        # the product in torch on either device: on the CPU numpy's BLAS threads would fight torch's OpenMP
+        # pool, which spins on after each layer (measured 7x slower on 2 cores)
+        part = CrossMoments(p.shape[1], mp, mq, m2p, m2q, (p @ q.T).cpu().numpy())
         acc = part if acc is None else acc.merge(part)
     return acc
 
 
-def _centred(x: torch.Tensor) -> torch.Tensor:
-    """(C, rows) float64 copy of an (n, C, S) map minus its channel means (kept as .mean_, numpy)."""
-    z = x.transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64)
-    if z.data_ptr() == x.data_ptr():
-        z = z.clone()
+def _centred(x: torch.Tensor):
+    """(z, mean, sum of squares): z the (C, rows) float64 copy of an (n, C, S) map minus its channel means
+    (a torch tensor on x's device), mean and sum of squared deviations per channel (numpy)."""
+    if x.is_cuda:
+        z = x.transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64, copy=True)
+        mean = z.mean(1)
+        z -= mean[:, None]
+        return z, mean.cpu().numpy(), (z * z).sum(1).cpu().numpy()
+    src = x.numpy() if x.dtype in (torch.float32, torch.float64) else x.float().numpy()
+    z = np.empty((x.shape[1], x.shape[0], x.shape[2]), np.float64)
+    z[...] = src.transpose(1, 0, 2)  # one converting copy, channels first
+    z = z.reshape(x.shape[1], -1)
     mean = z.mean(1)
     z -= mean[:, None]
-    z.mean_ = _host(mean)
-    return z
-
-
-def _host(t: torch.Tensor) -> np.ndarray:
-    return t.cpu().numpy()
+    return torch.from_numpy(z), mean, np.einsum("cr,cr->c", z, z)
 
 
 def _feeder(side: _Side, i: int):
