@@ -377,3 +377,63 @@ def test_viewer_scene_of_a_diff_file(checkpoints, capsys, tmp_path):
     conv2 = next(m for m in ours if m.layer == "conv2")
     assert set(conv2.neurons) >= {1, 2, 3} and conv2.column == col and len(conv2.neuron_row) == len(conv2.neurons)
     assert [m.number for m in scene.findings] == list(range(1, len(scene.findings) + 1))
+
+
+# -- distributed: 2 gloo processes against one ----------------------------------------------------------------
+def _diff_worker(rank, init, states, x, y, out):
+    import json
+
+    import torch.distributed as dist
+
+    from cnnvis.data import Dataset, build_model
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    try:
+        models = []
+        for state in states:
+            m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+            m.load_state_dict(state)
+            models.append(m.eval())
+        d = compare(*models, Dataset(x, y, ("a", "b", "c"), "random"), batch_size=10, show_progress=False)
+        if rank == 0:
+            out.write_text(json.dumps(d.to_dict()))
+        else:
+            assert d is None
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_merge_the_correlations_exactly(tmp_path):
+    """Each rank streams its shard; rank 0's merged correlations, partners and per-class changes are those of
+    one process: within 1e-5, the float32 rounding of the activations themselves (a rank's batches hold other
+    images than one process's, so BLAS sums them in another order; the merge itself is exact to 1e-10 above).
+    CKA is not compared: its minibatch estimate depends on which images share a batch."""
+    import json
+
+    import torch.multiprocessing as mp
+
+    from cnnvis.data import Dataset, build_model
+
+    rng = np.random.default_rng(5)
+    data = Dataset(rng.random((40, 1, 12, 12), dtype=np.float32), rng.integers(0, 3, 40), ("a", "b", "c"), "random")
+    states = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        states.append(build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12).state_dict())
+    models = []
+    for state in states:
+        m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
+        m.load_state_dict(state)
+        models.append(m.eval())
+    one = compare(*models, data, batch_size=10, show_progress=False).to_dict()
+    out = tmp_path / "two.json"
+    mp.spawn(_diff_worker, args=(f"file://{tmp_path / 'rendezvous'}", states, data.images, data.labels, out),
+             nprocs=2)
+    two = json.loads(out.read_text())
+    assert two["meta"]["world_size"] == 2 and two["meta"]["n_images"] == 40
+    for l1, l2 in zip(one["layers"], two["layers"]):
+        assert (l1["a"], l1["b"], l1["partner"], l1["status"]) == (l2["a"], l2["b"], l2["partner"], l2["status"])
+        np.testing.assert_allclose(np.array(l2["correlation"], float), np.array(l1["correlation"], float), atol=1e-5)
+        np.testing.assert_allclose(np.array(l2["class_change"], float), np.array(l1["class_change"], float),
+                                   atol=1e-5)
