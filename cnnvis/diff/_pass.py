@@ -148,7 +148,9 @@ def _merge(parts: list) -> dict:
             out[side] = {i: v + p[side][i] for i, v in out[side].items()}
         if out["hsic"] is not None:
             out["hsic"] = out["hsic"].merge(p["hsic"])
-        out["cross"] = {k: v.merge(p["cross"][k]) for k, v in out["cross"].items()}
+        cross = dict(p["cross"])  # a rank with no images has no moments for a pair
+        out["cross"] = {k: out["cross"][k].merge(cross.pop(k)) if k in cross else out["cross"][k]
+                        for k in out["cross"]} | cross
     return out
 
 
