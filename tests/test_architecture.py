@@ -25,6 +25,7 @@ ALLOWED = {
     "layout": {"aggregate", "_params", "errors"},
     "gl": {"layout", "errors"},
     "diagnose": {"analysis", "aggregate", "graph", "compute", "stats", "_params", "errors"},
+    "diff": {"analysis", "graph", "_params", "errors", "progress"},
     "testing": {"graph", "data", "analysis", "compute", "stats", "aggregate", "layout", "_params", "errors"},
     "app": {"*"},
     "__init__": {"analysis", "diagnose", "errors"},

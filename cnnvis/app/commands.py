@@ -20,9 +20,10 @@ def main(argv=None) -> int:
 
 
 def main_gl(argv=None) -> int:
+    from cnnvis.app.diff_view import scene_for  # a diff file's view; any other file: app.session's
     from cnnvis.app.gl_command import main as gl_main
 
-    return gl_main(argv)
+    return gl_main(argv, scene_for=scene_for)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("diagnose", parents=[diagnose_parser()], add_help=False,
                    help="findings in a .cnnvis file (dead, redundant, positive weights, weight change, ...)",
                    description=diagnose_parser().description)
+    from cnnvis.app.diff import parser as diff_parser
+
+    sub.add_parser("diff", parents=[diff_parser()], add_help=False, description=diff_parser().description,
+                   help="compare two checkpoints or two models neuron by neuron (CKA, correlation, Hungarian)")
     i = sub.add_parser("info", help="describe a .cnnvis file")
     i.add_argument("file")
     i.add_argument("--aggregation", action="store_true",
@@ -69,6 +74,10 @@ def _main(argv) -> int:
         from cnnvis.app.diagnose import execute
 
         return execute(args)
+    if args.command == "diff":
+        from cnnvis.app.diff import execute as diff_execute
+
+        return diff_execute(args)
     if args.command == "info":
         from cnnvis.analysis import Analysis
         from cnnvis.app.report import describe

@@ -1,0 +1,103 @@
+"""Matching layers by CKA and neurons by correlation, and the weight drift after alignment (pure numpy/scipy).
+
+Layers: `monotone_alignment` gives rows (layers of A) distinct columns (layers of B) in the same order, as
+many as the feasible pairs allow and, among those alignments, with the largest summed CKA (dynamic
+programming, O(La Lb)); `best_match` is the unconstrained per-row argmax (Kornblith et al. 2019's sanity
+check: is the most similar layer the corresponding one?).
+Neurons: `match_neurons` is the one-to-one assignment maximising the summed Fisher z of the correlations
+(Hungarian, scipy.optimize.linear_sum_assignment); a neuron of A left over when B is narrower is `unmatched`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["STABLE", "DRIFTED", "UNMATCHED", "STATUSES", "STABLE_THRESHOLD", "monotone_alignment", "best_match",
+           "match_neurons", "weight_drift"]
+
+STABLE, DRIFTED, UNMATCHED = "stable", "drifted", "unmatched"
+STATUSES = (STABLE, DRIFTED, UNMATCHED)
+# A matched neuron is stable when its activation correlates with its partner's at >= 0.8 over every image and
+# position: r^2 >= 0.64, most of either's variance explained by the other (a choice, `--threshold` changes it).
+STABLE_THRESHOLD = 0.8
+
+_R_MAX = 1 - 1e-12  # artanh's argument is clipped here (z <= 14.2)
+_MATCH_BONUS = 10.0  # per matched row: more matched rows always beat a higher CKA sum (|CKA| <~ 1)
+
+
+def monotone_alignment(score: np.ndarray, feasible: np.ndarray | None = None) -> np.ndarray:
+    """(La,) column per row, -1 where none: a one-to-one, order-preserving alignment (rows i < i' matched to
+    columns j < j'; gaps allowed, as in sequence alignment) with the most matched rows the feasible pairs
+    allow and, among those, the largest summed score. NaN scores count as 0; infeasible pairs (e.g.
+    different spatial sizes) are never chosen. Two models with the same layers align layer by layer."""
+    score = np.nan_to_num(np.asarray(score, np.float64), nan=0.0) + _MATCH_BONUS
+    La, Lb = score.shape
+    ok = np.ones_like(score, bool) if feasible is None else np.asarray(feasible, bool)
+    # best[i, j]: the best total aligning rows < i with columns < j
+    best = np.zeros((La + 1, Lb + 1))
+    choice = np.zeros((La + 1, Lb + 1), np.int8)  # 0: row i-1 unmatched, 1: column j-1 unused, 2: matched
+    for i in range(1, La + 1):
+        for j in range(1, Lb + 1):
+            options = (best[i - 1, j], best[i, j - 1],
+                       best[i - 1, j - 1] + score[i - 1, j - 1] if ok[i - 1, j - 1] else -np.inf)
+            c = int(np.argmax(options))
+            best[i, j], choice[i, j] = options[c], c
+    out = np.full(La, -1, np.int64)
+    i, j = La, Lb
+    while i > 0 and j > 0:
+        c = choice[i, j]
+        if c == 2:
+            out[i - 1] = j - 1
+        i, j = (i - 1 if c != 1 else i), (j - 1 if c != 0 else j)
+    return out
+
+
+def best_match(score: np.ndarray, feasible: np.ndarray | None = None) -> np.ndarray:
+    """(La,) the feasible column of highest score per row, -1 where none."""
+    s = np.nan_to_num(np.asarray(score, np.float64), nan=-np.inf)
+    if feasible is not None:
+        s = np.where(feasible, s, -np.inf)
+    out = np.argmax(np.where(np.isneginf(s), -1e300, s), 1)
+    any_ok = np.ones(len(s), bool) if feasible is None else np.asarray(feasible, bool).any(1)
+    return np.where(any_ok, out, -1).astype(np.int64)
+
+
+def match_neurons(corr: np.ndarray, threshold: float = STABLE_THRESHOLD):
+    """One-to-one neuron matching of a (Ca, Cb) correlation matrix.
+
+    Returns (partner (Ca,) int64, -1 for unmatched; correlation (Ca,) float64 with the partner, NaN for
+    unmatched or a constant neuron; status (Ca,) array of "stable" | "drifted" | "unmatched"). A NaN
+    correlation (a constant channel) counts as 0 in the assignment and is never stable.
+    """
+    corr = np.asarray(corr, np.float64)
+    Ca = corr.shape[0]
+    # Fisher's z = artanh(r) grows without bound near r = 1: a near-exact match is never traded for two
+    # moderate ones (with r itself, 0.9 + 0.7 beats 1.0 + 0.5 and an unchanged neuron loses its copy).
+    z = np.arctanh(np.clip(np.nan_to_num(corr, nan=0.0), -_R_MAX, _R_MAX))
+    rows, cols = linear_sum_assignment(z, maximize=True)
+    partner = np.full(Ca, -1, np.int64)
+    partner[rows] = cols
+    r = np.full(Ca, np.nan)
+    r[rows] = corr[rows, cols]
+    status = np.where(partner < 0, UNMATCHED, np.where(r >= threshold, STABLE, DRIFTED)).astype("<U9")
+    return partner, r, status
+
+
+def weight_drift(wa: np.ndarray, wb: np.ndarray, perm_out: np.ndarray | None = None,
+                 perm_in: np.ndarray | None = None) -> float:
+    """||W_A - P_out W_B P_in|| / ||W_A|| (Frobenius): B's output rows taken in the order of A's neurons'
+    partners and its input channels in the order of the partners of the layer feeding it. wb's second axis
+    may be channels x positions (a linear layer after a flatten): it is permuted in blocks."""
+    wa, wb = np.asarray(wa, np.float64), np.asarray(wb, np.float64)
+    if wa.shape != wb.shape:
+        return float("nan")
+    if perm_out is not None:
+        wb = wb[perm_out]
+    if perm_in is not None and wb.ndim >= 2:
+        c = len(perm_in)
+        if wb.shape[1] % c:
+            return float("nan")
+        blocks = wb.reshape(wb.shape[0], c, wb.shape[1] // c, *wb.shape[2:])
+        wb = blocks[:, perm_in].reshape(wb.shape)
+    norm = np.linalg.norm(wa)
+    return float(np.linalg.norm(wa - wb) / norm) if norm > 0 else float("nan")
