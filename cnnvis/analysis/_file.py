@@ -93,9 +93,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+def read_archive(path: str | os.PathLike, *, extra=None) -> tuple[dict, dict[str, np.ndarray]]:
     """(manifest, logical member name -> array), every member checked (cnnvis.analysis._validate) before it
-    is inflated and used; members the manifest does not name are never read; aliases are resolved."""
+    is inflated and used; members the manifest does not name are never read; aliases are resolved.
+    extra(path, head, plan) -> Plan: further members a file kind adds to the analysis (a diff file's), each
+    with its Spec, read under the same checks; their values are the caller's to check."""
     path = Path(path)
     if path.is_dir():
         raise AnalysisFileError(f"{path}: is a folder, not an analysis file (give a .cnnvis file)")
@@ -109,12 +111,14 @@ def read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
             head = _read_manifest(path, zf)
             _check_head(path, head)
             plan = _validate.plan(path, head)
+            more = extra(path, head, plan) if extra is not None else _validate.Plan()
             arrays = {}
             by_member: dict[str, list] = {}
-            for name, member in plan.stored.items():
+            specs = {**plan.members, **more.members}
+            for name, member in {**plan.stored, **more.stored}.items():
                 by_member.setdefault(member, []).append(name)
             for member, logical in by_member.items():
-                arr = _read_member(path, zf, member, [plan.members[n] for n in logical])
+                arr = _read_member(path, zf, member, [specs[n] for n in logical])
                 arrays.update((n, arr) for n in logical)
             _validate.check_values(path, head, plan, arrays)
     except AnalysisFileError:

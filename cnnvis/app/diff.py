@@ -137,12 +137,12 @@ def _inputs(args, show: bool):
     if args.demo:
         return _demo_inputs(args, show)
     data = dataset_from_args(args)
-    model_a = model_from_args(args)
+    model_a, _ = model_from_args(args)
     b_args = argparse.Namespace(
         model=args.against_model or args.model, weights=args.against,
         model_kwargs=args.against_model_kwargs if args.against_model_kwargs is not None
         else ([] if args.against_model else args.model_kwargs))
-    model_b = model_from_args(b_args)
+    model_b, _ = model_from_args(b_args)
     for m in (model_a, model_b):
         check_fits_model(data, m)
     meta = dict(a=dict(model=args.model, weights=str(args.weights)),

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from cnnvis.analysis import _validate
 from cnnvis.analysis._analysis import _from_archive, _to_archive
 from cnnvis.analysis._file import FORMAT_VERSION, read_archive, write_archive
 from cnnvis.diff._match import STATUSES
@@ -69,7 +70,7 @@ def path_is_diff(path) -> bool:
 
 def load_diff(path: str | os.PathLike):
     """(Diff, analysis of A, analysis of B) from a file `save_diff` wrote."""
-    head, arrays = read_archive(path)
+    head, arrays = read_archive(path, extra=_diff_plan)
     if not is_diff_file(head):
         raise AnalysisFileError(f"{path}: an analysis file without a diff (write one with `cnnvis diff -o`)")
     d = head["diff"]
@@ -80,6 +81,7 @@ def load_diff(path: str | os.PathLike):
         b_arrays = {k[2:]: v for k, v in arrays.items() if k.startswith("b/")}
         a_arrays = {k: v for k, v in arrays.items() if not k.startswith(("b/", "diff/"))}
         analysis_a = _from_archive(head, a_arrays, path)
+        _validate.check_values(path, d["b"], _validate.plan(path, d["b"]), b_arrays)
         analysis_b = _from_archive(d["b"], b_arrays, path)
         layers = []
         for n, l in enumerate(d["layers"]):
@@ -100,6 +102,43 @@ def load_diff(path: str | os.PathLike):
             raise
         raise AnalysisFileError(f"{path}: corrupt diff file (missing or malformed {exc})") from None
     return diff, analysis_a, analysis_b
+
+
+_MAX = 1 << 15  # a free dimension's bound: neurons of a layer, as the analysis reader allows
+
+
+def _diff_plan(path, head: dict, plan_a) -> "_validate.Plan":
+    """The members a diff file adds to A's analysis: B's analysis under b/ (planned from B's manifest, as a
+    file of its own) and the diff's arrays, each with its dtype and shape (checked before they are inflated)."""
+    p = _validate.Plan()
+    d = head.get("diff")
+    if not isinstance(d, dict):
+        return p
+    r = _validate._Reader(path)
+    b_head = r.dict(d.get("b"), "diff.b")
+    plan_b = _validate.plan(path, b_head)
+    p.members.update((f"b/{n}", spec) for n, spec in plan_b.members.items())
+    p.stored.update((f"b/{n}", f"b/{m}") for n, m in plan_b.stored.items())
+    la = len(r.list(d.get("layers_a"), "diff.layers_a"))
+    lb = len(r.list(d.get("layers_b"), "diff.layers_b"))
+    k = len(r.list(d.get("class_names"), "diff.class_names"))
+
+    def add(name, shape, kinds, what):
+        p.members[name], p.stored[name] = _validate.Spec(shape, kinds, what), name
+
+    add("diff/cka", (la, lb), "f", "layer x layer CKA")
+    add("diff/alignment", (la,), "iu", "layer alignment")
+    add("diff/best", (la,), "iu", "best layer of B")
+    for n, layer in enumerate(r.list(d.get("layers"), "diff.layers")):
+        name = r.str(r.dict(layer, f"diff.layers[{n}]").get("a"), f"diff.layers[{n}].a")
+        if name not in plan_a.index:
+            r.fail(f"diff.layers[{n}].a", f"{name!r} is not a layer of the analysis")
+        c = plan_a.neurons[plan_a.index[name]]
+        add(f"diff/layer/{n}/partner", (c,), "iu", f"partners of {name}")
+        add(f"diff/layer/{n}/correlation", (c,), "f", f"correlations of {name}")
+        add(f"diff/layer/{n}/status", (c,), "u1", f"statuses of {name}")
+        add(f"diff/layer/{n}/class_change", (k, c), "f", f"class change of {name}")
+    return p
 
 
 def _json_float(v: float):

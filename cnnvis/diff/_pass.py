@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from cnnvis.analysis._distributed import gather_to_root, shard, world
-from cnnvis.analysis._run import _Observed, _torch_device
+from cnnvis.analysis._run import _Observed, _torch_device, channels_first
 from cnnvis.diff._match import STABLE_THRESHOLD, best_match, match_neurons, monotone_alignment, weight_drift
 from cnnvis.diff._result import Diff, LayerDiff
 from cnnvis.diff._sums import CrossMoments, HSICSums
@@ -36,12 +36,15 @@ class _Side:
 
     def __init__(self, model, example, device):
         self.traced = trace(model, example)  # a copy
-        self.module = self.traced.module.eval().to(device)
+        if self.traced.method == "fx":  # an exported module is captured in eval mode and refuses .eval()
+            self.traced.module.eval()
+        self.module = self.traced.module.to(device)
         for p in self.module.parameters():
             p.requires_grad_(False)
         self.layers = [l for l in self.traced.graph.layers if l.kind != "input"]
         self.names = [l.name for l in self.layers]
         self.layer_of = {self.traced.nodes[l.name]: i for i, l in enumerate(self.layers)}
+        self.axes = [self.traced.axes.get(l.name, 1) for l in self.layers]  # channels wherever they sit
         self.weighted = [i for i, l in enumerate(self.layers) if l.kind in _WEIGHTED]
 
     def signature(self):
@@ -189,14 +192,14 @@ def _batch(a: _Side, b: _Side, images, labels: np.ndarray, pairs: dict, users: d
     held = {}
 
     def see_a(i, out):
-        m = out.detach().reshape(out.shape[0], a.layers[i].n_neurons, -1)
+        m = channels_first(out.detach(), a.axes[i], a.layers[i].n_neurons)
         if first:
             pooled_a[i] = _channel_means(m)
         if i in pairs:
             held[i] = m
 
     def see_b(j, out):
-        m = out.detach().reshape(out.shape[0], b.layers[j].n_neurons, -1)
+        m = channels_first(out.detach(), b.axes[j], b.layers[j].n_neurons)
         if first:
             pooled_b[j] = _channel_means(m)
         for i in users.get(j, ()):
@@ -233,7 +236,14 @@ def _channel_means(m: torch.Tensor) -> np.ndarray:
 
 
 def _predictions(logits) -> np.ndarray | None:
-    if isinstance(logits, torch.Tensor) and logits.ndim == 2:
+    from cnnvis.errors import ModelError
+    from cnnvis.graph._output import pick_output
+
+    try:  # a tensor, or the .logits of a HuggingFace-style output
+        logits = pick_output(logits)
+    except ModelError:
+        return None
+    if logits.ndim == 2:
         return logits.argmax(1).cpu().numpy()
     return None
 
