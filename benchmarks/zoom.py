@@ -1,7 +1,11 @@
 """Zooming through big models (issue 17): open, first frame, expand and collapse of the biggest layer cluster,
 for ResNet-50, DenseNet-121 and EfficientNet-B0, as one table.
 
-    python3 benchmarks/zoom.py --dir /work/zoofiles      # resnet50.cnnvis, densenet121.cnnvis, efficientnet_b0.cnnvis
+    python3 benchmarks/zoom.py --dir DIR      # DIR holds resnet50.cnnvis, densenet121.cnnvis, efficientnet_b0.cnnvis
+
+Runs against the installed cnnvis (the README's setup); `PYTHONPATH=. python3 benchmarks/zoom.py ...` measures
+a checkout's dev build. `python3 benchmarks/aggregate.py` makes the three files in the zoo venv when absent
+(~/.cache/cnnvis/bench).
 
 The files: torchvision models with random weights (num_classes=10) analysed on 64 Fashion-MNIST test images
 made RGB, at 128x128 (`cnnvis analyze --model torchvision.models:NAME --model-kwargs num_classes=10
@@ -28,7 +32,6 @@ from pathlib import Path
 
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 os.environ["PYOPENGL_PLATFORM"] = "egl"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODELS = ("resnet50", "densenet121", "efficientnet_b0")
 
@@ -101,7 +104,7 @@ def measure(path: Path, size=(1280, 800), busy_seconds: float = 6.0, limit: floa
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dir", default="/work/zoofiles", help="folder of MODEL.cnnvis files")
+    p.add_argument("--dir", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnnvis", "bench"), help="folder of MODEL.cnnvis files (default: where benchmarks/aggregate.py makes them)")
     p.add_argument("--models", nargs="+", default=list(MODELS))
     args = p.parse_args(argv)
     import vispy

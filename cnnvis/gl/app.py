@@ -174,15 +174,31 @@ def _apply_view_options(viewer, *, facet, edges, threshold, classes, series, fin
 
 
 def attach_dump(viewer, prefix: str) -> None:
-    """For scripted tests: write PREFIX.ready after the first frame; key P writes the view state (JSON)
-    and the frame (PNG), numbered."""
+    """For scripted tests and benchmarks/zoom_window.py: write PREFIX.ready after the first frame, with
+    PREFIX.columns.json (each column title's box in window pixels); append every frame's time
+    (time.monotonic(), one clock for every process) and the session's busy note to PREFIX.frames; key P
+    writes the view state (JSON) and the frame (PNG), numbered."""
+    import time
+
     from vispy.io import write_png
 
+    from cnnvis.gl._names import column_headers
+
     count = [0]
+    frames = open(prefix + ".frames", "a", buffering=1)
 
     def ready(event):
+        heads = column_headers(viewer.scene, viewer.camera, viewer.size)
+        Path(prefix + ".columns.json").write_text(json.dumps([[c, t, list(map(float, box)), full]
+                                                              for c, t, box, full in heads]))
         Path(prefix + ".ready").write_text("1")
         viewer.canvas.events.draw.disconnect(ready)
+
+    def frame(event):
+        busy = viewer.state.busy if hasattr(viewer.state, "busy") else ""
+        frames.write(f"{time.monotonic():.4f}\t{busy or ''}\n")
+
+    viewer.canvas.events.draw.connect(frame, position="last")
 
     def dump(event):
         if (event.text or "").lower() != "p":
