@@ -11,4 +11,5 @@ export EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl CNNVIS_ZOO_REQUIRED=1  # n
 if compgen -G "cnnvis/_core*.so" >/dev/null; then
   exec "$ZPY" -m pytest -q -ra -m zoo tests/zoo "$@"
 fi
+export PYTHONSAFEPATH=1  # as -P, for the Pythons the tests start too (see scripts/test.sh)
 exec "$ZPY" -P -m pytest -q -ra -m zoo tests/zoo "$@"

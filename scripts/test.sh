@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl
+# PYTHONSAFEPATH: what -P does, for every Python the tests start too (`python -c` in the checkout, spawned
+# workers), so none of them imports the core-less cnnvis/ of a fresh clone either.
+export EGL_PLATFORM=surfaceless PYOPENGL_PLATFORM=egl PYTHONSAFEPATH=1
 python3 -P -m pytest -q -ra --ignore=tests/zoo "$@"
 if [ "${CNNVIS_SKIP_ZOO:-0}" != 1 ]; then
   echo "test: the torchvision zoo (scripts/test-zoo.sh)" >&2

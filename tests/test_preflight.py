@@ -111,7 +111,8 @@ def test_a_label_of_ten_million_is_named_before_anything_is_sized_by_it(t):
     rc, err, rss_kb = run_child(USER[:5] + ["--data", "huge.npz", "-o", "o.cnnvis"], t)
     assert rc == 2 and len(err) == 1, err
     assert "huge: label 10000000 of image 7 is outside the model's 3 class scores [0, 3)" in err[0]
-    assert rss_kb < 512 << 10, rss_kb  # < 512 MiB: torch and the model (before: 20 GB and two minutes)
+    # torch and the model: 0.25 GB alone, up to 1.8 GB seen inside the whole suite (before: 20 GB, two minutes)
+    assert rss_kb < 2 << 20, rss_kb
     assert leftovers(t) == []
     from cnnvis.data._base import ClassNumbers
 
