@@ -42,7 +42,9 @@ def load_model(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
         raise ModelError(f"--model {spec!r}: expected PKG.MODULE:FACTORY")
     mod_name, attr = spec.split(":", 1)
     if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # models defined in the user's working folder
+        # models defined in the user's working folder; last, so nothing there (a source checkout's cnnvis/)
+        # shadows an installed package, here or in the processes this one spawns
+        sys.path.append(os.getcwd())
     try:
         mod = importlib.import_module(mod_name)
     except (Exception, SystemExit) as exc:  # the user's module runs on import: any error, even sys.exit()
