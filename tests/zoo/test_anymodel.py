@@ -63,7 +63,11 @@ def files(tmp_path_factory):
 
 
 def _cli(args, cwd, entry="main"):
-    env = {**os.environ, "PYTHONPATH": f"{PKG_ROOT}{os.pathsep}{cwd}", "CNNVIS_PROGRESS": "0"}
+    # the tested cnnvis: a checkout's goes first on the path; an installed one is found by this venv itself
+    # (its site-packages on PYTHONPATH would put the system's torch ahead of the venv's)
+    checkout = os.path.exists(os.path.join(PKG_ROOT, "pyproject.toml"))
+    path = os.pathsep.join(([PKG_ROOT] if checkout else []) + [str(cwd)])
+    env = {**os.environ, "PYTHONPATH": path, "CNNVIS_PROGRESS": "0"}
     return subprocess.run([sys.executable, "-c", f"import sys; from cnnvis.app import {entry}; sys.exit({entry}())",
                            *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
