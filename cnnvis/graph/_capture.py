@@ -349,10 +349,14 @@ def _channel_axis(site: Site, sites: dict) -> int:
             return 0       # LayerNorm2d: permutes inside, NCHW out
     if tuple(in_shape) == tuple(site.shape):
         return k
-    if k == len(in_shape) - 1 and site.shape[-1] == in_shape[k]:
-        return nd - 1  # channels last stay last (reductions over the spatial axes, reshapes)
-    if k < nd and site.shape[k] == in_shape[k]:
+    # The axes up to the channels unchanged (NCHW reductions, flattening the positions), or the channels and
+    # every axis after them (NHWC reductions over the positions): the channels are where they were. A reshape
+    # that splits or merges the channels (ShuffleNet's view to (groups, C / groups, H, W)) keeps neither.
+    if tuple(site.shape[:k + 1]) == tuple(in_shape[:k + 1]):
         return k
+    tail = len(in_shape) - k
+    if tail <= nd and tuple(site.shape[nd - tail:]) == tuple(in_shape[k:]):
+        return nd - tail
     return 0
 
 

@@ -216,7 +216,8 @@ def _connect(dst: Layer, src: Layer, site: Site, sites: dict, src_nodes: list, p
              parts=None) -> Connection:
     if dst.kind == "conv" and site.module is not None and len(src_nodes) == 1:
         w, m = _conv_matrices(site.module, dst, src)
-        return Connection(dst.name, src.name, "weight", w, m)
+        if w.shape == (dst.n_neurons, src.n_neurons):  # else its input's channels were not followed
+            return Connection(dst.name, src.name, "weight", w, m)
     if dst.kind == "linear" and site.module is not None and len(src_nodes) == 1 and \
             (site.module.in_features == src.n_neurons or len(sites[src_nodes[pos]].shape) == 1):
         w, m = _linear_matrices(site.module, dst, src)
