@@ -142,6 +142,9 @@ def distinct_names(names, width: float, size: float) -> list:
     names = tuple(str(n) for n in names)
     if all(text_width(n, size) <= width for n in names):
         return list(names)
+    modules = [n.split(" \u00b7 ")[0] for n in names]   # "features.3 · 2 blocks" -> "features.3", for all alike
+    if len(set(modules)) == len(modules) and all(text_width(m, size) <= width for m in modules):
+        return modules
     return [_distinct(names, i) if text_width(_distinct(names, i), size) <= width else short_name(names, i, width, size)
             for i in range(len(names))]
 
