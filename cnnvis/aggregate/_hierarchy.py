@@ -37,9 +37,11 @@ _SHORT_KIND = {"conv": "conv", "linear": "fc", "batchnorm": "bn", "pool": "pool"
 
 
 def has_hierarchy(graph) -> bool:
-    """Whether the layers come from nested modules (a dotted module path), so the tree says more than one
-    level of layers."""
-    return any("." in l.module for l in graph.layers)
+    """Whether the weighted layers come from modules nested two deep or more (`layer1.0.conv1`,
+    `features.denseblock1.denselayer1.conv1`), so the tree says more than one level of layers. A flat
+    Sequential in a Sequential (`features.conv3_2`, VGG's `features.7`: the paper's case-study nets) has no
+    stages to show; its layers are grouped by similarity instead."""
+    return any(l.module.count(".") >= 2 for l in graph.layers if l.kind in _WEIGHTED)
 
 
 def _containers(layers) -> list[tuple]:
