@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cnnvis._atomic import atomic_write  # runs sharing the cache never see half a file
 from cnnvis.data._datasets import Dataset
 from cnnvis.data._models import build_model
 from cnnvis.errors import DataError
@@ -77,24 +77,8 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256) -> float:
 
 
 def _save(model: nn.Module, path: Path) -> Path:
-    _atomic_write(path, lambda fh: torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, fh))
+    atomic_write(path, lambda fh: torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, fh))
     return path
-
-
-def _atomic_write(path: Path, write) -> None:
-    """write(fh) into a temporary file of a unique name beside `path`, then rename it onto `path`: runs sharing
-    the cache (two `cnnvis analyze --demo` at once) never write into each other's files or see half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _cached(folder: Path) -> TrainResult | None:
@@ -138,6 +122,6 @@ def demo_model(name: str, data: Dataset, *, epochs: int = 6, seed: int = 0, show
     result = train(model, train_set, test_set, folder, epochs=epochs, seed=seed, show_progress=show_progress)
     text = json.dumps(dict(key=json.loads(key), snapshots=[s.name for s in result.snapshots],
                            test_accuracy=result.test_accuracy, train_loss=result.train_loss))
-    _atomic_write(info, lambda fh: fh.write(text.encode()))
+    atomic_write(info, lambda fh: fh.write(text.encode()))
     return model, result, test_set
 
