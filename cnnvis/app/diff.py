@@ -48,7 +48,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64,
                    help="images per batch (default 64; >= 4: each batch gives one unbiased HSIC estimate)")
     p.add_argument("--threshold", type=float, default=None,
-                   help="correlation from which a matched neuron is stable (default 0.8)")
+                   help="correlation beyond chance, (r - chance) / (1 - chance), from which a matched neuron is "
+                        "stable (default 0.8; chance: what B's other neurons reach)")
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--top-k", type=int, default=9, help="with -o: learned-feature patches per neuron (default 9)")
     p.add_argument("--patch-size", type=int, default=64, help="with -o: largest stored patch side (default 64)")

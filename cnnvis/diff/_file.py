@@ -6,7 +6,7 @@ viewer finds the diff in it. Members added to A's archive (cnnvis.analysis's for
   "meta", "layers": [{"a", "b", "cka", "weight_drift", "weight_drift_unaligned"}], "b": B's own manifest}
 - arrays "diff/cka" (La, Lb) float64, "diff/alignment" and "diff/best" (La,) int64, and per weighted layer n of A
   "diff/layer/<n>/partner" int64, ".../correlation" float64, ".../status" uint8 (index into STATUSES),
-  ".../class_change" (K, Ca) float64;
+  ".../class_change" (K, Ca) float64, ".../chance" float64 (diff version 2 on; NaN when read from version 1);
 - B's analysis arrays under "b/" (its manifest's array names with that prefix).
 Written atomically like any analysis file.
 """
@@ -25,7 +25,7 @@ from cnnvis.errors import AnalysisFileError
 
 __all__ = ["save_diff", "load_diff", "is_diff_file", "path_is_diff", "DIFF_VERSION"]
 
-DIFF_VERSION = 1
+DIFF_VERSION = 2  # 2: per-neuron chance levels
 
 
 def save_diff(path: str | os.PathLike, diff: Diff, analysis_a, analysis_b) -> None:
@@ -41,6 +41,7 @@ def save_diff(path: str | os.PathLike, diff: Diff, analysis_a, analysis_b) -> No
         arrays[f"diff/layer/{n}/correlation"] = l.correlation
         arrays[f"diff/layer/{n}/status"] = np.array([STATUSES.index(s) for s in l.status], np.uint8)
         arrays[f"diff/layer/{n}/class_change"] = l.class_change
+        arrays[f"diff/layer/{n}/chance"] = l.chance
     manifest["diff"] = dict(
         version=DIFF_VERSION, layers_a=list(diff.layers_a), layers_b=list(diff.layers_b),
         same_architecture=diff.same_architecture, threshold=diff.threshold, class_names=list(diff.class_names),
@@ -91,6 +92,8 @@ def load_diff(path: str | os.PathLike):
                 correlation=arrays[p + "correlation"].astype(np.float64),
                 status=np.array(STATUSES, "<U9")[arrays[p + "status"].astype(np.int64)],
                 class_change=arrays[p + "class_change"].astype(np.float64),
+                chance=arrays[p + "chance"].astype(np.float64) if p + "chance" in arrays
+                else np.full(len(arrays[p + "partner"]), np.nan),
                 weight_drift=_float(l["weight_drift"]), weight_drift_unaligned=_float(l["weight_drift_unaligned"])))
         diff = Diff(layers_a=tuple(d["layers_a"]), layers_b=tuple(d["layers_b"]), cka=arrays["diff/cka"],
                     alignment=arrays["diff/alignment"].astype(np.int64),
@@ -138,6 +141,8 @@ def _diff_plan(path, head: dict, plan_a) -> "_validate.Plan":
         add(f"diff/layer/{n}/correlation", (c,), "f", f"correlations of {name}")
         add(f"diff/layer/{n}/status", (c,), "u1", f"statuses of {name}")
         add(f"diff/layer/{n}/class_change", (k, c), "f", f"class change of {name}")
+        if d.get("version", 1) >= 2:
+            add(f"diff/layer/{n}/chance", (c,), "f", f"chance levels of {name}")
     return p
 
 

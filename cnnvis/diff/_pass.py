@@ -310,7 +310,7 @@ def _layer_diffs(a: _Side, b: _Side, part: dict, cka: np.ndarray, pairs: dict, t
             out.append(LayerDiff(a.names[i], None, float("nan"), np.full(ca, -1, np.int64), nan,
                                  np.full(ca, "unmatched", "<U9"), np.full((n_classes, ca), np.nan)))
             continue
-        partner, r, status = match_neurons(part["cross"][(i, j)].correlation(), threshold)
+        partner, r, status, chance = match_neurons(part["cross"][(i, j)].correlation(), threshold)
         mean_a = part["class_a"][i] / counts
         mean_b = part["class_b"][j] / counts
         change = np.where(partner >= 0, mean_b[:, np.maximum(partner, 0)] - mean_a, np.nan)
@@ -325,5 +325,6 @@ def _layer_diffs(a: _Side, b: _Side, part: dict, cka: np.ndarray, pairs: dict, t
                 drift = weight_drift(wa, wb, partner, perm_in)
         if (partner >= 0).all() and len(partner) == b.layers[j].n_neurons:
             perms[i] = partner
-        out.append(LayerDiff(a.names[i], b.names[j], float(cka[i, j]), partner, r, status, change, drift, raw))
+        out.append(LayerDiff(a.names[i], b.names[j], float(cka[i, j]), partner, r, status, change, drift, raw,
+                             chance))
     return out

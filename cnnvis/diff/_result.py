@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnvis.diff._match import DRIFTED, STABLE, STATUSES, UNMATCHED
+from cnnvis.diff._match import DRIFTED, STABLE, STATUSES, UNMATCHED, excess
 from cnnvis.errors import CnnvisError
 
 __all__ = ["LayerDiff", "Diff"]
@@ -19,7 +19,9 @@ class LayerDiff:
     a, b: layer names (b None when no layer of B fits: other kind or spatial size); cka: their minibatch CKA.
     partner (Ca,) int64: the neuron of b each neuron of A is assigned to, -1 for unmatched. correlation (Ca,)
     float64: Pearson correlation with the partner over images x positions (NaN: unmatched or constant).
-    status (Ca,) str: "stable" | "drifted" | "unmatched". class_change (K, Ca) float64: per class, the mean
+    status (Ca,) str: "stable" | "drifted" | "unmatched" (stable: excess(correlation, chance) >= the threshold;
+    cnnvis.diff._match). chance (Ca,) float64: the correlation an unrelated neuron of B reaches (the 90th
+    percentile of the neuron's correlations with B's other neurons; NaN for unmatched). class_change (K, Ca) float64: per class, the mean
     activation (spatial mean, averaged over the class's images) of the partner in B minus that of the neuron
     in A (NaN for unmatched). weight_drift: ||W_A - W_B aligned|| / ||W_A|| with B's output channels permuted
     by `partner` and its input channels by the partners of the layer feeding it (NaN where the shapes or
@@ -35,6 +37,11 @@ class LayerDiff:
     class_change: np.ndarray
     weight_drift: float = float("nan")
     weight_drift_unaligned: float = float("nan")
+    chance: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.chance is None:
+            object.__setattr__(self, "chance", np.full(len(self.partner), np.nan))
 
     def counts(self) -> dict:
         return {s: int((self.status == s).sum()) for s in STATUSES}
@@ -42,6 +49,8 @@ class LayerDiff:
     def to_dict(self, *, class_change: bool = True) -> dict:
         d = dict(a=self.a, b=self.b, cka=_num(self.cka), partner=[int(p) for p in self.partner],
                  correlation=[_num(r) for r in self.correlation], status=[str(s) for s in self.status],
+                 chance=[_num(c) for c in self.chance],
+                 excess=[_num(e) for e in excess(self.correlation, self.chance)],
                  counts=self.counts(), weight_drift=_num(self.weight_drift),
                  weight_drift_unaligned=_num(self.weight_drift_unaligned))
         if class_change:
@@ -57,8 +66,8 @@ class Diff:
     CKA of every pair (see cnnvis.diff._sums); alignment (La,) int64: each A layer's B layer in the
     order-preserving one-to-one alignment by CKA, -1 for none; best (La,) int64: each A layer's most similar
     B layer (the per-row argmax). layers: a LayerDiff per weighted layer of A, matched to B's weighted layer
-    of the order-preserving alignment of the weighted layers alone. threshold: the correlation from which a
-    matched neuron is stable. meta: JSON-able facts (n_images, batch_size, accuracies, prediction agreement).
+    of the order-preserving alignment of the weighted layers alone. threshold: the chance-corrected correlation
+    from which a matched neuron is stable. meta: JSON-able facts (n_images, batch_size, accuracies, prediction agreement).
     """
 
     layers_a: tuple[str, ...]
@@ -106,7 +115,7 @@ class Diff:
             c = l.counts()
             lines.append(f"{l.a:<24} {l.b or '-':<24} {_fmt(l.cka):>6} {c[STABLE]:>7} {c[DRIFTED]:>8} "
                          f"{c[UNMATCHED]:>9} {_fmt(l.weight_drift):>7}")
-        lines.append(f"{s['neurons']} neurons: {s[STABLE]} stable (correlation >= {self.threshold:g}), "
+        lines.append(f"{s['neurons']} neurons: {s[STABLE]} stable (correlation beyond chance >= {self.threshold:g}), "
                      f"{s[DRIFTED]} drifted, {s[UNMATCHED]} unmatched; mean CKA {_fmt(s['mean_cka'])}")
         return "\n".join(lines)
 
