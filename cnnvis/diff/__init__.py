@@ -6,12 +6,13 @@ Hungarian assignment; per neuron a status (stable / drifted / unmatched), per-cl
 per layer, the weight drift after alignment. `compare` streams the data once (see cnnvis.diff._pass); the
 math is in `_sums` (running statistics) and `_match` (alignment, assignment), both plain numpy/scipy.
 """
+from cnnvis.diff._clusters import ClusterFlow, cluster_flow
 from cnnvis.diff._match import (DRIFTED, STABLE, STABLE_THRESHOLD, STATUSES, UNMATCHED, best_match, match_neurons,
                                 monotone_alignment, weight_drift)
 from cnnvis.diff._result import Diff, LayerDiff
 from cnnvis.diff._sums import CrossMoments, HSICSums
 
-__all__ = ["DRIFTED", "STABLE", "STABLE_THRESHOLD", "STATUSES", "UNMATCHED", "CrossMoments", "Diff", "HSICSums",
+__all__ = ["ClusterFlow", "cluster_flow", "DRIFTED", "STABLE", "STABLE_THRESHOLD", "STATUSES", "UNMATCHED", "CrossMoments", "Diff", "HSICSums",
            "LayerDiff", "best_match", "compare", "load_diff", "match_neurons", "monotone_alignment", "save_diff",
            "weight_drift"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 __all__ = ["Action", "SetState", "Fit", "Pan", "Zoom", "SetFacet", "CycleFacet", "SetEdgeMode",
            "SetEdgeThreshold", "SelectClasses", "ToggleClass", "SetSeries", "SetSnapshot", "ZoomToColumn",
            "Expand", "Collapse", "UndoEdit", "RedoEdit", "SelectBundle", "MergeSelected",
-           "MoveNeuronTo", "ToggleHelp", "FocusFinding"]
+           "MoveNeuronTo", "ToggleHelp", "FocusFinding", "ShowDetail"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,12 @@ class FocusFinding:
     number: int
 
 
+@dataclass(frozen=True)
+class ShowDetail:
+    """Open the panel's card of the neuron of `patch` (Scene.patch_detail), or close it when it is open."""
+    patch: int
+
+
 Action = (SetState | Fit | Pan | Zoom | SetFacet | CycleFacet | SetEdgeMode | SetEdgeThreshold | SelectClasses
           | ToggleClass | SetSeries | SetSnapshot | ZoomToColumn | Expand | Collapse | UndoEdit | RedoEdit
-          | SelectBundle | MergeSelected | MoveNeuronTo | ToggleHelp | FocusFinding)
+          | SelectBundle | MergeSelected | MoveNeuronTo | ToggleHelp | FocusFinding | ShowDetail)

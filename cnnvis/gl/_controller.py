@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnvis.gl import _actions as A
 from cnnvis.gl._chart import chart_height
-from cnnvis.gl._derived import rect_facets, visible_curves
+from cnnvis.gl._derived import detail_by_key, patch_detail, rect_facets, visible_curves
 from cnnvis.gl._legend import legend_shown
 from cnnvis.gl._names import column_headers
 from cnnvis.gl._panel import panel_width
@@ -21,7 +21,7 @@ from cnnvis.gl._widgets import hit_widget, slider_value
 from cnnvis.layout import RECT_CLUSTER, RECT_COLUMN
 
 __all__ = ["CurveIndex", "canvas_xy", "pick", "hover", "click", "double_click", "drag", "key",
-           "widget_actions", "finding_actions", "column_rect", "column_name"]
+           "widget_actions", "finding_actions", "column_rect", "column_name", "patch_detail", "detail_by_key"]
 _CURVE_SAMPLES = 17       # points per curve for picking on the CPU
 PICK_PX = 4.0             # a click this many pixels off an edge still picks it
 NEAR_MISS_PX = 12.0       # a click this close to an edge (but off it) keeps the bundle selection
@@ -145,7 +145,11 @@ def _neuron_lines(s, p: int) -> tuple:
         top = [str(s.class_names[k]) for k in s.patch_top_classes[p] if 0 <= k < len(s.class_names)]
         if top:
             lines.append("top classes: " + ", ".join(top))
-    lines.append("drag it onto another cluster of this layer to move it")
+    d = patch_detail(s, p)
+    if d is not None:
+        lines += list(d.lines[:1]) + ["click: its card in the panel \u00b7 drag: move it to another cluster"]
+    else:
+        lines.append("drag it onto another cluster of this layer to move it")
     return tuple(lines)
 
 
@@ -173,6 +177,8 @@ def hover(scene, state: ViewState, picked: tuple, at: tuple) -> dict:
                  f"{int(s.rect_size[i])} neurons \u00b7 importance {float(s.rect_importance[i]):.2f}",
                  "top classes: " + ", ".join(f"{s.class_names[k]} ({act[k]:.2f})" for k in top),
                  f"facet: {FACETS[int(rect_facets(s, st)[i])]} (click for the next)")
+        if len(s.rect_note) == s.n_rects and s.rect_note[i]:
+            lines = lines[:1] + (str(s.rect_note[i]),) + lines[1:]
     elif kind == "rect":
         c = int(s.rect_column[i])
         n = int(((s.rect_column == c) & (s.rect_kind == RECT_CLUSTER)).sum())
@@ -200,6 +206,8 @@ def click(scene, state: ViewState, picked: tuple, cx: float, near_edge: bool = F
     kind, i = picked
     if kind == "widget":
         return ("widget", i.action), widget_actions(scene, state, i.action, cx, i) if i.enabled else []
+    if kind == "patch" and patch_detail(scene, i) is not None:   # a neuron with a card: open it
+        return (kind, i), [A.ShowDetail(i)]
     if kind == "patch":
         kind, i = "rect", int(scene.patch_rect[i])
     if kind == "rect" and scene.rect_kind[i] == RECT_CLUSTER:
@@ -301,6 +309,8 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
         return [A.MergeSelected()]
     if kind in ("finding", "finding_step", "finding_group"):
         return finding_actions(scene, state, action)
+    if kind == "detail_close":
+        return [A.SetState({"detail": ()})]
     return []
 
 

@@ -8,7 +8,7 @@ from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.layout import RECT_CLUSTER
 
 __all__ = ["CLASS_SELECT_MIN", "FADED", "rect_facets", "rect_opacity", "visible_curves", "content_box", "curve_ends",
-           "curve_opacity", "edge_mode_missing"]
+           "curve_opacity", "edge_mode_missing", "patch_detail", "detail_by_key"]
 
 CLASS_SELECT_MIN = 0.5    # a cluster stays opaque when its activation on a selected class reaches this
 FADED = 0.15              # opacity of the clusters the class selection de-emphasises
@@ -94,3 +94,16 @@ def edge_mode_missing(scene, mode: str) -> str:
     v = scene.curve_values[:, EDGE_MODES.index(mode)]
     v = v[np.isfinite(v)]
     return "" if (np.abs(v) > 0).any() else _MISSING[mode]
+
+
+def patch_detail(scene, p: int):
+    """The NeuronDetail a click on patch `p` opens (Scene.patch_detail), or None."""
+    s = scene
+    if len(s.patch_detail) != s.n_patches or not 0 <= p < s.n_patches or s.patch_detail[p] < 0:
+        return None
+    return s.details[int(s.patch_detail[p])]
+
+
+def detail_by_key(scene, key: tuple):
+    """The Scene's NeuronDetail with this key (ViewState.detail), or None (another Scene may not hold it)."""
+    return next((d for d in scene.details if d.key == tuple(key)), None) if key else None

@@ -119,7 +119,7 @@ class WindowEvents:
         elif e.text and len(e.text) == 1 and e.text.isprintable():
             name = e.text
         if name == "Escape":
-            v.update_state(selected_bundles=(), show_help=False)
+            v.update_state(selected_bundles=(), show_help=False, detail=())
             v.select_classes(())
             return
         v.guarded(v.key, name)

@@ -124,3 +124,34 @@ def draw_finding(scene, state, camera, size, batch: UiBatch) -> None:
         x1, y0 = tag[2], tag[3] - 2
         batch.rect((x1 - w, y0, x1, y0 + 17), FINDING_COLOR, radius=4, border_width=0)
         batch.text(label, x1 - w + 6, y0 + 5, 11, (1, 1, 1, 1))
+
+
+# -- the application's marks ------------------------------------------------------------------------------
+BADGE_SIZE = 10.0   # font size of a rectangle's badge (Scene.rect_badge)
+
+
+def draw_marks(scene, state, camera, batch: UiBatch) -> None:
+    """The badges of marked rectangles (Scene.rect_badge, a pill of the mark's colour straddling the top
+    edge, where the rectangle is tall and wide enough on screen to hold it) and a ring round the patches of
+    the neuron whose card is open (ViewState.detail), in canvas pixels, under the panel."""
+    s = scene
+    if len(s.rect_badge) == s.n_rects:
+        marks = s.rect_mark if len(s.rect_mark) == s.n_rects else np.zeros((s.n_rects, 4), np.float32)
+        for r in np.flatnonzero([bool(b) for b in s.rect_badge]):
+            b = _pixel_box(camera, s.rect_box[r])
+            text = str(s.rect_badge[r])
+            w = text_width(text, BADGE_SIZE) + 10
+            if b is None or b[3] - b[1] < 24 or b[2] - b[0] < w + 8:
+                continue
+            color = tuple(float(c) for c in marks[r]) if marks[r, 3] > 0 else (0.10, 0.10, 0.13, 1.0)
+            batch.rect((b[0] + 4, b[3] - 8, b[0] + 4 + w, b[3] + 7), color, radius=4, border_width=0)
+            batch.text(text, b[0] + 9, b[3] - 4, BADGE_SIZE, (1, 1, 1, 1))
+    if state.detail and len(s.patch_detail) == s.n_patches and s.details:
+        shown = [i for i, d in enumerate(s.details) if d.key == tuple(state.detail)]
+        facets = rect_facets(s, state)
+        for p in np.flatnonzero(np.isin(s.patch_detail, shown)):
+            if FACETS[facets[s.patch_rect[p]]] != "features":
+                continue
+            b = _pixel_box(camera, s.patch_box[p], 3.0)
+            if b is not None:
+                batch.rect(b, (0, 0, 0, 0), (0.10, 0.10, 0.13, 1.0), radius=3, border_width=2.5)

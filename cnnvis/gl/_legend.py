@@ -45,8 +45,8 @@ def _c(v) -> tuple:
 
 
 def legend_entries(scene, state: ViewState) -> list:
-    """(title, [(swatch, text)]) sections; a swatch is ("solid", colour), ("ramp", low, high) or
-    ("box", fill, border)."""
+    """(title, [(swatch, text)]) sections; a swatch is ("solid", colour), ("ramp", low, high),
+    ("box", fill, border) or ("frame", colour) (a patch's tint, Scene.legend_extra's rows)."""
     clusters = scene.rect_kind == RECT_CLUSTER
     shown = {FACETS[int(f)] for f in rect_facets(scene, state)[clusters]} if clusters.any() else set()
     return _entries(scene, state, shown)
@@ -79,6 +79,8 @@ def _entries(scene, state: ViewState, shown: set) -> list:
     if "importance" in shown:
         out.append(("IMPORTANCE FACET", [(("ramp", _c(pal.CLUSTER_LOW), _c(pal.IMPORTANCE)),
                                           "bar height: importance, 0 to 1 of the layer's top")]))
+    for title, rows in scene.legend_extra:   # the application's: what its tints and marks mean
+        out.append((title, [((("frame", _c(c)) if c is not None else None), text) for c, text in rows]))
     return out
 
 
@@ -126,6 +128,8 @@ def _swatch(batch: UiBatch, sw, box) -> None:
     x0, y0, x1, y1 = box
     if sw[0] == "solid":
         batch.rect((x0, (y0 + y1) / 2 - 2.5, x1, (y0 + y1) / 2 + 2.5), sw[1], radius=2, border_width=0)
+    elif sw[0] == "frame":
+        batch.rect(box, THEME["background"], sw[1], radius=1, border_width=3)
     elif sw[0] == "box":
         batch.rect(box, sw[1], sw[2], radius=2, border_width=1.5)
     else:   # a ramp in 8 steps

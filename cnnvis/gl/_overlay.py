@@ -8,7 +8,7 @@ then its text, so whatever must cover text (the tooltip over the panel's labels)
 from __future__ import annotations
 
 from cnnvis.gl._chart import draw_chart
-from cnnvis.gl._findings import draw_finding
+from cnnvis.gl._findings import draw_finding, draw_marks
 from cnnvis.gl._legend import MATRIX_LABEL_SIZE, draw_legend, legend_height, legend_shown, matrix_labels
 from cnnvis.gl._names import HEADER_SIZE, SUB_SIZE, column_headers
 from cnnvis.gl._panel import draw_panel, panel_widgets, panel_width
@@ -23,6 +23,7 @@ HELP = (
     ("drag", "pan (on a patch: move that neuron onto another cluster of its layer)"),
     ("wheel", "zoom about the mouse"),
     ("click", "a cluster: its next facet \u00b7 an edge: select its bundle (two: merge)"),
+    ("click a patch", "a neuron with a card (a diff file's: its partner in B): the card in the panel"),
     ("double-click", "a layer cluster: zoom + expand \u00b7 an expanded layer: collapse"),
     ("hover", "tooltip (a name in the panel or the header: its full name)"),
     ("F", "fit view"),
@@ -36,7 +37,7 @@ HELP = (
     ("X", "collapse the focused expanded layers"),
     ("Ctrl+Z", "undo the last edit"),
     ("Ctrl+Shift+Z", "redo (also Ctrl+Y)"),
-    ("Esc", "clear selections (bundles, classes), close this card"),
+    ("Esc", "clear selections (bundles, classes), close this card and the neuron card"),
     ("?", "show / hide this card (also H)"),
 )
 
@@ -78,7 +79,11 @@ class Overlay:
         self.legend = draw_legend(self.over, scene, state, (rx, ry - lh, rx + rw, ry)) if lh else []
         draw_chart(scene, state, camera, size, panel_width(size), self.under, self.over)
         draw_finding(scene, state, camera, size, self.over)   # the finding shown, under the panel
+        draw_marks(scene, state, camera, self.over)   # the application's badges, the open card's neuron
         draw_panel(self.widgets, self.over, size)
+        uv = scene.detail_uv   # the panel's pictures: (canvas box, uv), drawn by the renderer over the panel
+        self.images = [(w.box, uv[int(w.value)]) for w in self.widgets
+                       if w.kind == "image" and 0 <= int(w.value) < len(uv)]
         if state.drag_ghost:
             gx, gy = state.drag_ghost
             self.top.rect((gx - 10, gy - 10, gx + 10, gy + 10), (1, 1, 1, 0.6), THEME["selection"], radius=3,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cnnvis.gl._derived import edge_mode_missing, visible_curves
 from cnnvis.gl._names import distinct_names
+from cnnvis.gl._panel_detail import detail_section
 from cnnvis.gl._panel_findings import findings_section
 from cnnvis.gl._state import EDGE_MODES, FACETS, ViewState
 from cnnvis.gl._text import text_width
@@ -108,6 +109,7 @@ def _layout(state: ViewState, scene, size, rows: dict) -> list[Widget]:
 
     if len(scene.findings):   # first: what the diagnosis says
         y = findings_section(out, state, scene, x0, x1, y - 4, rows["findings"])
+    y = detail_section(out, state, scene, x0, x1, y)   # the clicked neuron's card, when one is open
 
     heading("FACET (ALL CLUSTERS)")
     row([(f.capitalize(), ("facet", f), state.facet == f, True, f"every cluster in the {f} facet ({k + 1})")
@@ -208,6 +210,11 @@ def draw_panel(widgets, batch: UiBatch, size) -> None:
             fs = max(10.0, min(12.0, 12.0 * (x1 - x0 - 8) / max(text_width(w.label, 12.0), 1.0)))
             label = fit_text(w.label, x1 - x0 - 8, fs)
             batch.text(label, (x0 + x1) / 2, y0 + (y1 - y0) / 2 - 4, fs, color, align="center")
+        elif w.kind == "swatch":
+            batch.rect(w.box, w.color, radius=2, border_width=0)
+        elif w.kind == "image":   # its frame; the picture is drawn over the panel by the renderer
+            batch.rect((x0 - 1, y0 - 1, x1 + 1, y1 + 1), THEME["button"], THEME["button_line"], radius=1,
+                       border_width=1)
         elif w.kind == "slider":
             cy = (y0 + y1) / 2
             kx = x0 + 8 + w.value * (x1 - x0 - 16)

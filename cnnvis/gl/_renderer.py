@@ -28,10 +28,10 @@ _CORNERS = np.array([(0, 0), (1, 0), (0, 1), (1, 1)], np.float32)
 
 # Which Scene fields feed which GPU buffer: set_scene re-uploads a buffer only when one of them changed.
 GROUPS = {
-    "rects": ("rect_box", "rect_fill", "rect_border", "rect_kind", "rect_importance"),
+    "rects": ("rect_box", "rect_fill", "rect_border", "rect_kind", "rect_importance", "rect_mark"),
     "rect_state": ("rect_box", "rect_class_activation", "rect_column", "rect_cluster", "rect_kind"),
     "curves": ("curve_ctrl", "curve_width", "curve_values", "curve_bundle", "curve_color"),
-    "patches": ("patch_box", "patch_uv"),
+    "patches": ("patch_box", "patch_uv", "patch_tint"),
     "patch_state": ("patch_box", "patch_rect"),
     "atlas": ("atlas",),
     "matrices": ("matrix_box", "matrix_uv"),
@@ -39,7 +39,9 @@ GROUPS = {
     "matrix_atlas": ("matrix_atlas",),
     "labels": ("label_text", "label_pos", "label_size"),
     "chart": ("chart_values", "chart_x", "chart_names", "chart_snapshots"),
+    "detail_atlas": ("detail_atlas",),
 }
+MARK_WIDTH = 3.0   # px: the outline of a rectangle Scene.rect_mark marks
 # Which ViewState fields feed the per-instance state buffers.
 _RECT_STATE = ("facet", "cluster_facet", "selected_classes", "focus_column", "hover_rect")
 _QUAD_STATE = ("facet", "cluster_facet", "selected_classes")
@@ -101,6 +103,8 @@ class Renderer:
         self.ui_under = _UiLayer(font)
         self.ui_over = _UiLayer(font)
         self.ui_top = _UiLayer(font)
+        self.ui_images = InstancedProgram("patch", "a_corner", _CORNERS)   # the panel's pictures (detail atlas)
+        self.detail_tex = None
         self.atlas_tex = None
         self.rect_alpha_tex = None
         self.matrix_tex = None
@@ -124,8 +128,13 @@ class Renderer:
             st["a_box"], st["a_fill"], st["a_border"] = s.rect_box, s.rect_fill, s.rect_border
             cluster = s.rect_kind == RECT_CLUSTER
             # a_info: kind, importance, corner radius, border width
+            width = np.ones(s.n_rects, np.float32)
+            if len(s.rect_mark) == s.n_rects:   # optional: the application's marks, a thicker outline
+                marked = s.rect_mark[:, 3] > 0
+                st["a_border"][marked] = s.rect_mark[marked]
+                width[marked] = MARK_WIDTH
             st["a_info"] = np.stack([s.rect_kind.astype(np.float32), s.rect_importance,
-                                     np.where(cluster, 3.0, 7.0), np.ones(s.n_rects)], 1)
+                                     np.where(cluster, 3.0, 7.0), width], 1)
             self.programs["rect"].set("static", st)
         if "curves" in changed:
             cu = np.zeros(s.n_curves, CURVE_STATIC)
@@ -151,6 +160,8 @@ class Renderer:
             if static in changed:
                 q = np.zeros(len(box), QUAD_STATIC)
                 q["a_box"], q["a_uv"] = box, uv
+                if prog == "patch" and len(s.patch_tint) == len(box):   # optional: a frame per patch
+                    q["a_tint"] = s.patch_tint
                 self.programs[prog].set("static", q)
             if tex in changed and prog == "patch":
                 self.atlas_tex = gloo.Texture2D(np.ascontiguousarray(image), interpolation="linear")
@@ -159,6 +170,9 @@ class Renderer:
                 self.matrix_tex = gloo.Texture2D(np.ascontiguousarray(image), interpolation="nearest",
                                                  internalformat="r32f")
                 self.programs[prog]["t_matrix"] = self.matrix_tex
+        if "detail_atlas" in changed:   # the pictures of the panel's neuron card
+            self.detail_tex = gloo.Texture2D(np.ascontiguousarray(s.detail_atlas), interpolation="linear")
+            self.ui_images["t_atlas"] = self.detail_tex
         if "labels" in changed:   # column titles are the overlay's (drawn once, in window pixels)
             keep = np.setdiff1d(np.arange(len(s.label_text)), sorted(column_label_rows(s)))
             self.programs["text"].set("glyphs", layout_text([s.label_text[i] for i in keep], s.label_pos[keep],
@@ -228,7 +242,17 @@ class Renderer:
             self.ui_under.upload(self.overlay.under)
             self.ui_over.upload(self.overlay.over)
             self.ui_top.upload(self.overlay.top)
+            self._upload_images(self.overlay.images)
         return self.overlay
+
+    def _upload_images(self, images) -> None:
+        """The overlay's pictures [(canvas box, uv in the detail atlas)], drawn over the panel."""
+        q, st = np.zeros(len(images), QUAD_STATIC), np.zeros(len(images), QUAD_STATE)
+        for i, (box, uv) in enumerate(images):
+            q[i]["a_box"], q[i]["a_uv"] = box, uv
+        st["a_alpha"] = 1.0
+        self.ui_images.set("static", q)
+        self.ui_images.set("state", st)
 
     # ---------------------------------------------------------------------------------- drawing --
     def draw(self, camera, size) -> None:
@@ -271,6 +295,10 @@ class Renderer:
         gloo.set_scissor(0, 0, W, H)
         gloo.set_state(scissor_test=False)
         self.ui_over.draw(res)
+        if self.ui_images.count:
+            self.ui_images["u_transform"] = (1.0, 1.0, 0.0, 0.0)
+            self.ui_images["u_resolution"] = res
+            self.ui_images.draw()
         self.ui_top.draw(res)
 
     def render(self, camera, size) -> np.ndarray:

@@ -67,6 +67,7 @@ class ViewState:
     undo_depth: int = 0                           # edits the session can take back (Undo enabled when > 0)
     redo_depth: int = 0                           # undone edits it can re-apply
     busy: str = ""                                # what the application is working on ("clustering…"), "": idle
+    detail: tuple = ()                            # key of the NeuronDetail shown in the panel, (): none
 
     def __post_init__(self):
         if not isinstance(self.cluster_facet, FacetMap):

@@ -289,6 +289,20 @@ class Viewer:
         cnnvis.gl._findings). Returns its FindingMark; ValueError naming the range for a bad number."""
         return focus(self, number, animate=animate)
 
+    def show_detail(self, patch: int):
+        """Open the panel's card of the neuron of `patch` (Scene.patch_detail: e.g. its partner in another
+        model), or close it when it is the card shown. Returns the NeuronDetail now shown, or None."""
+        d = ctl.patch_detail(self.scene, int(patch))
+        if d is None:
+            raise ValueError(f"patch {patch} has no neuron card in this scene")
+        key = () if self.state.detail == d.key else d.key
+        self.update_state(detail=key)
+        return d if key else None
+
+    def detail(self):
+        """The NeuronDetail the panel shows (looked up by key in this Scene), or None."""
+        return ctl.detail_by_key(self.scene, self.state.detail)
+
     # ------------------------------------------------------------------------------------- edits --
     def _emit(self, edit):
         """Send an edit request to the application: a Scene back is shown; a poll function is polled (the
@@ -479,6 +493,8 @@ class Viewer:
                     self.toggle_help()
                 case A.FocusFinding(n):
                     self.focus_finding(n)
+                case A.ShowDetail(patch):
+                    self.show_detail(patch)
                 case _:
                     raise ValueError(f"not a viewer action: {a!r}")
 

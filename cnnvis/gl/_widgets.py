@@ -14,7 +14,8 @@ MARGIN, ROW, GAP = 14.0, 22.0, 5.0
 
 @dataclass(frozen=True)
 class Widget:
-    """kind: title, heading, note, button, slider; action: what a click does (None for text);
+    """kind: title, heading, note, button, slider, swatch (a colour chip: `color`), image (a picture: row
+    `value` of Scene.detail_uv); action: what a click does (None for text);
     box: x0, y0, x1, y1 in canvas pixels (origin bottom-left); enabled: False draws it greyed and a
     click does nothing (its tip says why); tip: tooltip lines (split at newlines; empty: none)."""
     kind: str
@@ -25,6 +26,7 @@ class Widget:
     enabled: bool = True
     value: float = 0.0
     tip: str = ""
+    color: tuple = ()
 
     def contains(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self.box

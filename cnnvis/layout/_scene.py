@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from cnnvis.layout._details import check_details, check_legend
 from cnnvis.layout._findings import check_marks
 
 __all__ = ["Scene", "RECT_COLUMN", "RECT_CLUSTER", "CURVE_VALUE_MODES"]
@@ -76,6 +77,19 @@ class Scene:
       apart; empty when not given.
     findings: tuple of cnnvis.layout._findings.FindingMark, numbered 1..K as `cnnvis diagnose` numbers
       them, placed on this Scene's columns and clusters (set by the application; empty: none known).
+    Marks an application puts on A's neurons and clusters (issue 18's diff view; empty when not given, and
+    the viewer then draws exactly what it drew without them):
+      patch_tint (P, 4) float32 RGBA: a frame of this colour drawn inside each patch's box (alpha 0: none),
+      e.g. the neuron's status against another model;
+      rect_mark (R, 4) float32 RGBA: a thicker outline of this colour round a rectangle (alpha 0: none);
+      rect_badge (R,) str: a short tag drawn on a marked rectangle's top edge ("" for none);
+      rect_note (R,) str: a line added to the rectangle's tooltip ("" for none);
+      legend_extra: (title, ((RGBA or None, text), ...)) sections the legend bar shows after its own,
+      saying what the tints and marks mean;
+      details: tuple of cnnvis.layout._details.NeuronDetail, the cards a click on a patch opens in the panel;
+      patch_detail (P,) int32: the index into details a patch's click shows (-1: none; a click on such a
+      patch cycles its cluster's facet as before);
+      detail_atlas (Hd, Wd, 4) uint8 and detail_uv (D, 4) float32 u0, v0, u1, v1: the cards' pictures.
 
     Value ranges are set once, by the layout: rect_class_activation, matrix_atlas and curve_values in
     their documented ranges (validate() checks them); the viewer and the shaders use them as given.
@@ -129,6 +143,15 @@ class Scene:
     chart_na: tuple = ()
     findings: tuple = ()
     column_header_box: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    patch_tint: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    rect_mark: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    rect_badge: tuple = ()
+    rect_note: tuple = ()
+    legend_extra: tuple = ()
+    details: tuple = ()
+    patch_detail: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    detail_atlas: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 4), np.uint8))
+    detail_uv: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
     @property
     def n_rects(self) -> int:
@@ -163,7 +186,9 @@ class Scene:
                                         ("column_group", C, (), np.int32), ("rect_dead", R, (), np.int8),
                                         ("patch_importance", P, (), np.float32), ("patch_dead", P, (), np.int8),
                                         ("patch_top_classes", P, (3,), np.int32),
-                                        ("column_header_box", C, (4,), np.float32)):
+                                        ("column_header_box", C, (4,), np.float32),
+                                        ("patch_tint", P, (4,), np.float32), ("rect_mark", R, (4,), np.float32),
+                                        ("patch_detail", P, (), np.int32)):
             v = getattr(self, name)
             if getattr(v, "shape", (None,))[0] != 0:  # optional: empty, or one row per curve / patch / column
                 want[name] = ((rows,) + tail, dtype)
@@ -185,6 +210,17 @@ class Scene:
             if len(getattr(self, name)) not in (0, n):
                 bad.append(f"{name}: want {n} names (or none), got {len(getattr(self, name))}")
         bad += check_marks(self.findings, len(self.column_names))
+        for name in ("rect_badge", "rect_note"):
+            if len(getattr(self, name)) not in (0, R):
+                bad.append(f"{name}: want {R} strings (or none), got {len(getattr(self, name))}")
+        bad += check_legend(self.legend_extra)
+        bad += check_details(self.details, len(self.detail_uv))
+        if self.detail_atlas.ndim != 3 or self.detail_atlas.shape[2] != 4 or self.detail_atlas.dtype != np.uint8:
+            bad.append(f"detail_atlas: want (H, W, 4) uint8, got {self.detail_atlas.shape} {self.detail_atlas.dtype}")
+        if not isinstance(self.detail_uv, np.ndarray) or self.detail_uv.ndim != 2 or self.detail_uv.shape[1] != 4:
+            bad.append(f"detail_uv: want (D, 4) float32, got {getattr(self.detail_uv, 'shape', None)}")
+        if len(self.patch_detail) and not (-1 <= self.patch_detail.min() and self.patch_detail.max() < len(self.details)):
+            bad.append(f"patch_detail: values outside -1..{len(self.details) - 1}")
         for name in ("rect_class_activation", "matrix_atlas"):
             v = getattr(self, name)
             if isinstance(v, np.ndarray) and v.size and not (v.min() >= 0.0 and v.max() <= 1.0):
