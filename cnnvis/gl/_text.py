@@ -33,6 +33,62 @@ class GlyphAtlas:
 
 @functools.lru_cache(maxsize=1)
 def glyph_atlas() -> GlyphAtlas:
+    """The atlas, from the user's cache when an earlier process made it with the same VisPy and settings
+    (rasterising ~100 glyphs and their distance fields takes ~1.2 s, a third of opening a big model), else
+    made here and cached (${XDG_CACHE_HOME:-~/.cache}/cnnvis/glyphs-KEY.npz; CNNVIS_CACHE overrides the
+    folder). An unreadable or unwritable cache only costs the time."""
+    path = _cache_path()
+    if path is not None:
+        try:
+            return _read_atlas(path)
+        except (OSError, KeyError, ValueError):
+            pass
+    atlas = _make_atlas()
+    if path is not None:
+        try:
+            _write_atlas(path, atlas)
+        except OSError:
+            pass
+    return atlas
+
+
+def _cache_path():
+    import hashlib
+    import os
+    from pathlib import Path
+
+    import vispy
+
+    folder = os.environ.get("CNNVIS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "cnnvis")
+    key = hashlib.sha1(repr((1, vispy.__version__, _CHARS, _HIRES, _RATIO, _SPREAD)).encode()).hexdigest()[:16]
+    return Path(folder) / f"glyphs-{key}.npz"
+
+
+def _read_atlas(path) -> GlyphAtlas:
+    with np.load(path, allow_pickle=False) as z:
+        chars, image = str(z["chars"]), z["image"]
+        quad, uv, advance = z["quad"], z["uv"], z["advance"]
+    if image.dtype != np.uint8 or image.ndim != 2 or quad.shape != (len(chars), 4) or uv.shape != quad.shape \
+            or advance.shape != (len(chars),):
+        raise ValueError(f"{path}: not a glyph atlas")
+    return GlyphAtlas(image, {c: tuple(map(float, q)) for c, q in zip(chars, quad)},
+                      {c: tuple(map(float, u)) for c, u in zip(chars, uv)},
+                      {c: float(a) for c, a in zip(chars, advance)})
+
+
+def _write_atlas(path, atlas: GlyphAtlas) -> None:
+    from cnnvis._atomic import atomic_write
+
+    chars = "".join(atlas.quad)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda fh: np.savez(fh, chars=np.array(chars), image=atlas.image,
+                                           quad=np.array([atlas.quad[c] for c in chars], np.float64),
+                                           uv=np.array([atlas.uv[c] for c in chars], np.float64),
+                                           advance=np.array([atlas.advance[c] for c in chars], np.float64)))
+
+
+def _make_atlas() -> GlyphAtlas:
     from vispy.util.fonts import _load_glyph            # freetype-py, VisPy's bundled OpenSans
     from vispy.visuals.text.text import SDFRendererCPU  # compiled distance-field kernel
 

@@ -80,3 +80,29 @@ def test_synthetic_scenes_are_valid_and_sized(n):
     s.validate()
     assert abs(s.n_rects - n) <= n * 0.1 + 4 and s.n_curves == n
     assert s.rect_box[:, 2:].min() >= 0 and np.all(s.rect_box[:, 2:] >= s.rect_box[:, :2])
+
+
+def test_glyph_atlas_is_cached_on_disk_and_rebuilt_from_a_bad_cache(tmp_path, monkeypatch):
+    """The atlas read back from the cache equals the one rasterised (what every later process draws with);
+    a damaged cache file is replaced, not trusted."""
+    from cnnvis.gl import _text
+
+    monkeypatch.setenv("CNNVIS_CACHE", str(tmp_path))
+    made = _text._make_atlas()
+    path = _text._cache_path()
+    assert path.parent == tmp_path and not path.exists()
+    _text.glyph_atlas.cache_clear()
+    try:
+        first = _text.glyph_atlas()
+        assert path.is_file()
+        _text.glyph_atlas.cache_clear()
+        again = _text.glyph_atlas()
+        for atlas in (first, again):
+            assert np.array_equal(atlas.image, made.image)
+            assert atlas.quad == made.quad and atlas.uv == made.uv and atlas.advance == made.advance
+        path.write_bytes(b"not an npz")
+        _text.glyph_atlas.cache_clear()
+        assert np.array_equal(_text.glyph_atlas().image, made.image)
+        assert _text._read_atlas(path).advance == made.advance  # rewritten
+    finally:
+        _text.glyph_atlas.cache_clear()
