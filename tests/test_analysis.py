@@ -481,6 +481,13 @@ def test_big_files_use_jpeg_sheets_and_half_precision_weights(small, tmp_path, m
     one = pa[0, 0]
     assert pa.group._pixels is None and len(pa.group._sheets) == 1
     np.testing.assert_array_equal(one, np.asarray(b.features[name].patches)[0, 0])
+    # prefetching decodes every sheet in the background; the crops read after it are the same
+    fresh = Analysis.load(tmp_path / "big.cnnvis")
+    groups = {id(f.patches.group): f.patches.group for f in fresh.features.values()}
+    assert fresh.prefetch_patches() == sum(g.n_sheets for g in groups.values()) > 0
+    for name, f in fresh.features.items():
+        np.testing.assert_array_equal(np.asarray(f.patches[:, 0]), np.asarray(b.features[name].patches)[:, 0])
+    assert Analysis.load(tmp_path / "big.cnnvis").prefetch_patches() and a.prefetch_patches() == 0
     for d, s in a.graph.edges():
         w = a.graph.connection(d, s)
         np.testing.assert_allclose(b.graph.connection(d, s), w, atol=1e-3 * np.abs(w).max())
@@ -655,3 +662,22 @@ def test_analyze_checks_the_device_like_every_entry_point(small):
     else:
         with pytest.raises(DeviceError, match="device='cuda' asked for, but torch sees no CUDA device"):
             analyze(small[1], small[0], device="cuda", show_progress=False)
+
+
+def test_arrays_deflate_does_not_shrink_are_stored_raw(tmp_path):
+    """Random float32 (trained weights look like it to deflate) is written without compression, zeros and
+    small arrays deflated; both read back exactly."""
+    import io
+
+    from cnnvis.analysis._file import write_archive
+
+    rng = np.random.default_rng(0)
+    arrays = {"noise": rng.normal(size=(300, 301)).astype(np.float32), "zeros": np.zeros((300, 301), np.float32),
+              "small": rng.normal(size=(7, 3))}
+    write_archive(tmp_path / "a.cnnvis", {}, arrays)
+    with zipfile.ZipFile(tmp_path / "a.cnnvis") as zf:
+        kinds = {i.filename: i.compress_type for i in zf.infolist()}
+        assert kinds["noise.npy"] == zipfile.ZIP_STORED
+        assert kinds["zeros.npy"] == kinds["small.npy"] == zipfile.ZIP_DEFLATED
+        for k, v in arrays.items():
+            np.testing.assert_array_equal(np.load(io.BytesIO(zf.read(f"{k}.npy"))), v)

@@ -111,6 +111,14 @@ class Analysis:
         return tuple(out)
 
     # -- file -----------------------------------------------------------------------------------------
+    def prefetch_patches(self) -> int:
+        """Start decoding the learned-feature sheets of a loaded file in background threads (a viewer calls
+        this before it clusters, so the crops of its first view are ready by the time it lays them out);
+        returns the number of sheets started (0 for an analysis held in memory)."""
+        from cnnvis.analysis._patch_types import prefetch_sheets
+
+        return prefetch_sheets(_patch_groups(self.features)[1][1])
+
     def save(self, path: str | os.PathLike) -> None:
         manifest, arrays = _to_archive(self)
         # JPEG sheets are compressed already: deflating them again costs time and saves nothing

@@ -45,12 +45,26 @@ def write_archive(path: str | os.PathLike, manifest: dict, arrays: dict[str, np.
                 if arr.dtype == object:
                     raise TypeError(f"array {name!r} has dtype object; the file holds no pickles")
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
+                deflate = name not in stored and _worth_deflating(arr)
+                info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
                 info._compresslevel = 1  # (ZipInfo has no public field for it before 3.13)
                 with zf.open(info, "w", force_zip64=True) as out:
                     np.lib.format.write_array(out, np.ascontiguousarray(arr), allow_pickle=False)
 
     atomic_write(path, write, durable=True)
+
+
+_SAMPLE = 1 << 16
+
+
+def _worth_deflating(arr: np.ndarray) -> bool:
+    """Whether deflate saves more than a tenth of a big array, judged on a 64 KB sample. Trained float weights
+    and standard deviations shrink by 5-7% only (ResNet-50: 34 of 58 MB), and inflating them was a third of
+    the file's load time."""
+    if arr.nbytes <= _SAMPLE or arr.dtype.kind not in "fc":
+        return True
+    sample = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)[:_SAMPLE]
+    return len(zlib.compress(sample.tobytes(), 1)) < 0.9 * _SAMPLE
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:

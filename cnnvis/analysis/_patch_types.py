@@ -4,10 +4,11 @@ into a shared group, so a crop that several layers show is held once."""
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["CropGroup", "PatchArray"]
+__all__ = ["CropGroup", "PatchArray", "prefetch_sheets"]
 
 
 class CropGroup:
@@ -41,16 +42,49 @@ class CropGroup:
         h, w, _ = self.shape
         for j in np.ndindex(ids.shape):
             s, i = divmod(int(ids[j]), self._per_sheet)
-            if s not in self._sheets:
-                self._sheets[s] = self._sheet(s)
-            image, (th, tw), cols = self._sheets[s]
+            image, (th, tw), cols = self._decoded(s)
             r, c = divmod(i, cols)
             out[j] = image[r * th:r * th + h, c * tw:c * tw + w]
         return out
 
+    def _decoded(self, s: int):
+        got = self._sheets.get(s)
+        if got is None:
+            got = self._sheets[s] = self._sheet(s)
+        elif isinstance(got, Future):  # being decoded by prefetch_sheets: wait for it (its error, if any)
+            got = self._sheets[s] = got.result()
+        return got
+
+    @property
+    def n_sheets(self) -> int:
+        return -(-self.n // self._per_sheet) if self._sheet is not None and self._pixels is None else 0
+
     @property
     def nbytes(self) -> int:
         return self.n * math.prod(self.shape)
+
+
+def prefetch_sheets(groups, budget: int = 512 * 2**20) -> int:
+    """Start decoding the JPEG sheets of `groups` in background threads (Pillow decodes with the GIL
+    released), so that the crops a first view takes are ready while the caller clusters; `take` waits for a
+    sheet still in flight. Sheets are taken in order until their decoded bytes would pass `budget`. Returns the
+    number of sheets started."""
+    started, used = 0, 0
+    pool = None
+    for g in groups:
+        for s in range(g.n_sheets):
+            size = min(g._per_sheet, g.n - s * g._per_sheet) * math.prod(g.shape)
+            if s in g._sheets:
+                continue
+            if used + size > budget:
+                return started
+            pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="cnnvis-sheets")
+            g._sheets[s] = pool.submit(g._sheet, s)
+            used += size
+            started += 1
+    if pool is not None:
+        pool.shutdown(wait=False)  # its threads end when the queued sheets are done
+    return started
 
 
 class PatchArray:
