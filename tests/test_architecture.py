@@ -24,7 +24,7 @@ ALLOWED = {
     "analysis": {"graph", "data", "compute", "stats", "_params", "_atomic", "errors", "progress"},
     "aggregate": {"compute", "bicluster", "stats", "_params", "errors"},
     "layout": {"aggregate", "_params", "errors"},
-    "gl": {"layout", "errors"},
+    "gl": {"layout", "_atomic", "errors"},
     "diagnose": {"analysis", "aggregate", "graph", "compute", "stats", "_params", "errors"},
     "diff": {"analysis", "graph", "_params", "errors", "progress"},
     "testing": {"graph", "data", "analysis", "compute", "stats", "aggregate", "layout", "_params", "errors"},

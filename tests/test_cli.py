@@ -11,6 +11,7 @@ import torch
 import cnnvis
 from cnnvis.analysis import Analysis
 from cnnvis.data import build_model
+from cnnvis.testing.snapshots import lenet_snapshots
 
 PKG_ROOT = str(Path(cnnvis.__file__).resolve().parents[1])
 
@@ -72,12 +73,7 @@ def user_files(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "data.npz", images=rng.random((20, 12, 12)).astype(np.float32),
              labels=rng.integers(0, 3, 20))
-    torch.manual_seed(0)
-    m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
-    torch.save(m.state_dict(), tmp_path / "s0.pt")
-    with torch.no_grad():
-        m.conv1.weight.mul_(1.1)
-    torch.save(m.state_dict(), tmp_path / "s1.pt")
+    lenet_snapshots(tmp_path, n_classes=3, image_size=12)
     return tmp_path
 
 

@@ -34,21 +34,15 @@ CASE_PEAK = 64 << 20  # Python-tracked bytes any one case may allocate (the base
 
 # -- the base files: a real analysis (lenet-x0.25, 60 digits, 2 snapshots), raw and with JPEG sheets -----------
 def make_base(folder: Path) -> dict[str, bytes]:
-    import torch
-
     import cnnvis.analysis._analysis as A
     import cnnvis.analysis._jpeg as P
     from cnnvis.analysis import Analysis
     from cnnvis.analysis._run import analyze
-    from cnnvis.data import build_model, load_digits
+    from cnnvis.data import load_digits
+    from cnnvis.testing.snapshots import lenet_snapshots
 
     data = load_digits().subset(np.arange(60))
-    torch.manual_seed(0)
-    model = build_model("lenet-x0.25", n_classes=10, in_channels=1, image_size=28)
-    torch.save(model.state_dict(), folder / "s0.pt")
-    with torch.no_grad():
-        model.conv1.weight.mul_(1.1)
-    torch.save(model.state_dict(), folder / "s1.pt")
+    model = lenet_snapshots(folder, n_classes=10, image_size=28)
     a = analyze(model, data, snapshots=[folder / "s0.pt", folder / "s1.pt"], show_progress=False, top_k=3)
     a.save(folder / "raw.cnnvis")
     lossless, exact = P.LOSSLESS_LIMIT, A.CONNECTIONS_EXACT

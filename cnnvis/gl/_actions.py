@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The edits the viewer asks of the session are actions as they stand (one record for both, not a twin each)
+from cnnvis.layout._edits import CollapseColumn, ExpandColumn, Redo, Undo
+
 __all__ = ["Action", "SetState", "Fit", "Pan", "Zoom", "SetFacet", "CycleFacet", "SetEdgeMode",
            "SetEdgeThreshold", "SelectClasses", "ToggleClass", "SetSeries", "SetSnapshot", "ZoomToColumn",
-           "Expand", "Collapse", "UndoEdit", "RedoEdit", "SelectBundle", "MergeSelected",
+           "ExpandColumn", "CollapseColumn", "Undo", "Redo", "SelectBundle", "MergeSelected",
            "MoveNeuronTo", "ToggleHelp", "FocusFinding", "ShowDetail"]
 
 
@@ -91,24 +94,8 @@ class ZoomToColumn:
     expand: bool = False
 
 
-@dataclass(frozen=True)
-class Expand:
-    column: int
 
 
-@dataclass(frozen=True)
-class Collapse:
-    column: int
-
-
-@dataclass(frozen=True)
-class UndoEdit:
-    """Ask the session to take back the last edit."""
-
-
-@dataclass(frozen=True)
-class RedoEdit:
-    """Ask the session to re-apply the edit the last undo took back."""
 
 
 @dataclass(frozen=True)
@@ -145,5 +132,5 @@ class ShowDetail:
 
 
 Action = (SetState | Fit | Pan | Zoom | SetFacet | CycleFacet | SetEdgeMode | SetEdgeThreshold | SelectClasses
-          | ToggleClass | SetSeries | SetSnapshot | ZoomToColumn | Expand | Collapse | UndoEdit | RedoEdit
+          | ToggleClass | SetSeries | SetSnapshot | ZoomToColumn | ExpandColumn | CollapseColumn | Undo | Redo
           | SelectBundle | MergeSelected | MoveNeuronTo | ToggleHelp | FocusFinding | ShowDetail)

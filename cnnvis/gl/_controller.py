@@ -228,7 +228,7 @@ def double_click(scene, picked: tuple) -> tuple:
         c = int(scene.rect_column[i]) if kind == "rect" else i
         g = scene.column_group
         if len(g) > c and g[c] >= 0:           # a layer of an expanded group: collapse the group
-            return ("column", c), [A.Collapse(c)]
+            return ("column", c), [A.CollapseColumn(c)]
         expand = bool(scene.rect_size[column_rect(scene, c)] > 1)
         return ("column", c), [A.ZoomToColumn(c, expand=expand)]
     return (kind, i), []
@@ -263,9 +263,9 @@ def key(state: ViewState, name: str, size=(1280, 800)) -> list | None:
                "[": [A.SetEdgeThreshold(max(0.0, round(t - 0.05, 2)))],
                "=": [A.Zoom(1.25)], "+": [A.Zoom(1.25)], "-": [A.Zoom(0.8)],
                "m": [A.MergeSelected()] if len(state.selected_bundles) == 2 else [],
-               "e": [A.Expand(state.focus_column)] if state.focus_column >= 0 else [],
-               "x": [A.Collapse(state.focus_column)] if state.focus_column >= 0 else [],
-               "ctrl+z": [A.UndoEdit()], "ctrl+shift+z": [A.RedoEdit()], "ctrl+y": [A.RedoEdit()],
+               "e": [A.ExpandColumn(state.focus_column)] if state.focus_column >= 0 else [],
+               "x": [A.CollapseColumn(state.focus_column)] if state.focus_column >= 0 else [],
+               "ctrl+z": [A.Undo()], "ctrl+shift+z": [A.Redo()], "ctrl+y": [A.Redo()],
                "?": [A.ToggleHelp()], "h": [A.ToggleHelp()],
                "l": [A.SetState({"show_legend": not legend_shown(state, size)})]}
     return actions.get(name.lower())
@@ -294,13 +294,13 @@ def widget_actions(scene, state: ViewState, action: tuple, cx: float, widget=Non
     if kind == "scroll":   # ("scroll", ViewState field, its new value): the list clamps it when laid out
         return [A.SetState({action[1]: max(0, int(action[2]))})]
     if kind == "expand" and state.focus_column >= 0:
-        return [A.Expand(state.focus_column)]
+        return [A.ExpandColumn(state.focus_column)]
     if kind == "collapse" and state.focus_column >= 0:
-        return [A.Collapse(state.focus_column)]
+        return [A.CollapseColumn(state.focus_column)]
     if kind == "undo":
-        return [A.UndoEdit()]
+        return [A.Undo()]
     if kind == "redo":
-        return [A.RedoEdit()]
+        return [A.Redo()]
     if kind == "toggle_help":
         return [A.ToggleHelp()]
     if kind == "fit":

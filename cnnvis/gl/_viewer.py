@@ -475,13 +475,13 @@ class Viewer:
                     self.set_snapshot(i)
                 case A.ZoomToColumn(column, expand):
                     self.zoom_to_column(column, expand=expand)
-                case A.Expand(column):
+                case A.ExpandColumn(column):
                     self.expand_column(column)
-                case A.Collapse(column):
+                case A.CollapseColumn(column):
                     self.collapse_column(column)
-                case A.UndoEdit():
+                case A.Undo():
                     self.undo()
-                case A.RedoEdit():
+                case A.Redo():
                     self.redo()
                 case A.SelectBundle(b):
                     self.select_bundle(b)

@@ -67,3 +67,34 @@ def settle(viewer, dt: float = 1 / 60) -> None:
     """Run the viewer's camera animation to its end (bounded, as `animation`)."""
     for _ in animation(viewer, dt):
         pass
+
+
+def stop_processes(*procs) -> None:
+    """Terminate each started process still running (None: never started), killing one that ignores it."""
+    import subprocess
+
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def start_xvfb(size: str = "800x600x24"):
+    """(Xvfb process, environment for a window on it): DISPLAY set, the EGL variables of the offscreen
+    tests dropped, and the cnnvis under test importable by a child process."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import cnnvis
+
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", size, "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    display = ":" + xvfb.stdout.readline().strip()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYOPENGL_PLATFORM", "EGL_PLATFORM")}
+    env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join(
+        [str(Path(cnnvis.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]))
+    return xvfb, env

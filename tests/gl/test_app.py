@@ -15,7 +15,7 @@ import cnnvis
 from cnnvis.errors import CnnvisError
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.app.gl_command import run
-from glhelpers import plain_scene
+from glhelpers import plain_scene, start_xvfb, stop_processes
 
 pytestmark = pytest.mark.gl
 # the cnnvis these tests import (source checkout or installed package), for the subprocess too
@@ -107,13 +107,10 @@ def test_real_window_under_xvfb_reacts_to_mouse_and_keys(tmp_path):
     scene = plain_scene()
     save_scene(scene, tmp_path / "scene.npz")
     size = (640, 440)
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    xvfb, env = start_xvfb()
+    display = env["DISPLAY"]
     app = None
     try:
-        display = ":" + xvfb.stdout.readline().strip()
-        env = {k: v for k, v in os.environ.items() if k not in ("PYOPENGL_PLATFORM", "EGL_PLATFORM")}
-        env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join([str(PKG_ROOT), env.get("PYTHONPATH", "")]))
         prefix = str(tmp_path / "dump")
         app = subprocess.Popen([sys.executable, "-m", "cnnvis.app.gl_command", str(tmp_path / "scene.npz"), "--size",
                                 f"{size[0]}x{size[1]}", "--dump", prefix], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
@@ -158,13 +155,7 @@ def test_real_window_under_xvfb_reacts_to_mouse_and_keys(tmp_path):
         time.sleep(1.5)
         state2, frame2 = dump(2)
     finally:
-        for proc in (app, xvfb):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_processes(app, xvfb)
     assert state0["facet"] == "features" and state1["facet"] == "matrix"
     assert state1["edge_mode"] == "gradient"
     assert state1["zoom"] == pytest.approx(state0["zoom"])

@@ -83,14 +83,14 @@ def test_events_become_actions():
     assert ctl.key(st, "q") is None
     assert ctl.widget_actions(s, st, ("fit",), 0.0) == [A.SetState({"focus_column": -1}), A.Fit()]
     assert ctl.widget_actions(s, st, ("expand",), 0.0) == []
-    assert ctl.widget_actions(s, st.replace(focus_column=1), ("expand",), 0.0) == [A.Expand(1)]
+    assert ctl.widget_actions(s, st.replace(focus_column=1), ("expand",), 0.0) == [A.ExpandColumn(1)]
     assert ctl.widget_actions(s, st.replace(snapshot=-1), ("snapshot", 1), 0.0) == [A.SetSnapshot(2)]
     every = [ctl.key(st, k) for k in "f123wgc[]=+-"] + [ctl.widget_actions(s, st, a, 0.0) for a in
                                                        [("facet", "matrix"), ("class", 0), ("classes", "all"),
                                                         ("series_step", 1), ("column", 0), ("merge",)]]
     assert all(isinstance(a, A.Action) for acts in every for a in acts)   # typed: Viewer.apply matches each
-    assert ctl.key(st, "ctrl+z") == [A.UndoEdit()]   # asked even with nothing to undo: the answer says so
-    assert ctl.key(st, "ctrl+shift+z") == ctl.key(st, "ctrl+y") == [A.RedoEdit()]
+    assert ctl.key(st, "ctrl+z") == [A.Undo()]   # asked even with nothing to undo: the answer says so
+    assert ctl.key(st, "ctrl+shift+z") == ctl.key(st, "ctrl+y") == [A.Redo()]
 
 
 def test_hover_sets_the_tooltip_and_highlight_fields():

@@ -24,7 +24,7 @@ from cnnvis.gl._ui import THEME
 from cnnvis.layout import RECT_COLUMN
 from cnnvis.layout._findings import FindingMark
 from cnnvis.testing.scenes import synthetic_scene
-from glhelpers import plain_scene, settle
+from glhelpers import plain_scene, settle, start_xvfb, stop_processes
 
 pytestmark = pytest.mark.gl
 DEFAULT = (1280, 800)
@@ -305,14 +305,10 @@ def test_ctrl_z_and_redo_chords_arrive_through_the_glfw_backend(tmp_path):
     assert shutil.which("Xvfb") and shutil.which("xdotool"), "Xvfb and xdotool are missing: run scripts/setup.sh"
     prefix = str(tmp_path / "dump")
     (tmp_path / "keys.py").write_text(_SCRIPT.format(tests=str(Path(__file__).parent), prefix=prefix))
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    xvfb, env = start_xvfb()
+    display = env["DISPLAY"]
     app = None
     try:
-        display = ":" + xvfb.stdout.readline().strip()
-        env = {k: v for k, v in os.environ.items() if k not in ("PYOPENGL_PLATFORM", "EGL_PLATFORM")}
-        env.update(DISPLAY=display, PYTHONPATH=os.pathsep.join(
-            [str(Path(cnnvis.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]))
         app = subprocess.Popen([sys.executable, str(tmp_path / "keys.py")], env=env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         end = time.time() + 60
@@ -332,11 +328,5 @@ def test_ctrl_z_and_redo_chords_arrive_through_the_glfw_backend(tmp_path):
         time.sleep(0.2)
         state = json.loads(Path(prefix + ".0.json").read_text())
     finally:
-        for proc in (app, xvfb):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_processes(app, xvfb)
     assert state["edits"] == ["ExpandColumn(column=1)", "Undo()", "Redo()", "Undo()", "Redo()"]
