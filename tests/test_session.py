@@ -79,7 +79,7 @@ def test_scene_for_opens_a_file(tmp_path):
     net = synthetic_network([16, 16], n_clusters=2, seed=3)
     net.analysis.save(tmp_path / "n.cnnvis")
     scene, on_edit, session = scene_for(tmp_path / "n.cnnvis")
-    assert scene.validate() is scene and on_edit == session.on_edit
+    assert scene.validate() is scene and on_edit == session.request
     assert session.wait(60) and session.findings_known and session.busy == ""
 
 
@@ -203,3 +203,33 @@ def test_background_worker_runs_at_lower_priority_than_the_window():
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
     finally:
         ses.close()
+
+
+def test_request_computes_an_edit_off_the_calling_thread_and_hands_a_poll():
+    """A window's edit that is not precomputed comes back as a poll function (the window keeps drawing):
+    None until the Scene is ready, then the Scene on_edit gives; precomputed edits and undo answer at once;
+    a refused edit raises from the poll."""
+    import time
+
+    from cnnvis.layout import CollapseColumn, Undo
+
+    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
+    ses, ref = Session(net.analysis), Session(net.analysis)
+
+    def answer(poll, limit=60):
+        end = time.monotonic() + limit
+        while (got := poll()) is None:
+            assert time.monotonic() < end, "the edit never finished"
+            time.sleep(0.01)
+        return got
+
+    got = ses.request(ExpandColumn(0))
+    assert callable(got)
+    _scene_arrays_equal(answer(got), ref.on_edit(ExpandColumn(0)))
+    assert ses.undo_depth == 1
+    back = ses.request(Undo())   # undo is a look-up: a Scene at once
+    assert not callable(back)
+    _scene_arrays_equal(back, ref.on_edit(Undo()))
+    refused = ses.request(CollapseColumn(0))
+    with pytest.raises(CnnvisError, match="was not expanded"):
+        answer(refused)

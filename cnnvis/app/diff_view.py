@@ -79,7 +79,7 @@ def scene_for(path):
     build = s._build  # every Scene the session builds (edits, undo) gets the diff too
     s._build = lambda agg: marks.attach(build(agg), agg)
     s.scene = s._build(s.aggregation)
-    return s.scene, s.on_edit
+    return s.scene, s.request
 
 
 class DiffMarks:

@@ -123,7 +123,9 @@ class Session:
     def on_edit(self, edit):
         """Apply a viewer edit request (cnnvis.layout's edit protocol, addressed by the Scene's stable ids);
         returns the new Scene, or None if the aggregation does not change (SelectSnapshot: the chart
-        highlight is the viewer's own; the file keeps per-edge values of the last snapshot only)."""
+        highlight is the viewer's own; the file keeps per-edge values of the last snapshot only). The
+        clustering and layout of an edit not precomputed run outside the session's lock, so a window polling
+        the session meanwhile is never held up."""
         from cnnvis.layout import Redo, Undo
 
         with self._lock:
@@ -137,18 +139,48 @@ class Session:
                 return self.scene
             old, old_scene = self.aggregation, self.scene
             got = self._ready.get((id(old), edit))
-            if got is not None and got[0] is old:
-                agg, scene = got[1], got[2]
-            else:
-                agg = self._apply(old, old_scene, edit)
-                if agg is None:
-                    return None
-                scene = None
+        if got is not None and got[0] is old:
+            agg, scene = got[1], got[2]
+        else:
+            agg = self._apply(old, old_scene, edit)
+            if agg is None:
+                return None
+            scene = self._build(agg)
+        with self._lock:
+            if self.aggregation is not old:
+                raise CnnvisError("the view changed while this edit was computed; make it again")
             self._undo.append((old, old_scene))
             self._redo.clear()
-            self._show(agg, self._with_findings(scene, agg) if scene is not None else self._build(agg))
+            self._show(agg, self._with_findings(scene, agg))
             self._remember_collapse(old, old_scene, agg)
             return self.scene
+
+    def request(self, edit):
+        """`on_edit` for a window that must keep drawing: an undo, a redo or a precomputed edit answers at once
+        with its Scene; any other is computed on a thread of its own (niced like the worker) and the answer is
+        a poll function: None until the Scene is ready, then the Scene (the one on screen when the edit
+        changed nothing); it raises the edit's error. The viewer shows "clustering …" meanwhile."""
+        from cnnvis.layout import Redo, Undo
+
+        if isinstance(edit, (Undo, Redo)) or self.is_ready(edit):
+            return self.on_edit(edit)
+        box: dict = {}
+
+        def run():
+            _yield_to_window()
+            try:
+                box["scene"] = self.on_edit(edit) or self.scene
+            except Exception as exc:  # handed to the window by poll()
+                box["error"] = exc
+
+        threading.Thread(target=run, name="cnnvis-edit", daemon=True).start()
+
+        def poll():
+            if "error" in box:
+                raise box["error"]
+            return box.get("scene")
+
+        return poll
 
     def _remember_collapse(self, old, old_scene, agg) -> None:
         """After an expand, collapsing the new group shows the aggregation before it again: no work."""
@@ -289,7 +321,8 @@ def _yield_to_window() -> None:
 
 
 def scene_for(path):
-    """The viewer's hook: a .cnnvis path (None for the demo) -> (Scene, on_edit, session).
+    """The viewer's hook: a .cnnvis path (None for the demo) -> (Scene, on_edit, session); on_edit is
+    `session.request` (an edit not precomputed is computed off the window's thread).
 
     The session works in the background (diagnosis, precomputed expansions): the window shows
     `session.busy` while it is not "" and replaces its Scene by `session.poll()` when that is not None."""
@@ -298,4 +331,4 @@ def scene_for(path):
 
     analysis = Analysis.load(demo_analysis_path() if path is None else os.fspath(path))
     session = Session(analysis, background=True)
-    return session.scene, session.on_edit, session
+    return session.scene, session.request, session

@@ -325,7 +325,12 @@ class Viewer:
         True while there is something to wait for (the window's poll timer calls this)."""
         t = self.transient
         if t.poll is not None:
-            result = t.poll()
+            try:
+                result = t.poll()
+            except ValueError as exc:  # the edit was refused (CnnvisError is one): say so by the cursor
+                t.poll = t.pending_edit = None
+                self.update_state(busy="", tooltip=(f"not done: {exc}",))
+                return self.busy is not None
             if isinstance(result, Scene):
                 edit, t.poll, t.pending_edit = t.pending_edit, None, None
                 self.update_state(busy="")

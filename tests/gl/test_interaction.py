@@ -245,3 +245,24 @@ def test_window_events_drive_the_viewer_through_its_public_methods_only(make_vie
     mouse("release", *end)
     assert v.state.drag_ghost == () and v.edits[n:] == [v.edits[-1]] and isinstance(v.edits[-1], MoveNeuron)
     assert (v.edits[-1].patch, v.edits[-1].dst_rect) == (p, dst)
+
+
+def test_a_refused_background_edit_is_said_by_the_cursor_and_ends_the_wait():
+    """An edit answered by a poll function that then raises (the session refused it off the window's
+    thread): the viewer stops waiting, clears "busy" and says why, instead of raising from its poll timer."""
+    from cnnvis.errors import CnnvisError
+    from cnnvis.gl._viewer import Viewer
+    from glhelpers import plain_scene
+
+    def refuse():
+        raise CnnvisError("layer cluster 'x' was not expanded: nothing to collapse")
+
+    v = Viewer(plain_scene(), on_edit=lambda edit: refuse, size=(320, 240))
+    try:
+        v.expand_column(0, animate=False)
+        assert v.state.busy and v.transient.poll is not None
+        v.poll()
+        assert v.transient.poll is None and v.state.busy == ""
+        assert v.state.tooltip == ("not done: layer cluster 'x' was not expanded: nothing to collapse",)
+    finally:
+        v.close()
