@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "common/simd.hpp"
 
@@ -82,8 +83,11 @@ struct Rows {
                                                 double* m) {
     const double inv_s = 1.0 / double(S);
     for (int64_t j = 0; j < len; ++j) {
-      const RowStat rs = Isa::bytes > 32 && S < kWideRow ? row_simd<32>(p + j * stride_c, S)
-                                                         : row_simd<Isa::bytes>(p + j * stride_c, S);
+      RowStat rs;
+      if constexpr (Isa::bytes > 32)
+        rs = S < kWideRow ? row_simd<32>(p + j * stride_c, S) : row_simd<Isa::bytes>(p + j * stride_c, S);
+      else
+        rs = row_simd<Isa::bytes>(p + j * stride_c, S);
       r[j] = rs.sum * inv_s, m[j] = rs.max;
     }
   }
@@ -131,57 +135,63 @@ struct WelfordStep {
 };
 
 // nb (N, C) rows of one class (x_q = rows[q], channels [c0, c1)) merged into the class's state (count na
-// before) in one go: per block of 2·L channels the rows' shifted sums Σ(x - x_0), Σ(x - x_0)², max and
-// positive count stay in registers, then one Chan update per block. The state is read and written once
-// per chunk instead of once per image (a per-image Welford step is bound by those stores: 2.8x the time
-// of a plain read of a (4096, 4096) batch). Shifting by the chunk's first row keeps the sums free of
-// cancellation. Returns NaN iff some x is NaN or inf.
+// before) in one go: per block of one native vector of channels (8 floats on AVX2) the rows' shifted
+// sums Σ(x - x_0), Σ(x - x_0)² (in double), max and positive count (in the element type: exact) stay in
+// registers, then one Chan update per block. The state is read and written once per chunk instead of once
+// per image. Shifting by the chunk's first row keeps the sums free of cancellation. `ahead` (kChunkRows
+// addresses) are prefetched in step with the columns: the next chunk's rows. Returns NaN iff some x is NaN
+// or inf.
 template <class T>
 struct ClassChunk {
-  // Bytes ahead of the current block that each row prefetches (the rows are nb parallel streams).
-  static constexpr int64_t kAhead = 512;
-
   template <class Isa>
-  [[gnu::always_inline]] static inline double run(const T* const* rows, int nb, int64_t c0, int64_t c1,
-                                                  double* mean, double* m2, double* mx, int64_t* act, int64_t na) {
-    using VD = typename Vec<double, Isa::bytes>::type;
-    using VI = typename Vec<int64_t, Isa::bytes>::type;
-    constexpr int L = Vec<double, Isa::bytes>::lanes;
+  [[gnu::always_inline]] static inline double run(const T* const* rows, int nb, const char* const* ahead,
+                                                  int64_t c0, int64_t c1, double* mean, double* m2, double* mx,
+                                                  int64_t* act, int64_t na) {
+    constexpr int B = Isa::bytes;
+    using VX = typename Vec<T, B>::type;  // elements as they are stored
+    using VM = decltype(VX{} > VX{});     // same-width integer lanes (comparison results: 0 / -1)
+    constexpr int LX = Vec<T, B>::lanes;
+    constexpr int H = int(sizeof(double) / sizeof(T));  // double vectors per native vector
+    constexpr int LD = LX / H;
+    using VD = typename Vec<double, LD * 8>::type;
+    using VL = typename Vec<int64_t, LD * 8>::type;
+    using VMH = typename Vec<typename std::remove_reference<decltype(VM{}[0])>::type, LD * int(sizeof(T))>::type;
     const double fb = nb, wb = fb / double(na + nb), wab = double(na) * wb, inv_b = 1.0 / fb;
     VD check = VD{};
     int64_t c = c0;
-    constexpr int NV = 2;
-    for (; c + NV * L <= c1; c += NV * L) {
-      VD h[NV], s1[NV], s2[NV], hi[NV], pos[NV];
-      for (int v = 0; v < NV; ++v) {
-        h[v] = hi[v] = simd::load_as<VD>(rows[0] + c + v * L);
-        s1[v] = s2[v] = VD{};
-        pos[v] = simd::one_if_greater(h[v], VD{});
-      }
-      __builtin_prefetch(rows[0] + c + kAhead / int64_t(sizeof(T)));
+    for (; c + LX <= c1; c += LX) {
+      VD h[H], s1[H], s2[H];
+      VX hi = simd::load<VX>(rows[0] + c);
+      VM pos = -(hi > VX{});
+      for (int v = 0; v < H; ++v) h[v] = simd::load_as<VD>(rows[0] + c + v * LD), s1[v] = s2[v] = VD{};
+      __builtin_prefetch(ahead[0] + c * int64_t(sizeof(T)));
       for (int q = 1; q < nb; ++q) {
         const T* row = rows[q] + c;
-        __builtin_prefetch(row + kAhead / int64_t(sizeof(T)));
-        for (int v = 0; v < NV; ++v) {
-          const VD u = simd::load_as<VD>(row + v * L), d = u - h[v];
+        __builtin_prefetch(ahead[q] + c * int64_t(sizeof(T)));
+        const VX u = simd::load<VX>(row);
+        hi = simd::max(hi, u);
+        pos -= u > VX{};
+        for (int v = 0; v < H; ++v) {
+          const VD d = simd::load_as<VD>(row + v * LD) - h[v];
           s1[v] += d, s2[v] += d * d;
-          hi[v] = simd::max(hi[v], u);
-          pos[v] += simd::one_if_greater(u, VD{});
         }
       }
-      for (int v = 0; v < NV; ++v) {
-        const int64_t o = c + v * L;
+      T his[LX];
+      typename std::remove_reference<decltype(VM{}[0])>::type poss[LX];
+      simd::store(his, hi), simd::store(poss, pos);
+      for (int v = 0; v < H; ++v) {
+        const int64_t o = c + v * LD;
         const VD mb = h[v] + s1[v] * inv_b, m2b = s2[v] - s1[v] * s1[v] * inv_b;
         VD mu = simd::load<VD>(mean + o), sq = simd::load<VD>(m2 + o), top = simd::load<VD>(mx + o);
         const VD d = mb - mu;
-        mu += d * wb, sq += m2b + d * d * wab, top = simd::max(top, hi[v]);
+        mu += d * wb, sq += m2b + d * d * wab, top = simd::max(top, simd::load_as<VD>(his + v * LD));
         simd::store(mean + o, mu), simd::store(m2 + o, sq), simd::store(mx + o, top);
-        simd::store(act + o, simd::load<VI>(act + o) + __builtin_convertvector(pos[v], VI));
+        simd::store(act + o, simd::load<VL>(act + o) + __builtin_convertvector(simd::load<VMH>(poss + v * LD), VL));
         check += (s1[v] + h[v]) * 0.0;  // h: the first row may be the only one
       }
     }
     double out = 0.0;
-    for (int e = 0; e < L; ++e) out += check[e];
+    for (int e = 0; e < LD; ++e) out += check[e];
     for (; c < c1; ++c) {  // the last channels, one at a time, the same arithmetic
       const double h0 = double(rows[0][c]);
       double s1 = 0.0, s2 = 0.0, hi = h0;
@@ -242,42 +252,93 @@ inline void prefetch_chunk(const T* p, int64_t len, const ActivationView& x) {
 }
 
 // Images [g0, g1) in class order (stable) when `sort`, so one class's state is reused by consecutive
-// images. Long rows keep the natural order: their state is reused anyway, and sequential reads prefetch
-// better.
-void group_by_class(const int64_t* labels, int64_t g0, int64_t g1, bool sort, std::vector<int64_t>& order) {
+// images: a counting sort (`slots`: K + 1 scratch). Long rows keep the natural order: their state is
+// reused anyway, and sequential reads prefetch better.
+void group_by_class(const int64_t* labels, int64_t g0, int64_t g1, int64_t K, bool sort, std::vector<int64_t>& order,
+                    std::vector<int64_t>& slots) {
   order.resize(g1 - g0);
-  for (int64_t i = g0; i < g1; ++i) order[i - g0] = i;
-  if (sort) std::stable_sort(order.begin(), order.end(), [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+  if (!sort || K > 4 * (g1 - g0)) {
+    for (int64_t i = g0; i < g1; ++i) order[i - g0] = i;
+    if (sort)
+      std::stable_sort(order.begin(), order.end(), [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+    return;
+  }
+  slots.assign(K + 1, 0);
+  for (int64_t i = g0; i < g1; ++i) ++slots[labels[i] + 1];
+  for (int64_t k = 0; k < K; ++k) slots[k + 1] += slots[k];
+  for (int64_t i = g0; i < g1; ++i) order[slots[labels[i]]++] = i;
 }
 
-// Rows of one class merged at once by ClassChunk: enough to amortise the state's update; more parallel
-// streams of x read slower (on a 2-core Zen 4, 16 or 32 rows took 1.1-1.4x the time of 8).
+// Rows of one class merged at once by ClassChunk: enough to amortise the state's update.
 constexpr int kChunkRows = 8;
+// (N, C) input is walked in groups of images (in class order within a group) and, inside a group, tiles
+// of channels: one class's state for a tile (32 bytes a channel) stays in L1 while its images pass, all
+// classes' in L2, and each image's piece of a tile is a contiguous read of kDirectTile values (prefetched
+// one chunk ahead). Walking the whole batch in class order instead reads every class's rows out of the
+// whole array (a sweep of memory per class: 4x the time of a plain read of a (4096, 4096) batch).
+constexpr int64_t kDirectGroup = 256;
+constexpr int64_t kDirectTile = 512;
 
-// The block [n0, n1) x [c0, c1) of contiguous (N, C) input (S = 1): images in class order, each run of
-// up to kChunkRows images of one class merged by ClassChunk. `cnt` (K) receives the block's class counts.
+// The block [n0, n1) x [c0, c1) of contiguous (N, C) input (S = 1): per image group and channel tile, each
+// run of up to kChunkRows images of one class merged by ClassChunk. `cnt` (K) receives the block's class
+// counts.
 template <class T>
 void accumulate_direct(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
                        int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
   const T* base = static_cast<const T*>(x.data);
   const int64_t C = x.c, K = acc.n_classes;
-  const auto chunk = simd::select<ClassChunk<T>, double, const T* const*, int, int64_t, int64_t, double*, double*,
-                                  double*, int64_t*, int64_t>();
-  std::vector<int64_t> order;
-  group_by_class(labels, n0, n1, true, order);
+  const auto chunk = simd::select<ClassChunk<T>, double, const T* const*, int, const char* const*, int64_t, int64_t,
+                                  double*, double*, double*, int64_t*, int64_t>();
+  std::vector<int64_t> order, slots, running(K);
   std::fill(cnt, cnt + K, 0);
   const T* rows[kChunkRows];
-  for (size_t i = 0; i < order.size();) {
-    const int64_t k = labels[order[i]], o = k * C;
-    int nb = 0;
-    for (; nb < kChunkRows && i + nb < order.size() && labels[order[i + nb]] == k; ++nb)
-      rows[nb] = base + order[i + nb] * x.stride_n;
-    const double check = chunk(rows, nb, c0, c1, acc.mean.data() + o, acc.m2.data() + o, acc.max.data() + o,
-                               acc.active.data() + o, cnt[k]);
-    if (check != check)
-      for (int q = 0; q < nb; ++q) record_bad(rows[q], x, c0, c1 - c0, order[i + q], bad);
-    cnt[k] += nb;
-    i += nb;
+  const char* ahead[kChunkRows];
+  for (int64_t g0 = n0; g0 < n1; g0 += kDirectGroup) {
+    const int64_t g1 = std::min(n1, g0 + kDirectGroup), G = g1 - g0;
+    group_by_class(labels, g0, g1, K, true, order, slots);
+    for (int64_t t0 = c0; t0 < c1; t0 += kDirectTile) {
+      const int64_t t1 = std::min(c1, t0 + kDirectTile);
+      std::copy(cnt, cnt + K, running.begin());  // each tile counts the group's images afresh
+      int64_t i = 0;
+      int nb = 0;  // the chunk at i: nb rows of one class
+      auto chunk_at = [&](int64_t at, const T** out) {
+        const int64_t k = labels[order[at]];
+        int n = 0;
+        for (; n < kChunkRows && at + n < G && labels[order[at + n]] == k; ++n) out[n] = base + order[at + n] * x.stride_n;
+        return n;
+      };
+      nb = chunk_at(0, rows);
+      while (i < G) {
+        // The next chunk (or the next tile's first) to prefetch: its rows, shifted so that column c of
+        // this tile addresses what the next chunk reads when this one reads column c.
+        const T* next[kChunkRows];
+        int64_t shift = 0;
+        int nn = 0;
+        if (i + nb < G) {
+          nn = chunk_at(i + nb, next);
+        } else if (t1 < c1) {
+          nn = chunk_at(0, next), shift = t1 - t0;
+        }
+        for (int q = 0; q < kChunkRows; ++q)
+          ahead[q] = nn ? reinterpret_cast<const char*>(next[std::min(q, nn - 1)]) + shift * int64_t(sizeof(T))
+                        : reinterpret_cast<const char*>(rows[0]);
+        const int64_t k = labels[order[i]], o = k * C;
+        const double check = chunk(rows, nb, ahead, t0, t1, acc.mean.data() + o, acc.m2.data() + o,
+                                   acc.max.data() + o, acc.active.data() + o, running[k]);
+        if (check != check)
+          for (int q = 0; q < nb; ++q) record_bad(rows[q], x, t0, t1 - t0, order[i + q], bad);
+        running[k] += nb;
+        i += nb;
+        if (i < G) {
+          if (nn && shift == 0) {
+            std::copy(next, next + nn, rows), nb = nn;
+          } else {
+            nb = chunk_at(i, rows);
+          }
+        }
+      }
+    }
+    std::copy(running.begin(), running.end(), cnt);
   }
 }
 
@@ -297,11 +358,11 @@ void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0
                                     const double*, int64_t, double>();
   const int64_t tile = x.s >= kLongRow ? c1 - c0 : std::max<int64_t>(16, kTileValues / x.s / 16 * 16);
   std::vector<double> r(std::min(tile, c1 - c0)), m(r.size());
-  std::vector<int64_t> order, running(K);
+  std::vector<int64_t> order, slots, running(K);
   std::fill(cnt, cnt + K, 0);
   for (int64_t g0 = n0; g0 < n1; g0 += kImageGroup) {
     const int64_t g1 = std::min(n1, g0 + kImageGroup);
-    group_by_class(labels, g0, g1, x.s < kLongRow, order);
+    group_by_class(labels, g0, g1, K, x.s < kLongRow, order, slots);
     for (int64_t t0 = c0; t0 < c1; t0 += tile) {
       const int64_t len = std::min(tile, c1 - t0);
       std::copy(cnt, cnt + K, running.begin());  // each tile counts the group's images afresh
