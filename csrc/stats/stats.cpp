@@ -135,61 +135,81 @@ struct WelfordStep {
 };
 
 // nb (N, C) rows of one class (x_q = rows[q], channels [c0, c1)) merged into the class's state (count na
-// before) in one go: per block of one native vector of channels (8 floats on AVX2) the rows' shifted
-// sums Σ(x - x_0), Σ(x - x_0)² (in double), max and positive count (in the element type: exact) stay in
-// registers, then one Chan update per block. The state is read and written once per chunk instead of once
-// per image. Shifting by the chunk's first row keeps the sums free of cancellation. `ahead` (kChunkRows
-// addresses) are prefetched in step with the columns: the next chunk's rows. Returns NaN iff some x is NaN
-// or inf.
+// before) in one go: per block of two native vectors of channels (16 floats on AVX2, 32 on AVX-512) the
+// rows' shifted sums Σ(x - x_0), Σ(x - x_0)² (in double), max and positive count (in the element type:
+// exact, and half the work of doing them in double) stay in registers, then one Chan update per block.
+// The state is read and written once per chunk instead of once per image. Shifting by the chunk's first
+// row keeps the sums free of cancellation; that row, widened, is read from a small buffer in L1, so the
+// accumulators fit in AVX2's 16 registers. Returns NaN iff some x is NaN or inf.
 template <class T>
 struct ClassChunk {
-  template <class Isa>
-  [[gnu::always_inline]] static inline double run(const T* const* rows, int nb, const char* const* ahead,
-                                                  int64_t c0, int64_t c1, double* mean, double* m2, double* mx,
-                                                  int64_t* act, int64_t na) {
-    constexpr int B = Isa::bytes;
+  static constexpr int NV = 2;  // native vectors of channels a step (AVX2: 16 floats, 12 accumulators)
+  // Channels [c, c + W·LX) (W native vectors) of the chunk: sums in registers, then the Chan update.
+  template <int B, int W>
+  [[gnu::always_inline]] static inline void block(const T* const* rows, int nb, int64_t c, double* mean, double* m2,
+                                                  double* mx, int64_t* act, double wb, double wab, double inv_b,
+                                                  typename Vec<double, B>::type& check) {
     using VX = typename Vec<T, B>::type;  // elements as they are stored
     using VM = decltype(VX{} > VX{});     // same-width integer lanes (comparison results: 0 / -1)
+    using M = typename std::remove_reference<decltype(VM{}[0])>::type;
     constexpr int LX = Vec<T, B>::lanes;
     constexpr int H = int(sizeof(double) / sizeof(T));  // double vectors per native vector
     constexpr int LD = LX / H;
     using VD = typename Vec<double, LD * 8>::type;
     using VL = typename Vec<int64_t, LD * 8>::type;
-    using VMH = typename Vec<typename std::remove_reference<decltype(VM{}[0])>::type, LD * int(sizeof(T))>::type;
+    using VMH = typename Vec<M, LD * int(sizeof(T))>::type;
+    VX hi[W];
+    VM pos[W];
+    VD s1[W * H], s2[W * H];
+    double h[W * LX];  // the first row, widened (read from L1 in the loop: frees registers)
+    for (int w = 0; w < W; ++w) {
+      hi[w] = simd::load<VX>(rows[0] + c + w * LX);
+      pos[w] = -(hi[w] > VX{});
+    }
+    for (int v = 0; v < W * H; ++v) {
+      simd::store(h + v * LD, simd::load_as<VD>(rows[0] + c + v * LD));
+      s1[v] = s2[v] = VD{};
+    }
+    for (int q = 1; q < nb; ++q) {
+      const T* row = rows[q] + c;
+      for (int w = 0; w < W; ++w) {
+        const VX u = simd::load<VX>(row + w * LX);
+        hi[w] = simd::max(hi[w], u);
+        pos[w] -= u > VX{};
+      }
+      for (int v = 0; v < W * H; ++v) {
+        const VD d = simd::load_as<VD>(row + v * LD) - simd::load<VD>(h + v * LD);
+        s1[v] += d, s2[v] += d * d;
+      }
+    }
+    T his[W * LX];
+    M poss[W * LX];
+    for (int w = 0; w < W; ++w) simd::store(his + w * LX, hi[w]), simd::store(poss + w * LX, pos[w]);
+    for (int v = 0; v < W * H; ++v) {
+      const int64_t o = c + v * LD;
+      const VD hv = simd::load<VD>(h + v * LD);
+      const VD mb = hv + s1[v] * inv_b, m2b = s2[v] - s1[v] * s1[v] * inv_b;
+      VD mu = simd::load<VD>(mean + o), sq = simd::load<VD>(m2 + o), top = simd::load<VD>(mx + o);
+      const VD d = mb - mu;
+      mu += d * wb, sq += m2b + d * d * wab, top = simd::max(top, simd::load_as<VD>(his + v * LD));
+      simd::store(mean + o, mu), simd::store(m2 + o, sq), simd::store(mx + o, top);
+      simd::store(act + o, simd::load<VL>(act + o) + __builtin_convertvector(simd::load<VMH>(poss + v * LD), VL));
+      check += (s1[v] + hv) * 0.0;  // h: the first row may be the only one
+    }
+  }
+
+  template <class Isa>
+  [[gnu::always_inline]] static inline double run(const T* const* rows, int nb, int64_t c0, int64_t c1,
+                                                  double* mean, double* m2, double* mx, int64_t* act, int64_t na) {
+    constexpr int B = Isa::bytes;
+    constexpr int LX = Vec<T, B>::lanes;
+    constexpr int LD = B / 8;
+    using VD = typename Vec<double, B>::type;
     const double fb = nb, wb = fb / double(na + nb), wab = double(na) * wb, inv_b = 1.0 / fb;
     VD check = VD{};
     int64_t c = c0;
-    for (; c + LX <= c1; c += LX) {
-      VD h[H], s1[H], s2[H];
-      VX hi = simd::load<VX>(rows[0] + c);
-      VM pos = -(hi > VX{});
-      for (int v = 0; v < H; ++v) h[v] = simd::load_as<VD>(rows[0] + c + v * LD), s1[v] = s2[v] = VD{};
-      __builtin_prefetch(ahead[0] + c * int64_t(sizeof(T)));
-      for (int q = 1; q < nb; ++q) {
-        const T* row = rows[q] + c;
-        __builtin_prefetch(ahead[q] + c * int64_t(sizeof(T)));
-        const VX u = simd::load<VX>(row);
-        hi = simd::max(hi, u);
-        pos -= u > VX{};
-        for (int v = 0; v < H; ++v) {
-          const VD d = simd::load_as<VD>(row + v * LD) - h[v];
-          s1[v] += d, s2[v] += d * d;
-        }
-      }
-      T his[LX];
-      typename std::remove_reference<decltype(VM{}[0])>::type poss[LX];
-      simd::store(his, hi), simd::store(poss, pos);
-      for (int v = 0; v < H; ++v) {
-        const int64_t o = c + v * LD;
-        const VD mb = h[v] + s1[v] * inv_b, m2b = s2[v] - s1[v] * s1[v] * inv_b;
-        VD mu = simd::load<VD>(mean + o), sq = simd::load<VD>(m2 + o), top = simd::load<VD>(mx + o);
-        const VD d = mb - mu;
-        mu += d * wb, sq += m2b + d * d * wab, top = simd::max(top, simd::load_as<VD>(his + v * LD));
-        simd::store(mean + o, mu), simd::store(m2 + o, sq), simd::store(mx + o, top);
-        simd::store(act + o, simd::load<VL>(act + o) + __builtin_convertvector(simd::load<VMH>(poss + v * LD), VL));
-        check += (s1[v] + h[v]) * 0.0;  // h: the first row may be the only one
-      }
-    }
+    for (; c + NV * LX <= c1; c += NV * LX) block<B, NV>(rows, nb, c, mean, m2, mx, act, wb, wab, inv_b, check);
+    for (; c + LX <= c1; c += LX) block<B, 1>(rows, nb, c, mean, m2, mx, act, wb, wab, inv_b, check);
     double out = 0.0;
     for (int e = 0; e < LD; ++e) out += check[e];
     for (; c < c1; ++c) {  // the last channels, one at a time, the same arithmetic
@@ -269,15 +289,16 @@ void group_by_class(const int64_t* labels, int64_t g0, int64_t g1, int64_t K, bo
   for (int64_t i = g0; i < g1; ++i) order[slots[labels[i]]++] = i;
 }
 
-// Rows of one class merged at once by ClassChunk: enough to amortise the state's update.
+// Rows of one class merged at once by ClassChunk: enough to amortise the state's update; more parallel
+// streams of x read slower (on a 2-core Zen 3, 4, 12, 16 or 24 rows took 1.05-1.3x the time of 8).
 constexpr int kChunkRows = 8;
-// (N, C) input is walked in groups of images (in class order within a group) and, inside a group, tiles
-// of channels: one class's state for a tile (32 bytes a channel) stays in L1 while its images pass, all
-// classes' in L2, and each image's piece of a tile is a contiguous read of kDirectTile values (prefetched
-// one chunk ahead). Walking the whole batch in class order instead reads every class's rows out of the
-// whole array (a sweep of memory per class: 4x the time of a plain read of a (4096, 4096) batch).
+// (N, C) input is walked in groups of images, in class order within a group, so that a chunk's rows lie
+// close together (walking the whole batch in class order sweeps memory once per class: 4x the time of a
+// plain read of a (4096, 4096) batch), and, for very wide rows, in tiles of channels (one class's state,
+// 32 bytes a channel, at most 128 KiB: in L2). Tiles of 512 or 1024 channels (state in L1) and software
+// prefetching of the next chunk measured slower: the rows' streams prefetch well on their own.
 constexpr int64_t kDirectGroup = 256;
-constexpr int64_t kDirectTile = 512;
+constexpr int64_t kDirectTile = 4096;
 
 // The block [n0, n1) x [c0, c1) of contiguous (N, C) input (S = 1): per image group and channel tile, each
 // run of up to kChunkRows images of one class merged by ClassChunk. `cnt` (K) receives the block's class
@@ -287,55 +308,28 @@ void accumulate_direct(const ActivationView& x, const int64_t* labels, int64_t n
                        int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
   const T* base = static_cast<const T*>(x.data);
   const int64_t C = x.c, K = acc.n_classes;
-  const auto chunk = simd::select<ClassChunk<T>, double, const T* const*, int, const char* const*, int64_t, int64_t,
-                                  double*, double*, double*, int64_t*, int64_t>();
+  const auto chunk = simd::select<ClassChunk<T>, double, const T* const*, int, int64_t, int64_t, double*, double*,
+                                  double*, int64_t*, int64_t>();
   std::vector<int64_t> order, slots, running(K);
   std::fill(cnt, cnt + K, 0);
   const T* rows[kChunkRows];
-  const char* ahead[kChunkRows];
   for (int64_t g0 = n0; g0 < n1; g0 += kDirectGroup) {
     const int64_t g1 = std::min(n1, g0 + kDirectGroup), G = g1 - g0;
     group_by_class(labels, g0, g1, K, true, order, slots);
     for (int64_t t0 = c0; t0 < c1; t0 += kDirectTile) {
       const int64_t t1 = std::min(c1, t0 + kDirectTile);
       std::copy(cnt, cnt + K, running.begin());  // each tile counts the group's images afresh
-      int64_t i = 0;
-      int nb = 0;  // the chunk at i: nb rows of one class
-      auto chunk_at = [&](int64_t at, const T** out) {
-        const int64_t k = labels[order[at]];
-        int n = 0;
-        for (; n < kChunkRows && at + n < G && labels[order[at + n]] == k; ++n) out[n] = base + order[at + n] * x.stride_n;
-        return n;
-      };
-      nb = chunk_at(0, rows);
-      while (i < G) {
-        // The next chunk (or the next tile's first) to prefetch: its rows, shifted so that column c of
-        // this tile addresses what the next chunk reads when this one reads column c.
-        const T* next[kChunkRows];
-        int64_t shift = 0;
-        int nn = 0;
-        if (i + nb < G) {
-          nn = chunk_at(i + nb, next);
-        } else if (t1 < c1) {
-          nn = chunk_at(0, next), shift = t1 - t0;
-        }
-        for (int q = 0; q < kChunkRows; ++q)
-          ahead[q] = nn ? reinterpret_cast<const char*>(next[std::min(q, nn - 1)]) + shift * int64_t(sizeof(T))
-                        : reinterpret_cast<const char*>(rows[0]);
+      for (int64_t i = 0; i < G;) {
         const int64_t k = labels[order[i]], o = k * C;
-        const double check = chunk(rows, nb, ahead, t0, t1, acc.mean.data() + o, acc.m2.data() + o,
-                                   acc.max.data() + o, acc.active.data() + o, running[k]);
+        int nb = 0;
+        for (; nb < kChunkRows && i + nb < G && labels[order[i + nb]] == k; ++nb)
+          rows[nb] = base + order[i + nb] * x.stride_n;
+        const double check = chunk(rows, nb, t0, t1, acc.mean.data() + o, acc.m2.data() + o, acc.max.data() + o,
+                                   acc.active.data() + o, running[k]);
         if (check != check)
           for (int q = 0; q < nb; ++q) record_bad(rows[q], x, t0, t1 - t0, order[i + q], bad);
         running[k] += nb;
         i += nb;
-        if (i < G) {
-          if (nn && shift == 0) {
-            std::copy(next, next + nn, rows), nb = nn;
-          } else {
-            nb = chunk_at(i, rows);
-          }
-        }
       }
     }
     std::copy(running.begin(), running.end(), cnt);
