@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <limits>
+#include <mutex>
+#include <new>
 #include <type_traits>
 
 #include "common/simd.hpp"
@@ -76,13 +80,97 @@ template <int B, class T>
 // final reduction).
 constexpr int64_t kWideRow = 128;
 
+// Four lanes each of a, b, c, d reduced by op into one vector: lane i holds the reduction of the i-th
+// argument (two shuffle-and-op steps instead of a horizontal reduction per vector).
+template <class V, class Op>
+[[gnu::always_inline]] inline V transpose_reduce4(V a, V b, V c, V d, Op op) {
+  const V ab = op(__builtin_shufflevector(a, b, 0, 4, 2, 6), __builtin_shufflevector(a, b, 1, 5, 3, 7));
+  const V cd = op(__builtin_shufflevector(c, d, 0, 4, 2, 6), __builtin_shufflevector(c, d, 1, 5, 3, 7));
+  return op(__builtin_shufflevector(ab, cd, 0, 1, 4, 5), __builtin_shufflevector(ab, cd, 2, 3, 6, 7));
+}
+
+// Means and maxima of four short rows (LX <= S < kWideRow, row q at p + q * stride_c) with 32-byte
+// vectors (AVX2 and AVX-512 paths): per row, whole vectors of LX values (8 floats: max in float, exact;
+// sums widened to double), then the last S % LX values as one vector ending at the row's end, overlapping
+// the values already read (harmless for the max; masked out of the sums by `tail`), so no scalar steps;
+// the four rows' sums and maxima are reduced together. About half the instructions of four row_simd<32>
+// calls for S = 49.
+template <class T>
+struct Short4 {
+  using VX = typename Vec<T, 32>::type;
+  using VD = typename Vec<double, 32>::type;
+  using VI = decltype(VD{} > VD{});
+  static constexpr int LX = Vec<T, 32>::lanes, H = int(sizeof(double) / sizeof(T));
+  // Masks of the tail vector's double lanes that lie past the whole vectors (t = S % LX values).
+  struct Tail {
+    VI keep[H];
+  };
+  static Tail tail(int64_t S) {
+    const int64_t t = S % LX;
+    Tail m;
+    for (int h = 0; h < H; ++h)
+      for (int l = 0; l < 4; ++l) m.keep[h][l] = h * 4 + l >= LX - t ? -1 : 0;
+    return m;
+  }
+  [[gnu::always_inline]] static inline void run(const T* p, int64_t stride_c, int64_t S, const Tail& tail,
+                                                double inv_s, double* r, double* m) {
+    VD s[4][H];
+    VX hi[4];
+    for (int q = 0; q < 4; ++q) {
+      const T* row = p + q * stride_c;
+      hi[q] = simd::load<VX>(row);
+      for (int h = 0; h < H; ++h) s[q][h] = simd::load_as<VD>(row + h * 4);
+    }
+    const int64_t whole = S / LX * LX;
+    for (int64_t i = LX; i < whole; i += LX) {
+      for (int q = 0; q < 4; ++q) {
+        const T* row = p + q * stride_c + i;
+        hi[q] = simd::max(hi[q], simd::load<VX>(row));
+        for (int h = 0; h < H; ++h) s[q][h] += simd::load_as<VD>(row + h * 4);
+      }
+    }
+    if (whole < S) {
+      for (int q = 0; q < 4; ++q) {
+        const T* row = p + q * stride_c + S - LX;
+        hi[q] = simd::max(hi[q], simd::load<VX>(row));
+        for (int h = 0; h < H; ++h)
+          s[q][h] += reinterpret_cast<VD>(reinterpret_cast<VI>(simd::load_as<VD>(row + h * 4)) & tail.keep[h]);
+      }
+    }
+    VD sum[4], top[4];
+    for (int q = 0; q < 4; ++q) {
+      sum[q] = s[q][0];
+      for (int h = 1; h < H; ++h) sum[q] += s[q][h];
+      if constexpr (H == 2) {  // 8 floats -> 4, then widened (exact)
+        using V4 = typename Vec<T, 16>::type;
+        const V4 lo = __builtin_shufflevector(hi[q], hi[q], 0, 1, 2, 3), up = __builtin_shufflevector(hi[q], hi[q], 4, 5, 6, 7);
+        top[q] = __builtin_convertvector(simd::max(lo, up), VD);
+      } else {
+        top[q] = hi[q];
+      }
+    }
+    const auto add = [](VD a, VD b) { return a + b; };
+    const auto mx = [](VD a, VD b) { return simd::max(a, b); };
+    simd::store(r, transpose_reduce4(sum[0], sum[1], sum[2], sum[3], add) * inv_s);
+    simd::store(m, transpose_reduce4(top[0], top[1], top[2], top[3], mx));
+  }
+};
+
 // Means and maxima of `len` rows (row j at p + j * stride_c): one call per tile, the row code inlined.
+// Short rows go four at a time through Short4 on the 32-byte paths.
 struct Rows {
   template <class Isa, class T>
   [[gnu::always_inline]] static inline void run(const T* p, int64_t stride_c, int64_t S, int64_t len, double* r,
                                                 double* m) {
     const double inv_s = 1.0 / double(S);
-    for (int64_t j = 0; j < len; ++j) {
+    int64_t j = 0;
+    if constexpr (Isa::bytes >= 32) {
+      if (S < kWideRow && S >= Short4<T>::LX) {
+        const typename Short4<T>::Tail tail = Short4<T>::tail(S);
+        for (; j + 4 <= len; j += 4) Short4<T>::run(p + j * stride_c, stride_c, S, tail, inv_s, r + j, m + j);
+      }
+    }
+    for (; j < len; ++j) {
       RowStat rs;
       if constexpr (Isa::bytes > 32)
         rs = S < kWideRow ? row_simd<32>(p + j * stride_c, S) : row_simd<Isa::bytes>(p + j * stride_c, S);
@@ -440,6 +528,53 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
 
 }  // namespace
 
+namespace block_cache {
+namespace {
+
+struct Block {
+  void* p;
+  std::size_t bytes;
+};
+std::mutex mutex;
+std::vector<Block> blocks;  // oldest first
+std::size_t held = 0;
+
+void release(void* p) { ::operator delete(p, std::align_val_t(64)); }
+
+}  // namespace
+
+void* take(std::size_t bytes) {
+  if (bytes >= kMinBytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
+      if (it->bytes == bytes) {
+        void* p = it->p;
+        held -= bytes;
+        blocks.erase(std::next(it).base());
+        return p;
+      }
+    }
+  }
+  return ::operator new(bytes, std::align_val_t(64));
+}
+
+void give(void* p, std::size_t bytes) {
+  if (bytes >= kMinBytes && bytes <= kCachedBytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    while (!blocks.empty() && (held + bytes > kCachedBytes || int(blocks.size()) >= kCachedBlocks)) {
+      release(blocks.front().p);
+      held -= blocks.front().bytes;
+      blocks.erase(blocks.begin());
+    }
+    blocks.push_back({p, bytes});
+    held += bytes;
+    return;
+  }
+  release(p);
+}
+
+}  // namespace block_cache
+
 ClassMoments::ClassMoments(int64_t k, int64_t c)
     : n_classes(k),
       n_channels(c),
@@ -457,6 +592,27 @@ void ClassMoments::reset() {
   std::fill(active.begin(), active.end(), 0);
 }
 
+void ClassMoments::finalize_in_place() {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (int64_t k = 0; k < n_classes; ++k) {
+    const int64_t o = k * n_channels, e = o + n_channels;
+    const double n = double(count[k]);
+    for (int64_t i = o; i < e; ++i) {
+      const double frac = count[k] ? double(active[i]) / n : nan;
+      std::memcpy(&active[i], &frac, sizeof(double));
+      if (count[k]) {
+        m2[i] = std::sqrt(std::max(m2[i], 0.0) / n);
+      } else {
+        mean[i] = m2[i] = max[i] = nan;
+      }
+    }
+  }
+}
+
+bool ClassMoments::empty() const {
+  return std::all_of(count.begin(), count.end(), [](int64_t n) { return n == 0; });
+}
+
 void ClassMoments::merge(const ClassMoments& o) {
   const int64_t C = n_channels;
   for (int64_t k = 0; k < n_classes; ++k) {
@@ -471,6 +627,26 @@ void ClassMoments::merge(const ClassMoments& o) {
       active[i] += o.active[i];
     }
     count[k] = na + nb;
+  }
+}
+
+void finalize_moments(int64_t n_classes, int64_t n_channels, const int64_t* count, const double* mean, const double* m2,
+                      const double* max, const int64_t* active, double* out_mean, double* out_std, double* out_max,
+                      double* out_active) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (int64_t k = 0; k < n_classes; ++k) {
+    const int64_t o = k * n_channels, e = o + n_channels;
+    if (count[k] == 0) {
+      for (double* f : {out_mean, out_std, out_max, out_active}) std::fill(f + o, f + e, nan);
+      continue;
+    }
+    const double n = double(count[k]);
+    for (int64_t i = o; i < e; ++i) {
+      out_mean[i] = mean[i];
+      out_std[i] = std::sqrt(std::max(m2[i], 0.0) / n);
+      out_max[i] = max[i];
+      out_active[i] = double(active[i]) / n;
+    }
   }
 }
 
