@@ -123,20 +123,27 @@ inline __m512d widen_avx512(__m256 x) { return _mm512_cvtps_pd(x); }
 #pragma GCC pop_options
 #endif
 
+// The lanes of w (a vector of floats or doubles) as V (doubles of the same lane count).
+template <typename V, typename W>
+[[gnu::always_inline]] inline V widen(W w) {
+#ifdef CNNVIS_X86
+  constexpr bool from_float = std::is_same_v<std::decay_t<decltype(w[0])>, float> && sizeof(W) * 2 == sizeof(V);
+  if constexpr (from_float && sizeof(V) == 32) {
+    return reinterpret_cast<V>(widen_avx(reinterpret_cast<__m128>(w)));
+  } else if constexpr (from_float && sizeof(V) == 64) {
+    return reinterpret_cast<V>(widen_avx512(reinterpret_cast<__m256>(w)));
+  } else
+#endif
+  {
+    return __builtin_convertvector(w, V);
+  }
+}
+
 // The lanes of V (doubles) loaded from p, element type T (float values are widened).
 template <typename V, typename T>
 [[gnu::always_inline]] inline V load_as(const T* p) {
   using From = typename Vec<T, int(sizeof(V) / sizeof(V{}[0]) * sizeof(T))>::type;
-#ifdef CNNVIS_X86
-  if constexpr (std::is_same_v<T, float> && sizeof(V) == 32) {
-    return reinterpret_cast<V>(widen_avx(load<__m128>(p)));
-  } else if constexpr (std::is_same_v<T, float> && sizeof(V) == 64) {
-    return reinterpret_cast<V>(widen_avx512(load<__m256>(p)));
-  } else
-#endif
-  {
-    return __builtin_convertvector(load<From>(p), V);
-  }
+  return widen<V>(load<From>(p));
 }
 
 // The copies of kernel K, one per path (K::run must be always-inline: it is compiled for its caller's

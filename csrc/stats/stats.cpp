@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <iterator>
 #include <limits>
 #include <mutex>
@@ -141,10 +142,9 @@ struct Short4 {
     for (int q = 0; q < 4; ++q) {
       sum[q] = s[q][0];
       for (int h = 1; h < H; ++h) sum[q] += s[q][h];
-      if constexpr (H == 2) {  // 8 floats -> 4, then widened (exact)
-        using V4 = typename Vec<T, 16>::type;
-        const V4 lo = __builtin_shufflevector(hi[q], hi[q], 0, 1, 2, 3), up = __builtin_shufflevector(hi[q], hi[q], 4, 5, 6, 7);
-        top[q] = __builtin_convertvector(simd::max(lo, up), VD);
+      if constexpr (H == 2) {  // both halves of the 8 floats widened (exact), then one max
+        top[q] = simd::max(simd::widen<VD>(__builtin_shufflevector(hi[q], hi[q], 0, 1, 2, 3)),
+                           simd::widen<VD>(__builtin_shufflevector(hi[q], hi[q], 4, 5, 6, 7)));
       } else {
         top[q] = hi[q];
       }
@@ -219,6 +219,56 @@ struct WelfordStep {
       check += r[j] * 0.0;
     }
     return check;
+  }
+};
+
+// Chan's combination of n consecutive (k, c) entries of another state (weights wb = nb / n, wab =
+// na·nb / n) into this one's: the body of ClassMoments::merge_range, vectorised on every path.
+struct MergeRow {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(double* __restrict mean, double* __restrict m2, double* __restrict mx,
+                                                int64_t* __restrict act, const double* __restrict omean,
+                                                const double* __restrict om2, const double* __restrict omx,
+                                                const int64_t* __restrict oact, int64_t n, double wb, double wab) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = omean[i] - mean[i];
+      mean[i] += d * wb;
+      m2[i] += om2[i] + d * d * wab;
+      mx[i] = mx[i] < omx[i] ? omx[i] : mx[i];  // std::max
+      act[i] += oact[i];
+    }
+  }
+};
+
+// One class's row of finalize_moments (n = its image count; NaN throughout when 0), vectorised. The
+// outputs may be the inputs' own memory (finalize_in_place: out_active over active's int64 values), so
+// no __restrict; each entry is read before it is written.
+struct FinalizeRow {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(const double* mean, const double* m2, const double* mx,
+                                                const int64_t* act, double* out_mean, double* out_std,
+                                                double* out_max, double* out_active, int64_t len, double n) {
+    if (n == 0) {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      for (double* f : {out_mean, out_std, out_max, out_active}) std::fill(f, f + len, nan);
+      return;
+    }
+    constexpr int64_t kBlock = 64;  // through local arrays: the loop that divides and takes roots vectorises
+    for (int64_t i0 = 0; i0 < len; i0 += kBlock) {
+      const int64_t b = std::min(kBlock, len - i0);
+      double a[kBlock], sd[kBlock];
+      // std::max(m2, 0.0) as a ?: of the same rule (NaN stays NaN): std::max's reference to a temporary
+      // keeps GCC from vectorising the loop.
+#pragma omp simd
+      for (int64_t j = 0; j < b; ++j) sd[j] = std::sqrt((m2[i0 + j] < 0.0 ? 0.0 : m2[i0 + j]) / n);
+#pragma omp simd
+      for (int64_t j = 0; j < b; ++j) a[j] = double(act[i0 + j]) / n;
+      if (out_mean != mean) std::memcpy(out_mean + i0, mean + i0, b * sizeof(double));
+      if (out_max != mx) std::memcpy(out_max + i0, mx + i0, b * sizeof(double));
+      std::memcpy(out_std + i0, sd, b * sizeof(double));
+      std::memcpy(out_active + i0, a, b * sizeof(double));
+    }
   }
 };
 
@@ -488,6 +538,7 @@ Plan plan_blocks(int64_t N, int64_t C, int64_t S, int64_t K) {
   const double partial_bytes = double(p.threads) * double(K * C) * 32.0;
   const double data_bytes = double(N) * double(C) * double(S) * 4.0;
   p.by_channel = partial_bytes > kMaxPartialBytes || data_bytes < 4.0 * partial_bytes || N < p.threads;
+  if (getenv("XP")) p.by_channel = atoi(getenv("XP"));
   p.blocks = int(std::max<int64_t>(1, std::min<int64_t>(p.threads, p.by_channel ? C : N)));
   return p;
 }
@@ -500,29 +551,43 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
   std::vector<ClassMoments> partial(plan.by_channel ? 0 : blocks - 1);
   std::vector<std::vector<int64_t>> counts(blocks, std::vector<int64_t>(K, 0));
   std::vector<BadRow> bad(blocks);
+  bool failed = false;
 
-#pragma omp parallel for num_threads(plan.threads) schedule(static, 1) if (plan.threads > 1)
-  for (int b = 0; b < blocks; ++b) {
-    if (plan.by_channel) {
-      accumulate_block<T>(x, labels, 0, N, split_at(C, blocks, b), split_at(C, blocks, b + 1), out,
-                          counts[b].data(), bad[b]);
-    } else {
-      ClassMoments& acc = b == 0 ? out : (partial[b - 1] = ClassMoments(K, C));
-      accumulate_block<T>(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, acc,
-                          counts[b].data(), bad[b]);
+#pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
+  {
+#pragma omp for schedule(static, 1)
+    for (int b = 0; b < blocks; ++b) {
+      if (plan.by_channel) {
+        accumulate_block<T>(x, labels, 0, N, split_at(C, blocks, b), split_at(C, blocks, b + 1), out,
+                            counts[b].data(), bad[b]);
+      } else {
+        ClassMoments& acc = b == 0 ? out : (partial[b - 1] = ClassMoments(K, C));
+        accumulate_block<T>(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, acc,
+                            counts[b].data(), bad[b]);
+      }
+    }
+    // Image blocks: the partials merged into `out` in block order, each thread over its own channels.
+#pragma omp single
+    failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
+    if (!plan.by_channel && blocks > 1 && !failed) {
+      const int parts = omp_get_num_threads(), t = omp_get_thread_num();
+      std::vector<int64_t> na = counts[0];
+      for (int b = 1; b < blocks; ++b) {
+        out.merge_range(partial[b - 1], na.data(), counts[b].data(), split_at(C, parts, t), split_at(C, parts, t + 1));
+        for (int64_t k = 0; k < K; ++k) na[k] += counts[b][k];
+      }
     }
   }
 
-  BadRow first;
-  for (const BadRow& r : bad)
-    if (r.n >= 0 && r.before(first)) first = r;
-  if (first.n >= 0) return {StatsStatus::NonFinite, first.n, first.c};
-
-  out.count = counts[0];  // channel blocks all count every image; image blocks count their own
-  for (int b = 1; b < blocks && !plan.by_channel; ++b) {
-    partial[b - 1].count = counts[b];
-    out.merge(partial[b - 1]);
+  if (failed) {
+    BadRow first;
+    for (const BadRow& r : bad)
+      if (r.n >= 0 && r.before(first)) first = r;
+    return {StatsStatus::NonFinite, first.n, first.c};
   }
+  out.count = counts[0];  // channel blocks all count every image; image blocks count their own
+  for (int b = 1; b < blocks && !plan.by_channel; ++b)
+    for (int64_t k = 0; k < K; ++k) out.count[k] += counts[b][k];
   return {};
 }
 
@@ -593,19 +658,13 @@ void ClassMoments::reset() {
 }
 
 void ClassMoments::finalize_in_place() {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto row = simd::select<FinalizeRow, void, const double*, const double*, const double*, const int64_t*,
+                                double*, double*, double*, double*, int64_t, double>();
   for (int64_t k = 0; k < n_classes; ++k) {
-    const int64_t o = k * n_channels, e = o + n_channels;
-    const double n = double(count[k]);
-    for (int64_t i = o; i < e; ++i) {
-      const double frac = count[k] ? double(active[i]) / n : nan;
-      std::memcpy(&active[i], &frac, sizeof(double));
-      if (count[k]) {
-        m2[i] = std::sqrt(std::max(m2[i], 0.0) / n);
-      } else {
-        mean[i] = m2[i] = max[i] = nan;
-      }
-    }
+    const int64_t o = k * n_channels;
+    // The active fractions go to the int64 array's memory as float64 (the array is handed over as such).
+    row(mean.data() + o, m2.data() + o, max.data() + o, active.data() + o, mean.data() + o, m2.data() + o,
+        max.data() + o, reinterpret_cast<double*>(active.data() + o), n_channels, double(count[k]));
   }
 }
 
@@ -613,40 +672,33 @@ bool ClassMoments::empty() const {
   return std::all_of(count.begin(), count.end(), [](int64_t n) { return n == 0; });
 }
 
-void ClassMoments::merge(const ClassMoments& o) {
+void ClassMoments::merge_range(const ClassMoments& o, const int64_t* na, const int64_t* nb, int64_t c0, int64_t c1) {
+  const auto step = simd::select<MergeRow, void, double*, double*, double*, int64_t*, const double*, const double*,
+                                 const double*, const int64_t*, int64_t, double, double>();
   const int64_t C = n_channels;
   for (int64_t k = 0; k < n_classes; ++k) {
-    const int64_t nb = o.count[k], na = count[k];
-    if (nb == 0) continue;
-    const double fa = double(na), fb = double(nb), fn = double(na + nb);
-    for (int64_t i = k * C; i < (k + 1) * C; ++i) {
-      const double d = o.mean[i] - mean[i];
-      mean[i] += d * (fb / fn);
-      m2[i] += o.m2[i] + d * d * (fa * fb / fn);
-      max[i] = std::max(max[i], o.max[i]);
-      active[i] += o.active[i];
-    }
-    count[k] = na + nb;
+    if (nb[k] == 0) continue;
+    const double fa = double(na[k]), fb = double(nb[k]), fn = double(na[k] + nb[k]);
+    const int64_t i = k * C + c0;
+    step(mean.data() + i, m2.data() + i, max.data() + i, active.data() + i, o.mean.data() + i, o.m2.data() + i,
+         o.max.data() + i, o.active.data() + i, c1 - c0, fb / fn, fa * fb / fn);
   }
+}
+
+void ClassMoments::merge(const ClassMoments& o) {
+  merge_range(o, count.data(), o.count.data(), 0, n_channels);
+  for (int64_t k = 0; k < n_classes; ++k) count[k] += o.count[k];
 }
 
 void finalize_moments(int64_t n_classes, int64_t n_channels, const int64_t* count, const double* mean, const double* m2,
                       const double* max, const int64_t* active, double* out_mean, double* out_std, double* out_max,
                       double* out_active) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto row = simd::select<FinalizeRow, void, const double*, const double*, const double*, const int64_t*,
+                                double*, double*, double*, double*, int64_t, double>();
   for (int64_t k = 0; k < n_classes; ++k) {
-    const int64_t o = k * n_channels, e = o + n_channels;
-    if (count[k] == 0) {
-      for (double* f : {out_mean, out_std, out_max, out_active}) std::fill(f + o, f + e, nan);
-      continue;
-    }
-    const double n = double(count[k]);
-    for (int64_t i = o; i < e; ++i) {
-      out_mean[i] = mean[i];
-      out_std[i] = std::sqrt(std::max(m2[i], 0.0) / n);
-      out_max[i] = max[i];
-      out_active[i] = double(active[i]) / n;
-    }
+    const int64_t o = k * n_channels;
+    row(mean + o, m2 + o, max + o, active + o, out_mean + o, out_std + o, out_max + o, out_active + o, n_channels,
+        double(count[k]));
   }
 }
 

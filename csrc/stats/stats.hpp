@@ -65,6 +65,9 @@ struct ClassMoments {
   bool empty() const;
   // Chan's pairwise combination: *this becomes the statistics of both sample sets.
   void merge(const ClassMoments& other);
+  // The same for channels [c0, c1) of every class, with the class counts na (this) and nb (other) given
+  // and left as they are (threads merge disjoint channel ranges).
+  void merge_range(const ClassMoments& other, const int64_t* na, const int64_t* nb, int64_t c0, int64_t c1);
   // finalize_moments in place: mean stays, m2 becomes the std, max stays, active becomes the active
   // fraction (float64 values in the int64 array's memory), NaN rows for empty classes. The moments are
   // gone afterwards (for a state whose arrays are handed over as the result).
