@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <cstdlib>
 #include <iterator>
 #include <limits>
 #include <mutex>
@@ -184,8 +183,9 @@ struct Rows {
 template <class T>
 using RowsFn = void (*)(const T*, int64_t, int64_t, int64_t, double*, double*);
 
-// Rows shorter than this go through the inlined portable loop (an indirect call would cost more).
-constexpr int64_t kSimdMinRow = 16;
+// Rows shorter than this go through the inlined portable loop (an indirect call would cost more; from 8
+// values on, Short4 takes four rows a step on the 32-byte paths).
+constexpr int64_t kSimdMinRow = 8;
 // Rows this long dominate the cost: whole images are one channel tile (reads stay sequential). Shorter
 // rows come in tiles of about kTileValues values of x per image (2 KiB of float32), so the state of one
 // class for a tile (32 bytes a channel) stays in L1 while the images of that class pass.
@@ -538,7 +538,6 @@ Plan plan_blocks(int64_t N, int64_t C, int64_t S, int64_t K) {
   const double partial_bytes = double(p.threads) * double(K * C) * 32.0;
   const double data_bytes = double(N) * double(C) * double(S) * 4.0;
   p.by_channel = partial_bytes > kMaxPartialBytes || data_bytes < 4.0 * partial_bytes || N < p.threads;
-  if (getenv("XP")) p.by_channel = atoi(getenv("XP"));
   p.blocks = int(std::max<int64_t>(1, std::min<int64_t>(p.threads, p.by_channel ? C : N)));
   return p;
 }
