@@ -479,3 +479,83 @@ def test_many_classes(shape):
     stats = class_statistics(x, labels, 200)
     assert (stats.count == 0).sum() > 100  # most classes are empty
     assert_matches(stats, x, labels, 200)
+
+
+# Short rows (8 <= S < 128) go four at a time through the 32-byte paths' Short4 kernel (whole vectors, then
+# one overlapping masked vector for the last S % 8 values); channel counts that leave 1-3 rows over, one
+# class, empty classes, a single image.
+@pytest.mark.parametrize("shape", [(9, 7, 8), (9, 13, 12), (5, 19, 16), (6, 6, 49), (3, 10, 7, 7), (4, 5, 63),
+                                   (4, 3, 64), (2, 9, 127), (1, 11, 49), (1, 4, 9)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [1, 4, 30])
+def test_short_rows_match(shape, dtype, n_classes):
+    x, labels = make(shape, dtype, n_classes=n_classes, seed=31, shift=0.1)
+    x.reshape(x.shape[0], x.shape[1], -1)[:, ::3, -1] = 5.0  # a maximum in the last (masked) vector
+    stats = class_statistics(x, labels, n_classes)
+    assert_matches(stats, x, labels, n_classes)
+
+
+# (N, C) input: image groups of 256 in class order, channel tiles beyond 4096, two vectors of channels a
+# step, then one, then one channel at a time; C not a multiple of 16, one class, empty classes, N = 1.
+@pytest.mark.parametrize("shape", [(1, 37), (2, 15), (300, 17), (600, 45), (20, 4100), (3, 4096 + 37)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [1, 3, 50])
+def test_two_dimensional_shapes_match(shape, dtype, n_classes):
+    x, labels = make(shape, dtype, n_classes=n_classes, seed=32, shift=1.0)
+    assert_matches(class_statistics(x, labels, n_classes), x, labels, n_classes)
+
+
+def test_two_dimensional_image_blocks_merge_in_parallel():
+    # Many images, few channels: image blocks with private partials, merged over channel ranges by the threads.
+    x, labels = make((5000, 40), np.float32, n_classes=7, seed=33, shift=3.0)
+    assert_matches(class_statistics(x, labels, 7), x, labels, 7)
+    acc = ClassStatsAccumulator(7, 40)
+    for start in range(0, 5000, 1700):  # later batches go through the batch buffer and the merge
+        acc.update(x[start:start + 1700], labels[start:start + 1700])
+    assert_matches(acc.result(), x, labels, 7)
+
+
+def test_repeated_calls_reuse_memory_without_stale_values():
+    # The (K, C) arrays come from a cache of freed blocks: a second call of the same size must not see the
+    # first one's values, nor change the first one's result.
+    a, la = make((64, 2048), np.float32, n_classes=10, seed=34)
+    b, lb = make((64, 2048), np.float32, n_classes=10, seed=35, shift=2.0)
+    first = class_statistics(a, la, 10)
+    kept = {f: getattr(first, f).copy() for f in ("mean", "std", "max", "active")}
+    del first
+    second = class_statistics(b, lb, 10)
+    assert_matches(second, b, lb, 10)
+    again = class_statistics(a, la, 10)
+    for f, v in kept.items():
+        np.testing.assert_array_equal(getattr(again, f), v)
+    assert_matches(class_statistics(b[:3], lb[:3], 10), b[:3], lb[:3], 10)  # mostly empty classes
+
+
+def test_taken_result_leaves_nothing_behind():
+    x, labels = make((10, 6, 4), seed=36)
+    moments = _core.ClassMoments(5, 6)
+    moments.update_cpu(x.reshape(10, 6, 4), labels.astype(np.int64))
+    stats = ClassStatistics(*moments.take_result())
+    assert_matches(stats, x, labels, 5)
+    assert all(getattr(stats, f).flags.c_contiguous for f in ("mean", "std", "max", "active"))
+    with pytest.raises(Exception, match="take_result"):
+        moments.result()
+
+
+def test_finalize_of_raw_state_matches_result():
+    x, labels = make((40, 9, 5), seed=37, n_classes=6)
+    acc = ClassStatsAccumulator(6, 9).update(x, labels)
+    direct, raw = acc.result(), _stats.finalize(*acc._moments.state())
+    for f in ("count", "mean", "std", "max", "active"):
+        np.testing.assert_array_equal(getattr(raw, f), getattr(direct, f))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channel", [1, 5])  # a row of a group of four (Short4), a row left over
+@pytest.mark.parametrize("pos", [0, 20, 44, 48])  # first vector, middle, overlapped by the tail vector, tail
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_in_short_rows_is_caught(dtype, channel, pos, bad):
+    x = np.ones((3, 6, 49), dtype)
+    x[1, channel, pos] = bad
+    with pytest.raises(DataError, match=f"image 1, channel {channel}"):
+        class_statistics(x, [0, 1, 0], 2)

@@ -37,8 +37,8 @@ def class_statistics(activations, labels, n_classes: int, *, device: str = "auto
     """Per-class statistics of activations (N, C) or (N, C, *spatial) with integer labels (N,) in [0, K)."""
     shape = shape_of(activations)
     _check_ndim(shape)
-    acc = ClassStatsAccumulator(n_classes, shape[1], device=device)
-    return acc.update(activations, labels).result()
+    acc = ClassStatsAccumulator(n_classes, shape[1], device=device).update(activations, labels)
+    return ClassStatistics(*acc._moments.take_result())  # the one-shot state's arrays become the result
 
 
 class ClassStatsAccumulator:
@@ -83,8 +83,7 @@ class ClassStatsAccumulator:
         return self
 
     def result(self) -> ClassStatistics:
-        count, mean, m2, mx, active = self._moments.state()
-        return finalize(count, mean, m2, mx, active)
+        return ClassStatistics(*self._moments.result())
 
     def __repr__(self) -> str:
         return (f"ClassStatsAccumulator(n_classes={self.n_classes}, n_channels={self.n_channels}, "
@@ -105,16 +104,11 @@ def merge_states(a: tuple, b: tuple) -> tuple:
 
 
 def finalize(count, mean, m2, mx, active) -> ClassStatistics:
-    """ClassStatistics from raw moments (M2 = sum of squared deviations); NaN rows for empty classes."""
-    n = count.astype(np.float64)[:, None]
-    empty = count == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.sqrt(np.maximum(m2, 0.0) / n)
-        frac = active / n
-    mean, mx = mean.copy(), mx.astype(np.float64)
-    for field in (mean, std, mx, frac):
-        field[empty] = np.nan
-    return ClassStatistics(count=count.astype(np.int64), mean=mean, std=std, max=mx, active=frac)
+    """ClassStatistics from raw moments (M2 = sum of squared deviations); NaN rows for empty classes. The
+    core's arithmetic (finalize_moments, csrc/stats/stats.cpp), the same as ClassStatsAccumulator.result."""
+    count, active = (np.ascontiguousarray(v, dtype=np.int64) for v in (count, active))
+    mean, m2, mx = (np.ascontiguousarray(v, dtype=np.float64) for v in (mean, m2, mx))
+    return ClassStatistics(*_core.ClassMoments.finalize(count, mean, m2, mx, active))
 
 
 # ---- validation ---------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ template <typename T>
 using CArray = pybind11::array_t<T, pybind11::array::c_style>;
 
 // A new numpy array of the given shape holding a copy of v (row-major, v.size() == product of shape).
-template <typename V>
-pybind11::array_t<V> to_array(const std::vector<V>& v, std::vector<pybind11::ssize_t> shape) {
+template <typename V, typename A>
+pybind11::array_t<V> to_array(const std::vector<V, A>& v, std::vector<pybind11::ssize_t> shape) {
   pybind11::array_t<V> out(shape);
   std::copy(v.begin(), v.end(), out.mutable_data());
   return out;

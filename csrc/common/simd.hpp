@@ -8,7 +8,12 @@
 #pragma once
 #include <atomic>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#endif
 
 namespace cnnvis {
 namespace simd {
@@ -82,24 +87,63 @@ template <typename V, typename T>
 [[gnu::always_inline]] inline void store(T* p, const V& v) {
   __builtin_memcpy(p, &v, sizeof(V));
 }
-// Lane-wise a > b ? a : b (maxpd's rule: b where either is NaN) and a > b ? 1 : 0, as bitwise blends:
-// GCC scalarises the vector ?: on SSE2, and finds maxpd / a masked move in these on every path.
+// Lane-wise a > b ? a : b (maxpd's rule: b where either is NaN) and a > b ? 1 : 0. 16-byte vectors (the
+// default path's SSE2) as bitwise blends: GCC scalarises the vector ?: there; wider ones (only ever in the
+// AVX2 / AVX-512 copies) as ?:, which GCC turns into one maxps / maxpd (a blend costs a compare too).
 template <typename V>
 [[gnu::always_inline]] inline V max(V a, V b) {
-  using I = decltype(a > b);
-  const I m = a > b;
-  return reinterpret_cast<V>((reinterpret_cast<I>(a) & m) | (reinterpret_cast<I>(b) & ~m));
+  if constexpr (sizeof(V) > 16) {
+    return a > b ? a : b;
+  } else {
+    using I = decltype(a > b);
+    const I m = a > b;
+    return reinterpret_cast<V>((reinterpret_cast<I>(a) & m) | (reinterpret_cast<I>(b) & ~m));
+  }
 }
 template <typename V>
 [[gnu::always_inline]] inline V one_if_greater(V a, V b) {
   using I = decltype(a > b);
   return reinterpret_cast<V>(reinterpret_cast<I>(V{} + 1) & (a > b));
 }
+
+#ifdef CNNVIS_X86
+// float -> double widening of 4 (AVX) and 8 (AVX-512) lanes as one vcvtps2pd: GCC 12 lowers
+// __builtin_convertvector of those widths to two-lane conversions plus shuffles (3-5 instructions where
+// one does, in the hottest loop of the statistics kernels). Plain `inline` functions of a narrower target
+// than the AVX2 / AVX-512 copies that call them (through their always-inline kernels), so GCC inlines
+// them there; they are only called from those copies (vectors of 32 or 64 bytes never occur in the
+// default path).
+#pragma GCC push_options
+#pragma GCC target("avx")
+inline __m256d widen_avx(__m128 x) { return _mm256_cvtps_pd(x); }
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+inline __m512d widen_avx512(__m256 x) { return _mm512_cvtps_pd(x); }
+#pragma GCC pop_options
+#endif
+
+// The lanes of w (a vector of floats or doubles) as V (doubles of the same lane count).
+template <typename V, typename W>
+[[gnu::always_inline]] inline V widen(W w) {
+#ifdef CNNVIS_X86
+  constexpr bool from_float = std::is_same_v<std::decay_t<decltype(w[0])>, float> && sizeof(W) * 2 == sizeof(V);
+  if constexpr (from_float && sizeof(V) == 32) {
+    return reinterpret_cast<V>(widen_avx(reinterpret_cast<__m128>(w)));
+  } else if constexpr (from_float && sizeof(V) == 64) {
+    return reinterpret_cast<V>(widen_avx512(reinterpret_cast<__m256>(w)));
+  } else
+#endif
+  {
+    return __builtin_convertvector(w, V);
+  }
+}
+
 // The lanes of V (doubles) loaded from p, element type T (float values are widened).
 template <typename V, typename T>
 [[gnu::always_inline]] inline V load_as(const T* p) {
   using From = typename Vec<T, int(sizeof(V) / sizeof(V{}[0]) * sizeof(T))>::type;
-  return __builtin_convertvector(load<From>(p), V);
+  return widen<V>(load<From>(p));
 }
 
 // The copies of kernel K, one per path (K::run must be always-inline: it is compiled for its caller's

@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <memory>
 #include <string>
 
 #include "common/dtype.hpp"
@@ -20,17 +21,27 @@ namespace {
 
 using Labels = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
-// Running state plus a reusable batch buffer (no allocation per update).
+// Running state plus a batch buffer, made at the second batch and reused after: the first batch goes
+// straight into the empty state (no second K x C buffer to fault in and merge for a one-shot call).
 struct Accumulator {
-  ClassMoments state, batch;
-  Accumulator(int64_t k, int64_t c) : state(k, c), batch(k, c) {
+  ClassMoments state;
+  std::unique_ptr<ClassMoments> batch;
+  Accumulator(int64_t k, int64_t c) : state(k, c) {
     if (k < 1 || c < 1) throw InvalidArgument("ClassMoments: n_classes and n_channels must be >= 1");
   }
 };
 
+// take_result hands the state's arrays over; the accumulator is of no further use then.
+const Accumulator& live(const Accumulator& a) {
+  if (a.state.mean.size() != size_t(a.state.n_classes * a.state.n_channels))
+    throw InvalidArgument("ClassMoments: its result was taken (take_result); it holds nothing more");
+  return a;
+}
+
 py::tuple as_tuple(const StatsStatus& st) { return py::make_tuple(int(st.code), st.index, st.value); }
 
 void check_batch(const Accumulator& acc, const ActivationView& v, const Labels& labels) {
+  live(acc);
   if (v.c != acc.state.n_channels)
     throw InvalidArgument("activations have " + std::to_string(v.c) + " channels, the accumulator " +
                                 std::to_string(acc.state.n_channels));
@@ -63,10 +74,37 @@ py::tuple run_batch(Accumulator& acc, const ActivationView& v, const Labels& lab
   StatsStatus st;
   {
     py::gil_scoped_release nogil;
-    st = kernel(v, labels.data(), acc.batch);
-    if (st.code == StatsStatus::Ok) acc.state.merge(acc.batch);
+    if (acc.state.empty()) {  // the batch is the state; a rejected one leaves it empty, as it was
+      st = kernel(v, labels.data(), acc.state);
+      if (st.code != StatsStatus::Ok) acc.state.reset();
+    } else {
+      if (!acc.batch) acc.batch = std::make_unique<ClassMoments>(acc.state.n_classes, acc.state.n_channels);
+      st = kernel(v, labels.data(), *acc.batch);
+      if (st.code == StatsStatus::Ok) acc.state.merge(*acc.batch);
+    }
   }
   return as_tuple(st);
+}
+
+// A numpy array over v's memory, which it takes over (given back to the block cache with the array).
+template <class T>
+py::array_t<double> hand_over(CachedVector<T>&& v, const std::vector<py::ssize_t>& shape) {
+  static_assert(sizeof(T) == sizeof(double), "the array's memory holds float64 values");
+  auto* owner = new CachedVector<T>(std::move(v));
+  py::capsule free(owner, [](void* o) { delete static_cast<CachedVector<T>*>(o); });
+  return py::array_t<double>(shape, reinterpret_cast<double*>(owner->data()), free);
+}
+
+// (count, mean, std, max, active) of raw moments as new arrays (finalize_moments).
+py::tuple statistics(int64_t k, int64_t c, const int64_t* count, const double* mean, const double* m2,
+                     const double* max, const int64_t* active) {
+  const std::vector<py::ssize_t> kc{k, c};
+  py::array_t<int64_t> n(std::vector<py::ssize_t>{k});
+  std::copy(count, count + k, n.mutable_data());
+  py::array_t<double> out_mean(kc), out_std(kc), out_max(kc), out_active(kc);
+  finalize_moments(k, c, count, mean, m2, max, active, out_mean.mutable_data(), out_std.mutable_data(),
+                   out_max.mutable_data(), out_active.mutable_data());
+  return py::make_tuple(n, out_mean, out_std, out_max, out_active);
 }
 
 py::tuple update_cpu(Accumulator& acc, const py::array& x, const Labels& labels) {
@@ -109,6 +147,7 @@ void register_stats(py::module_& m) {
            "Add a device batch given by pointer, 'f4'/'f8', shape and element strides (spatial axis\n"
            "contiguous); labels int64 on the host. Same return value as update_cpu.")
       .def("merge", [](Accumulator& a, const Accumulator& b) {
+        live(a), live(b);
         if (a.state.n_classes != b.state.n_classes || a.state.n_channels != b.state.n_channels)
           throw InvalidArgument("merge: shapes differ");
         a.state.merge(b.state);
@@ -131,8 +170,35 @@ void register_stats(py::module_& m) {
         return acc;
       }, py::arg("count"), py::arg("mean"), py::arg("m2"), py::arg("max"), py::arg("active"),
          "A ClassMoments holding a raw state as state() returns it (merge() then combines such states).")
+      .def("result", [](const Accumulator& a) {
+        const auto& s = live(a).state;
+        return statistics(s.n_classes, s.n_channels, s.count.data(), s.mean.data(), s.m2.data(), s.max.data(),
+                          s.active.data());
+      }, "(count, mean, std, max, active): the statistics of the running state (NaN rows for empty classes).")
+      .def("take_result", [](Accumulator& a) {
+        live(a);
+        auto& s = a.state;
+        s.finalize_in_place();
+        const std::vector<py::ssize_t> kc{s.n_classes, s.n_channels};
+        py::array_t<int64_t> n(std::vector<py::ssize_t>{s.n_classes});
+        std::copy(s.count.begin(), s.count.end(), n.mutable_data());
+        return py::make_tuple(n, hand_over(std::move(s.mean), kc), hand_over(std::move(s.m2), kc),
+                              hand_over(std::move(s.max), kc), hand_over(std::move(s.active), kc));
+      }, "result() without copies, for a one-shot accumulator: its arrays become the result's (no further\n"
+         "use of this ClassMoments).")
+      .def_static("finalize", [](const CArray<int64_t>& count, const CArray<double>& mean, const CArray<double>& m2,
+                                 const CArray<double>& max, const CArray<int64_t>& active) {
+        if (count.ndim() != 1) throw InvalidArgument("finalize: count must be (K,)");
+        const int64_t k = count.shape(0), c = mean.ndim() == 2 ? mean.shape(1) : -1;
+        for (const py::array* a : {static_cast<const py::array*>(&mean), static_cast<const py::array*>(&m2),
+                                   static_cast<const py::array*>(&max), static_cast<const py::array*>(&active)})
+          if (a->ndim() != 2 || a->shape(0) != k || a->shape(1) != c)
+            throw InvalidArgument("finalize: mean, m2, max and active must be (K, C) with count (K,)");
+        return statistics(k, c, count.data(), mean.data(), m2.data(), max.data(), active.data());
+      }, py::arg("count"), py::arg("mean"), py::arg("m2"), py::arg("max"), py::arg("active"),
+         "(count, mean, std, max, active) of a raw state as state() returns it (the same arithmetic as result()).")
       .def("state", [](const Accumulator& a) {
-        const auto& s = a.state;
+        const auto& s = live(a).state;
         const std::vector<py::ssize_t> kc{s.n_classes, s.n_channels};
         return py::make_tuple(to_array(s.count, {s.n_classes}), to_array(s.mean, kc), to_array(s.m2, kc),
                               to_array(s.max, kc), to_array(s.active, kc));

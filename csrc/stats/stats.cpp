@@ -5,7 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <limits>
+#include <mutex>
+#include <new>
+#include <type_traits>
 
 #include "common/simd.hpp"
 
@@ -75,15 +80,101 @@ template <int B, class T>
 // final reduction).
 constexpr int64_t kWideRow = 128;
 
+// Four lanes each of a, b, c, d reduced by op into one vector: lane i holds the reduction of the i-th
+// argument (two shuffle-and-op steps instead of a horizontal reduction per vector).
+template <class V, class Op>
+[[gnu::always_inline]] inline V transpose_reduce4(V a, V b, V c, V d, Op op) {
+  const V ab = op(__builtin_shufflevector(a, b, 0, 4, 2, 6), __builtin_shufflevector(a, b, 1, 5, 3, 7));
+  const V cd = op(__builtin_shufflevector(c, d, 0, 4, 2, 6), __builtin_shufflevector(c, d, 1, 5, 3, 7));
+  return op(__builtin_shufflevector(ab, cd, 0, 1, 4, 5), __builtin_shufflevector(ab, cd, 2, 3, 6, 7));
+}
+
+// Means and maxima of four short rows (LX <= S < kWideRow, row q at p + q * stride_c) with 32-byte
+// vectors (AVX2 and AVX-512 paths): per row, whole vectors of LX values (8 floats: max in float, exact;
+// sums widened to double), then the last S % LX values as one vector ending at the row's end, overlapping
+// the values already read (harmless for the max; masked out of the sums by `tail`), so no scalar steps;
+// the four rows' sums and maxima are reduced together. About half the instructions of four row_simd<32>
+// calls for S = 49.
+template <class T>
+struct Short4 {
+  using VX = typename Vec<T, 32>::type;
+  using VD = typename Vec<double, 32>::type;
+  using VI = decltype(VD{} > VD{});
+  static constexpr int LX = Vec<T, 32>::lanes, H = int(sizeof(double) / sizeof(T));
+  // Masks of the tail vector's double lanes that lie past the whole vectors (t = S % LX values).
+  struct Tail {
+    VI keep[H];
+  };
+  static Tail tail(int64_t S) {
+    const int64_t t = S % LX;
+    Tail m;
+    for (int h = 0; h < H; ++h)
+      for (int l = 0; l < 4; ++l) m.keep[h][l] = h * 4 + l >= LX - t ? -1 : 0;
+    return m;
+  }
+  [[gnu::always_inline]] static inline void run(const T* p, int64_t stride_c, int64_t S, const Tail& tail,
+                                                double inv_s, double* r, double* m) {
+    VD s[4][H];
+    VX hi[4];
+    for (int q = 0; q < 4; ++q) {
+      const T* row = p + q * stride_c;
+      hi[q] = simd::load<VX>(row);
+      for (int h = 0; h < H; ++h) s[q][h] = simd::load_as<VD>(row + h * 4);
+    }
+    const int64_t whole = S / LX * LX;
+    for (int64_t i = LX; i < whole; i += LX) {
+      for (int q = 0; q < 4; ++q) {
+        const T* row = p + q * stride_c + i;
+        hi[q] = simd::max(hi[q], simd::load<VX>(row));
+        for (int h = 0; h < H; ++h) s[q][h] += simd::load_as<VD>(row + h * 4);
+      }
+    }
+    if (whole < S) {
+      for (int q = 0; q < 4; ++q) {
+        const T* row = p + q * stride_c + S - LX;
+        hi[q] = simd::max(hi[q], simd::load<VX>(row));
+        for (int h = 0; h < H; ++h)
+          s[q][h] += reinterpret_cast<VD>(reinterpret_cast<VI>(simd::load_as<VD>(row + h * 4)) & tail.keep[h]);
+      }
+    }
+    VD sum[4], top[4];
+    for (int q = 0; q < 4; ++q) {
+      sum[q] = s[q][0];
+      for (int h = 1; h < H; ++h) sum[q] += s[q][h];
+      if constexpr (H == 2) {  // both halves of the 8 floats widened (exact), then one max
+        top[q] = simd::max(simd::widen<VD>(__builtin_shufflevector(hi[q], hi[q], 0, 1, 2, 3)),
+                           simd::widen<VD>(__builtin_shufflevector(hi[q], hi[q], 4, 5, 6, 7)));
+      } else {
+        top[q] = hi[q];
+      }
+    }
+    const auto add = [](VD a, VD b) { return a + b; };
+    const auto mx = [](VD a, VD b) { return simd::max(a, b); };
+    simd::store(r, transpose_reduce4(sum[0], sum[1], sum[2], sum[3], add) * inv_s);
+    simd::store(m, transpose_reduce4(top[0], top[1], top[2], top[3], mx));
+  }
+};
+
 // Means and maxima of `len` rows (row j at p + j * stride_c): one call per tile, the row code inlined.
+// Short rows go four at a time through Short4 on the 32-byte paths.
 struct Rows {
   template <class Isa, class T>
   [[gnu::always_inline]] static inline void run(const T* p, int64_t stride_c, int64_t S, int64_t len, double* r,
                                                 double* m) {
     const double inv_s = 1.0 / double(S);
-    for (int64_t j = 0; j < len; ++j) {
-      const RowStat rs = Isa::bytes > 32 && S < kWideRow ? row_simd<32>(p + j * stride_c, S)
-                                                         : row_simd<Isa::bytes>(p + j * stride_c, S);
+    int64_t j = 0;
+    if constexpr (Isa::bytes >= 32) {
+      if (S < kWideRow && S >= Short4<T>::LX) {
+        const typename Short4<T>::Tail tail = Short4<T>::tail(S);
+        for (; j + 4 <= len; j += 4) Short4<T>::run(p + j * stride_c, stride_c, S, tail, inv_s, r + j, m + j);
+      }
+    }
+    for (; j < len; ++j) {
+      RowStat rs;
+      if constexpr (Isa::bytes > 32)
+        rs = S < kWideRow ? row_simd<32>(p + j * stride_c, S) : row_simd<Isa::bytes>(p + j * stride_c, S);
+      else
+        rs = row_simd<Isa::bytes>(p + j * stride_c, S);
       r[j] = rs.sum * inv_s, m[j] = rs.max;
     }
   }
@@ -92,8 +183,9 @@ struct Rows {
 template <class T>
 using RowsFn = void (*)(const T*, int64_t, int64_t, int64_t, double*, double*);
 
-// Rows shorter than this go through the inlined portable loop (an indirect call would cost more).
-constexpr int64_t kSimdMinRow = 16;
+// Rows shorter than this go through the inlined portable loop (an indirect call would cost more; from 8
+// values on, Short4 takes four rows a step on the 32-byte paths).
+constexpr int64_t kSimdMinRow = 8;
 // Rows this long dominate the cost: whole images are one channel tile (reads stay sequential). Shorter
 // rows come in tiles of about kTileValues values of x per image (2 KiB of float32), so the state of one
 // class for a tile (32 bytes a channel) stays in L1 while the images of that class pass.
@@ -130,58 +222,134 @@ struct WelfordStep {
   }
 };
 
+// Chan's combination of n consecutive (k, c) entries of another state (weights wb = nb / n, wab =
+// na·nb / n) into this one's: the body of ClassMoments::merge_range, vectorised on every path.
+struct MergeRow {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(double* __restrict mean, double* __restrict m2, double* __restrict mx,
+                                                int64_t* __restrict act, const double* __restrict omean,
+                                                const double* __restrict om2, const double* __restrict omx,
+                                                const int64_t* __restrict oact, int64_t n, double wb, double wab) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = omean[i] - mean[i];
+      mean[i] += d * wb;
+      m2[i] += om2[i] + d * d * wab;
+      mx[i] = mx[i] < omx[i] ? omx[i] : mx[i];  // std::max
+      act[i] += oact[i];
+    }
+  }
+};
+
+// One class's row of finalize_moments (n = its image count; NaN throughout when 0), vectorised. The
+// outputs may be the inputs' own memory (finalize_in_place: out_active over active's int64 values), so
+// no __restrict; each entry is read before it is written.
+struct FinalizeRow {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(const double* mean, const double* m2, const double* mx,
+                                                const int64_t* act, double* out_mean, double* out_std,
+                                                double* out_max, double* out_active, int64_t len, double n) {
+    if (n == 0) {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      for (double* f : {out_mean, out_std, out_max, out_active}) std::fill(f, f + len, nan);
+      return;
+    }
+    constexpr int64_t kBlock = 64;  // through local arrays: the loop that divides and takes roots vectorises
+    for (int64_t i0 = 0; i0 < len; i0 += kBlock) {
+      const int64_t b = std::min(kBlock, len - i0);
+      double a[kBlock], sd[kBlock];
+      // std::max(m2, 0.0) as a ?: of the same rule (NaN stays NaN): std::max's reference to a temporary
+      // keeps GCC from vectorising the loop.
+#pragma omp simd
+      for (int64_t j = 0; j < b; ++j) sd[j] = std::sqrt((m2[i0 + j] < 0.0 ? 0.0 : m2[i0 + j]) / n);
+#pragma omp simd
+      for (int64_t j = 0; j < b; ++j) a[j] = double(act[i0 + j]) / n;
+      if (out_mean != mean) std::memcpy(out_mean + i0, mean + i0, b * sizeof(double));
+      if (out_max != mx) std::memcpy(out_max + i0, mx + i0, b * sizeof(double));
+      std::memcpy(out_std + i0, sd, b * sizeof(double));
+      std::memcpy(out_active + i0, a, b * sizeof(double));
+    }
+  }
+};
+
 // nb (N, C) rows of one class (x_q = rows[q], channels [c0, c1)) merged into the class's state (count na
-// before) in one go: per block of 2·L channels the rows' shifted sums Σ(x - x_0), Σ(x - x_0)², max and
-// positive count stay in registers, then one Chan update per block. The state is read and written once
-// per chunk instead of once per image (a per-image Welford step is bound by those stores: 2.8x the time
-// of a plain read of a (4096, 4096) batch). Shifting by the chunk's first row keeps the sums free of
-// cancellation. Returns NaN iff some x is NaN or inf.
+// before) in one go: per block of two native vectors of channels (16 floats on AVX2, 32 on AVX-512) the
+// rows' shifted sums Σ(x - x_0), Σ(x - x_0)² (in double), max and positive count (in the element type:
+// exact, and half the work of doing them in double) stay in registers, then one Chan update per block.
+// The state is read and written once per chunk instead of once per image. Shifting by the chunk's first
+// row keeps the sums free of cancellation; that row, widened, is read from a small buffer in L1, so the
+// accumulators fit in AVX2's 16 registers. Returns NaN iff some x is NaN or inf.
 template <class T>
 struct ClassChunk {
-  // Bytes ahead of the current block that each row prefetches (the rows are nb parallel streams).
-  static constexpr int64_t kAhead = 512;
+  static constexpr int NV = 2;  // native vectors of channels a step (AVX2: 16 floats, 12 accumulators)
+  // Channels [c, c + W·LX) (W native vectors) of the chunk: sums in registers, then the Chan update.
+  template <int B, int W>
+  [[gnu::always_inline]] static inline void block(const T* const* rows, int nb, int64_t c, double* mean, double* m2,
+                                                  double* mx, int64_t* act, double wb, double wab, double inv_b,
+                                                  typename Vec<double, B>::type& check) {
+    using VX = typename Vec<T, B>::type;  // elements as they are stored
+    using VM = decltype(VX{} > VX{});     // same-width integer lanes (comparison results: 0 / -1)
+    using M = typename std::remove_reference<decltype(VM{}[0])>::type;
+    constexpr int LX = Vec<T, B>::lanes;
+    constexpr int H = int(sizeof(double) / sizeof(T));  // double vectors per native vector
+    constexpr int LD = LX / H;
+    using VD = typename Vec<double, LD * 8>::type;
+    using VL = typename Vec<int64_t, LD * 8>::type;
+    using VMH = typename Vec<M, LD * int(sizeof(T))>::type;
+    VX hi[W];
+    VM pos[W];
+    VD s1[W * H], s2[W * H];
+    double h[W * LX];  // the first row, widened (read from L1 in the loop: frees registers)
+    for (int w = 0; w < W; ++w) {
+      hi[w] = simd::load<VX>(rows[0] + c + w * LX);
+      pos[w] = -(hi[w] > VX{});
+    }
+    for (int v = 0; v < W * H; ++v) {
+      simd::store(h + v * LD, simd::load_as<VD>(rows[0] + c + v * LD));
+      s1[v] = s2[v] = VD{};
+    }
+    for (int q = 1; q < nb; ++q) {
+      const T* row = rows[q] + c;
+      for (int w = 0; w < W; ++w) {
+        const VX u = simd::load<VX>(row + w * LX);
+        hi[w] = simd::max(hi[w], u);
+        pos[w] -= u > VX{};
+      }
+      for (int v = 0; v < W * H; ++v) {
+        const VD d = simd::load_as<VD>(row + v * LD) - simd::load<VD>(h + v * LD);
+        s1[v] += d, s2[v] += d * d;
+      }
+    }
+    T his[W * LX];
+    M poss[W * LX];
+    for (int w = 0; w < W; ++w) simd::store(his + w * LX, hi[w]), simd::store(poss + w * LX, pos[w]);
+    for (int v = 0; v < W * H; ++v) {
+      const int64_t o = c + v * LD;
+      const VD hv = simd::load<VD>(h + v * LD);
+      const VD mb = hv + s1[v] * inv_b, m2b = s2[v] - s1[v] * s1[v] * inv_b;
+      VD mu = simd::load<VD>(mean + o), sq = simd::load<VD>(m2 + o), top = simd::load<VD>(mx + o);
+      const VD d = mb - mu;
+      mu += d * wb, sq += m2b + d * d * wab, top = simd::max(top, simd::load_as<VD>(his + v * LD));
+      simd::store(mean + o, mu), simd::store(m2 + o, sq), simd::store(mx + o, top);
+      simd::store(act + o, simd::load<VL>(act + o) + __builtin_convertvector(simd::load<VMH>(poss + v * LD), VL));
+      check += (s1[v] + hv) * 0.0;  // h: the first row may be the only one
+    }
+  }
 
   template <class Isa>
   [[gnu::always_inline]] static inline double run(const T* const* rows, int nb, int64_t c0, int64_t c1,
                                                   double* mean, double* m2, double* mx, int64_t* act, int64_t na) {
-    using VD = typename Vec<double, Isa::bytes>::type;
-    using VI = typename Vec<int64_t, Isa::bytes>::type;
-    constexpr int L = Vec<double, Isa::bytes>::lanes;
+    constexpr int B = Isa::bytes;
+    constexpr int LX = Vec<T, B>::lanes;
+    constexpr int LD = B / 8;
+    using VD = typename Vec<double, B>::type;
     const double fb = nb, wb = fb / double(na + nb), wab = double(na) * wb, inv_b = 1.0 / fb;
     VD check = VD{};
     int64_t c = c0;
-    constexpr int NV = 2;
-    for (; c + NV * L <= c1; c += NV * L) {
-      VD h[NV], s1[NV], s2[NV], hi[NV], pos[NV];
-      for (int v = 0; v < NV; ++v) {
-        h[v] = hi[v] = simd::load_as<VD>(rows[0] + c + v * L);
-        s1[v] = s2[v] = VD{};
-        pos[v] = simd::one_if_greater(h[v], VD{});
-      }
-      __builtin_prefetch(rows[0] + c + kAhead / int64_t(sizeof(T)));
-      for (int q = 1; q < nb; ++q) {
-        const T* row = rows[q] + c;
-        __builtin_prefetch(row + kAhead / int64_t(sizeof(T)));
-        for (int v = 0; v < NV; ++v) {
-          const VD u = simd::load_as<VD>(row + v * L), d = u - h[v];
-          s1[v] += d, s2[v] += d * d;
-          hi[v] = simd::max(hi[v], u);
-          pos[v] += simd::one_if_greater(u, VD{});
-        }
-      }
-      for (int v = 0; v < NV; ++v) {
-        const int64_t o = c + v * L;
-        const VD mb = h[v] + s1[v] * inv_b, m2b = s2[v] - s1[v] * s1[v] * inv_b;
-        VD mu = simd::load<VD>(mean + o), sq = simd::load<VD>(m2 + o), top = simd::load<VD>(mx + o);
-        const VD d = mb - mu;
-        mu += d * wb, sq += m2b + d * d * wab, top = simd::max(top, hi[v]);
-        simd::store(mean + o, mu), simd::store(m2 + o, sq), simd::store(mx + o, top);
-        simd::store(act + o, simd::load<VI>(act + o) + __builtin_convertvector(pos[v], VI));
-        check += (s1[v] + h[v]) * 0.0;  // h: the first row may be the only one
-      }
-    }
+    for (; c + NV * LX <= c1; c += NV * LX) block<B, NV>(rows, nb, c, mean, m2, mx, act, wb, wab, inv_b, check);
+    for (; c + LX <= c1; c += LX) block<B, 1>(rows, nb, c, mean, m2, mx, act, wb, wab, inv_b, check);
     double out = 0.0;
-    for (int e = 0; e < L; ++e) out += check[e];
+    for (int e = 0; e < LD; ++e) out += check[e];
     for (; c < c1; ++c) {  // the last channels, one at a time, the same arithmetic
       const double h0 = double(rows[0][c]);
       double s1 = 0.0, s2 = 0.0, hi = h0;
@@ -242,20 +410,37 @@ inline void prefetch_chunk(const T* p, int64_t len, const ActivationView& x) {
 }
 
 // Images [g0, g1) in class order (stable) when `sort`, so one class's state is reused by consecutive
-// images. Long rows keep the natural order: their state is reused anyway, and sequential reads prefetch
-// better.
-void group_by_class(const int64_t* labels, int64_t g0, int64_t g1, bool sort, std::vector<int64_t>& order) {
+// images: a counting sort (`slots`: K + 1 scratch). Long rows keep the natural order: their state is
+// reused anyway, and sequential reads prefetch better.
+void group_by_class(const int64_t* labels, int64_t g0, int64_t g1, int64_t K, bool sort, std::vector<int64_t>& order,
+                    std::vector<int64_t>& slots) {
   order.resize(g1 - g0);
-  for (int64_t i = g0; i < g1; ++i) order[i - g0] = i;
-  if (sort) std::stable_sort(order.begin(), order.end(), [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+  if (!sort || K > 4 * (g1 - g0)) {
+    for (int64_t i = g0; i < g1; ++i) order[i - g0] = i;
+    if (sort)
+      std::stable_sort(order.begin(), order.end(), [labels](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+    return;
+  }
+  slots.assign(K + 1, 0);
+  for (int64_t i = g0; i < g1; ++i) ++slots[labels[i] + 1];
+  for (int64_t k = 0; k < K; ++k) slots[k + 1] += slots[k];
+  for (int64_t i = g0; i < g1; ++i) order[slots[labels[i]]++] = i;
 }
 
 // Rows of one class merged at once by ClassChunk: enough to amortise the state's update; more parallel
-// streams of x read slower (on a 2-core Zen 4, 16 or 32 rows took 1.1-1.4x the time of 8).
+// streams of x read slower (on a 2-core Zen 3, 4, 12, 16 or 24 rows took 1.05-1.3x the time of 8).
 constexpr int kChunkRows = 8;
+// (N, C) input is walked in groups of images, in class order within a group, so that a chunk's rows lie
+// close together (walking the whole batch in class order sweeps memory once per class: 4x the time of a
+// plain read of a (4096, 4096) batch), and, for very wide rows, in tiles of channels (one class's state,
+// 32 bytes a channel, at most 128 KiB: in L2). Tiles of 512 or 1024 channels (state in L1) and software
+// prefetching of the next chunk measured slower: the rows' streams prefetch well on their own.
+constexpr int64_t kDirectGroup = 256;
+constexpr int64_t kDirectTile = 4096;
 
-// The block [n0, n1) x [c0, c1) of contiguous (N, C) input (S = 1): images in class order, each run of
-// up to kChunkRows images of one class merged by ClassChunk. `cnt` (K) receives the block's class counts.
+// The block [n0, n1) x [c0, c1) of contiguous (N, C) input (S = 1): per image group and channel tile, each
+// run of up to kChunkRows images of one class merged by ClassChunk. `cnt` (K) receives the block's class
+// counts.
 template <class T>
 void accumulate_direct(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
                        int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
@@ -263,21 +448,29 @@ void accumulate_direct(const ActivationView& x, const int64_t* labels, int64_t n
   const int64_t C = x.c, K = acc.n_classes;
   const auto chunk = simd::select<ClassChunk<T>, double, const T* const*, int, int64_t, int64_t, double*, double*,
                                   double*, int64_t*, int64_t>();
-  std::vector<int64_t> order;
-  group_by_class(labels, n0, n1, true, order);
+  std::vector<int64_t> order, slots, running(K);
   std::fill(cnt, cnt + K, 0);
   const T* rows[kChunkRows];
-  for (size_t i = 0; i < order.size();) {
-    const int64_t k = labels[order[i]], o = k * C;
-    int nb = 0;
-    for (; nb < kChunkRows && i + nb < order.size() && labels[order[i + nb]] == k; ++nb)
-      rows[nb] = base + order[i + nb] * x.stride_n;
-    const double check = chunk(rows, nb, c0, c1, acc.mean.data() + o, acc.m2.data() + o, acc.max.data() + o,
-                               acc.active.data() + o, cnt[k]);
-    if (check != check)
-      for (int q = 0; q < nb; ++q) record_bad(rows[q], x, c0, c1 - c0, order[i + q], bad);
-    cnt[k] += nb;
-    i += nb;
+  for (int64_t g0 = n0; g0 < n1; g0 += kDirectGroup) {
+    const int64_t g1 = std::min(n1, g0 + kDirectGroup), G = g1 - g0;
+    group_by_class(labels, g0, g1, K, true, order, slots);
+    for (int64_t t0 = c0; t0 < c1; t0 += kDirectTile) {
+      const int64_t t1 = std::min(c1, t0 + kDirectTile);
+      std::copy(cnt, cnt + K, running.begin());  // each tile counts the group's images afresh
+      for (int64_t i = 0; i < G;) {
+        const int64_t k = labels[order[i]], o = k * C;
+        int nb = 0;
+        for (; nb < kChunkRows && i + nb < G && labels[order[i + nb]] == k; ++nb)
+          rows[nb] = base + order[i + nb] * x.stride_n;
+        const double check = chunk(rows, nb, t0, t1, acc.mean.data() + o, acc.m2.data() + o, acc.max.data() + o,
+                                   acc.active.data() + o, running[k]);
+        if (check != check)
+          for (int q = 0; q < nb; ++q) record_bad(rows[q], x, t0, t1 - t0, order[i + q], bad);
+        running[k] += nb;
+        i += nb;
+      }
+    }
+    std::copy(running.begin(), running.end(), cnt);
   }
 }
 
@@ -297,11 +490,11 @@ void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0
                                     const double*, int64_t, double>();
   const int64_t tile = x.s >= kLongRow ? c1 - c0 : std::max<int64_t>(16, kTileValues / x.s / 16 * 16);
   std::vector<double> r(std::min(tile, c1 - c0)), m(r.size());
-  std::vector<int64_t> order, running(K);
+  std::vector<int64_t> order, slots, running(K);
   std::fill(cnt, cnt + K, 0);
   for (int64_t g0 = n0; g0 < n1; g0 += kImageGroup) {
     const int64_t g1 = std::min(n1, g0 + kImageGroup);
-    group_by_class(labels, g0, g1, x.s < kLongRow, order);
+    group_by_class(labels, g0, g1, K, x.s < kLongRow, order, slots);
     for (int64_t t0 = c0; t0 < c1; t0 += tile) {
       const int64_t len = std::min(tile, c1 - t0);
       std::copy(cnt, cnt + K, running.begin());  // each tile counts the group's images afresh
@@ -357,33 +550,94 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
   std::vector<ClassMoments> partial(plan.by_channel ? 0 : blocks - 1);
   std::vector<std::vector<int64_t>> counts(blocks, std::vector<int64_t>(K, 0));
   std::vector<BadRow> bad(blocks);
+  bool failed = false;
 
-#pragma omp parallel for num_threads(plan.threads) schedule(static, 1) if (plan.threads > 1)
-  for (int b = 0; b < blocks; ++b) {
-    if (plan.by_channel) {
-      accumulate_block<T>(x, labels, 0, N, split_at(C, blocks, b), split_at(C, blocks, b + 1), out,
-                          counts[b].data(), bad[b]);
-    } else {
-      ClassMoments& acc = b == 0 ? out : (partial[b - 1] = ClassMoments(K, C));
-      accumulate_block<T>(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, acc,
-                          counts[b].data(), bad[b]);
+#pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
+  {
+#pragma omp for schedule(static, 1)
+    for (int b = 0; b < blocks; ++b) {
+      if (plan.by_channel) {
+        accumulate_block<T>(x, labels, 0, N, split_at(C, blocks, b), split_at(C, blocks, b + 1), out,
+                            counts[b].data(), bad[b]);
+      } else {
+        ClassMoments& acc = b == 0 ? out : (partial[b - 1] = ClassMoments(K, C));
+        accumulate_block<T>(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, acc,
+                            counts[b].data(), bad[b]);
+      }
+    }
+    // Image blocks: the partials merged into `out` in block order, each thread over its own channels.
+#pragma omp single
+    failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
+    if (!plan.by_channel && blocks > 1 && !failed) {
+      const int parts = omp_get_num_threads(), t = omp_get_thread_num();
+      std::vector<int64_t> na = counts[0];
+      for (int b = 1; b < blocks; ++b) {
+        out.merge_range(partial[b - 1], na.data(), counts[b].data(), split_at(C, parts, t), split_at(C, parts, t + 1));
+        for (int64_t k = 0; k < K; ++k) na[k] += counts[b][k];
+      }
     }
   }
 
-  BadRow first;
-  for (const BadRow& r : bad)
-    if (r.n >= 0 && r.before(first)) first = r;
-  if (first.n >= 0) return {StatsStatus::NonFinite, first.n, first.c};
-
-  out.count = counts[0];  // channel blocks all count every image; image blocks count their own
-  for (int b = 1; b < blocks && !plan.by_channel; ++b) {
-    partial[b - 1].count = counts[b];
-    out.merge(partial[b - 1]);
+  if (failed) {
+    BadRow first;
+    for (const BadRow& r : bad)
+      if (r.n >= 0 && r.before(first)) first = r;
+    return {StatsStatus::NonFinite, first.n, first.c};
   }
+  out.count = counts[0];  // channel blocks all count every image; image blocks count their own
+  for (int b = 1; b < blocks && !plan.by_channel; ++b)
+    for (int64_t k = 0; k < K; ++k) out.count[k] += counts[b][k];
   return {};
 }
 
 }  // namespace
+
+namespace block_cache {
+namespace {
+
+struct Block {
+  void* p;
+  std::size_t bytes;
+};
+std::mutex mutex;
+std::vector<Block> blocks;  // oldest first
+std::size_t held = 0;
+
+void release(void* p) { ::operator delete(p, std::align_val_t(64)); }
+
+}  // namespace
+
+void* take(std::size_t bytes) {
+  if (bytes >= kMinBytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
+      if (it->bytes == bytes) {
+        void* p = it->p;
+        held -= bytes;
+        blocks.erase(std::next(it).base());
+        return p;
+      }
+    }
+  }
+  return ::operator new(bytes, std::align_val_t(64));
+}
+
+void give(void* p, std::size_t bytes) {
+  if (bytes >= kMinBytes && bytes <= kCachedBytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    while (!blocks.empty() && (held + bytes > kCachedBytes || int(blocks.size()) >= kCachedBlocks)) {
+      release(blocks.front().p);
+      held -= blocks.front().bytes;
+      blocks.erase(blocks.begin());
+    }
+    blocks.push_back({p, bytes});
+    held += bytes;
+    return;
+  }
+  release(p);
+}
+
+}  // namespace block_cache
 
 ClassMoments::ClassMoments(int64_t k, int64_t c)
     : n_classes(k),
@@ -402,20 +656,48 @@ void ClassMoments::reset() {
   std::fill(active.begin(), active.end(), 0);
 }
 
-void ClassMoments::merge(const ClassMoments& o) {
+void ClassMoments::finalize_in_place() {
+  const auto row = simd::select<FinalizeRow, void, const double*, const double*, const double*, const int64_t*,
+                                double*, double*, double*, double*, int64_t, double>();
+  for (int64_t k = 0; k < n_classes; ++k) {
+    const int64_t o = k * n_channels;
+    // The active fractions go to the int64 array's memory as float64 (the array is handed over as such).
+    row(mean.data() + o, m2.data() + o, max.data() + o, active.data() + o, mean.data() + o, m2.data() + o,
+        max.data() + o, reinterpret_cast<double*>(active.data() + o), n_channels, double(count[k]));
+  }
+}
+
+bool ClassMoments::empty() const {
+  return std::all_of(count.begin(), count.end(), [](int64_t n) { return n == 0; });
+}
+
+void ClassMoments::merge_range(const ClassMoments& o, const int64_t* na, const int64_t* nb, int64_t c0, int64_t c1) {
+  const auto step = simd::select<MergeRow, void, double*, double*, double*, int64_t*, const double*, const double*,
+                                 const double*, const int64_t*, int64_t, double, double>();
   const int64_t C = n_channels;
   for (int64_t k = 0; k < n_classes; ++k) {
-    const int64_t nb = o.count[k], na = count[k];
-    if (nb == 0) continue;
-    const double fa = double(na), fb = double(nb), fn = double(na + nb);
-    for (int64_t i = k * C; i < (k + 1) * C; ++i) {
-      const double d = o.mean[i] - mean[i];
-      mean[i] += d * (fb / fn);
-      m2[i] += o.m2[i] + d * d * (fa * fb / fn);
-      max[i] = std::max(max[i], o.max[i]);
-      active[i] += o.active[i];
-    }
-    count[k] = na + nb;
+    if (nb[k] == 0) continue;
+    const double fa = double(na[k]), fb = double(nb[k]), fn = double(na[k] + nb[k]);
+    const int64_t i = k * C + c0;
+    step(mean.data() + i, m2.data() + i, max.data() + i, active.data() + i, o.mean.data() + i, o.m2.data() + i,
+         o.max.data() + i, o.active.data() + i, c1 - c0, fb / fn, fa * fb / fn);
+  }
+}
+
+void ClassMoments::merge(const ClassMoments& o) {
+  merge_range(o, count.data(), o.count.data(), 0, n_channels);
+  for (int64_t k = 0; k < n_classes; ++k) count[k] += o.count[k];
+}
+
+void finalize_moments(int64_t n_classes, int64_t n_channels, const int64_t* count, const double* mean, const double* m2,
+                      const double* max, const int64_t* active, double* out_mean, double* out_std, double* out_max,
+                      double* out_active) {
+  const auto row = simd::select<FinalizeRow, void, const double*, const double*, const double*, const int64_t*,
+                                double*, double*, double*, double*, int64_t, double>();
+  for (int64_t k = 0; k < n_classes; ++k) {
+    const int64_t o = k * n_channels;
+    row(mean + o, m2 + o, max + o, active + o, out_mean + o, out_std + o, out_max + o, out_active + o, n_channels,
+        double(count[k]));
   }
 }
 
