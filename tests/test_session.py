@@ -1,7 +1,5 @@
 """The glue between the stages: an analysis -> aggregation -> Scene session, and the viewer's edit requests
 applied through it (the same objects the window sends)."""
-import os
-
 import numpy as np
 import pytest
 
@@ -180,27 +178,6 @@ def test_background_session_without_findings_is_idle_after_precomputing():
     try:
         assert ses.findings_known and ses.scene.findings == ()
         assert ses.wait(60) and ses.poll() is None and ses.busy == ""
-    finally:
-        ses.close()
-
-
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is a Linux/POSIX call")
-def test_background_worker_runs_at_lower_priority_than_the_window():
-    """The worker's thread is niced by 10 (its OpenMP threads inherit that), so on a small machine the
-    window's thread gets a core first; the calling (window) thread keeps its priority."""
-    import threading
-    import time
-
-    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
-    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    ses = Session(net.analysis, background=True)
-    try:
-        tid = ses._worker.native_id
-        deadline = time.monotonic() + 30
-        while os.getpriority(os.PRIO_PROCESS, tid) == base and time.monotonic() < deadline and ses._worker.is_alive():
-            time.sleep(0.01)
-        assert os.getpriority(os.PRIO_PROCESS, tid) == min(base + 10, 19)
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
     finally:
         ses.close()
 

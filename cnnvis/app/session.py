@@ -157,7 +157,7 @@ class Session:
 
     def request(self, edit):
         """`on_edit` for a window that must keep drawing: an undo, a redo or a precomputed edit answers at once
-        with its Scene; any other is computed on a thread of its own (niced like the worker) and the answer is
+        with its Scene; any other is computed on a thread of its own and the answer is
         a poll function: None until the Scene is ready, then the Scene (the one on screen when the edit
         changed nothing); it raises the edit's error. The viewer shows "clustering …" meanwhile."""
         from cnnvis.layout import Redo, Undo
@@ -167,7 +167,6 @@ class Session:
         box: dict = {}
 
         def run():
-            _yield_to_window()
             try:
                 box["scene"] = self.on_edit(edit) or self.scene
             except Exception as exc:  # handed to the window by poll()
@@ -244,7 +243,6 @@ class Session:
 
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
-        _yield_to_window()
         try:
             self._precompute(first=1)   # the biggest column opens at once, then the findings come
             if self._want_findings:
@@ -307,17 +305,6 @@ class Session:
             if c.representative not in self._neurons:
                 self._neurons[c.representative] = cluster_neurons(self.analysis, c.representative, agg.options,
                                                                   rank)
-
-
-def _yield_to_window() -> None:
-    """Lower this (worker) thread's CPU priority, and that of the OpenMP threads its clustering starts (they
-    inherit it), so the window's thread and the GL driver's get a core first: on 2 cores the worker's
-    k-means otherwise stretched frame intervals around an edit to 200-320 ms. Linux sets nice per thread;
-    elsewhere this does nothing."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
 
 
 def scene_for(path):

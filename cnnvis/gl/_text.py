@@ -131,8 +131,14 @@ def _make_atlas() -> GlyphAtlas:
 
 def text_width(text: str, size: float) -> float:
     """Advance width of a string in pixels at a font size in pixels."""
+    return size * _em_width(str(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _em_width(text: str) -> float:
+    # the panel and overlay measure the same few hundred strings every frame of a camera flight
     a = glyph_atlas()
-    return size * sum(a.advance.get(ch, a.advance["?"]) for ch in text)
+    return sum(a.advance.get(ch, a.advance["?"]) for ch in text)
 
 
 def ink_box(text: str, x: float, y: float, size: float) -> tuple:
