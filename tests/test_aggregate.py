@@ -427,3 +427,19 @@ def test_cluster_count_search_with_a_tiny_sample_and_few_distinct_profiles(net):
     assert ks.max() <= 3 and k in (2, 3) and np.isfinite(scores).all()
     k, ks, _ = choose_k(x, 20, 30, sample=16, random_state=0, device="cpu")  # k_min above the sample
     assert list(ks) == [20] and k == 20
+
+
+def test_aggregation_runs_blas_on_one_thread_and_restores_it():
+    """Inside aggregate's edits and choose_k, BLAS has one thread (small products on a busy 2-core machine
+    ran 30x slower split over two); the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from cnnvis.aggregate._blas import one_blas_thread
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert blas_threads() == {1}
+    assert blas_threads() == before

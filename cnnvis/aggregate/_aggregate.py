@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cnnvis._params import DEVICE, SEED, Interval, Options, validate
+from cnnvis.aggregate._blas import one_blas_thread
 from cnnvis.aggregate._bundles import bundle_sets_from
 from cnnvis.aggregate._layers import cluster_layers
 from cnnvis.aggregate._neurons import cluster_neurons
@@ -46,6 +47,7 @@ def make_options(analysis, *, k_min=2, k_max=12, n_clusters=None, n_representati
                             include_input=bool(include_input), **p)
 
 
+@one_blas_thread()
 def aggregate(analysis, **options) -> Aggregation:
     """Aggregate an Analysis: layer clusters, neuron clusters with representatives, class order, bundles.
 

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from cnnvis.aggregate._blas import one_blas_thread
+
 from cnnvis.aggregate._aggregate import check_layer_k, sort_bundles
 from cnnvis.aggregate._bundles import bundle_sets_from, finish_bundle_set
 from cnnvis.aggregate._hierarchy import opened
@@ -60,6 +62,7 @@ def _rep_column(agg: Aggregation, layer: str) -> int:
     raise AssertionError
 
 
+@one_blas_thread()
 def move_neuron(analysis, agg: Aggregation, layer: str, neuron: int, cluster: int) -> Aggregation:
     """Move neuron `neuron` of representative layer `layer` into cluster `cluster` (drag and drop)."""
     i = _rep_column(agg, layer)
@@ -168,6 +171,7 @@ def set_representative_neurons(agg: Aggregation, layer: str, cluster: int, neuro
     return replace(agg, neurons=tuple(out))
 
 
+@one_blas_thread()
 def expand_layer_cluster(analysis, agg: Aggregation, column, *, neurons=None) -> Aggregation:
     """Replace a column by the columns it opens into (`LayerCluster.children`: a stage its blocks, a block its
     weighted layers; collapse_layer_clusters undoes it). neurons: an optional {layer: NeuronClusters} of
@@ -189,6 +193,7 @@ def expand_layer_cluster(analysis, agg: Aggregation, column, *, neurons=None) ->
     return _rebuild(analysis, agg, clusters, neurons_, {c.name for c in new_clusters} | {lc.name})
 
 
+@one_blas_thread()
 def collapse_layer_clusters(analysis, agg: Aggregation, first, last=None) -> Aggregation:
     """Merge the consecutive columns first..last into one (default: the columns expanded from the same
     cluster as `first`, restoring that cluster and its representative)."""

@@ -16,6 +16,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from cnnvis.aggregate._blas import one_blas_thread
+
 from cnnvis.aggregate._dead import dead_mask
 from cnnvis.aggregate._reorder import neuron_order
 from cnnvis.aggregate._types import NeuronClusters
@@ -92,9 +94,10 @@ def choose_k(x: np.ndarray, k_min: int, k_max: int, *, sample: int, random_state
     sq = (xs * xs).sum(1)
     d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * xs @ xs.T, 0))
     scores = np.empty(ks.size)
-    for i, k in enumerate(ks):
-        lab = kmeans(xs, int(k), n_init=2, random_state=random_state, device=device).labels
-        scores[i] = silhouette(xs, lab, d) if np.unique(lab).size > 1 else -1.0
+    with one_blas_thread():
+        for i, k in enumerate(ks):
+            lab = kmeans(xs, int(k), n_init=2, random_state=random_state, device=device).labels
+            scores[i] = silhouette(xs, lab, d) if np.unique(lab).size > 1 else -1.0
     return int(ks[np.argmax(scores)]), ks.astype(np.int64), scores
 
 
