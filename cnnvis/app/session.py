@@ -243,6 +243,13 @@ class Session:
 
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
+        from cnnvis.aggregate._blas import one_blas_thread
+
+        # one BLAS thread while the window draws (the diagnosis's products too; see cnnvis/aggregate/_blas.py)
+        with one_blas_thread():
+            self._work_steps()
+
+    def _work_steps(self) -> None:
         try:
             self._precompute(first=1)   # the biggest column opens at once, then the findings come
             if self._want_findings:
