@@ -66,6 +66,7 @@ class Session:
             self._findings_known.set()
         if background:
             self._want_findings = findings
+            self._busy = "clustering \u2026"  # busy from the start: wait() must not see the idle gap before it runs
             self._worker = threading.Thread(target=self._work, name="cnnvis-session", daemon=True)
             self._worker.start()
 
