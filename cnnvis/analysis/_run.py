@@ -7,6 +7,10 @@ does the same with activation x gradient when the backward pass reaches it. Noth
 beyond what autograd keeps for the backward pass anyway (plus, for the few outputs autograd does not keep,
 a reference until their gradient arrives). Parameters need no gradients, so the backward pass computes
 activation gradients only. Learned-feature crops are cut after the pass, from the few images that won.
+
+analyze() is `prepare` (capture, empty results), `_Pass.run_batch` per batch, the ranks' merge and `finish`
+(results, crops, history, meta). cnnvis.diff drives two such passes in step and watches the layer outputs
+through run_batch's `observe`.
 """
 from __future__ import annotations
 
