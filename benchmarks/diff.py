@@ -1,14 +1,19 @@
 """What does `cnnvis diff` cost next to `cnnvis analyze`? Two ResNet-50 checkpoints (tests/resnets.py, the
 parameter shapes of torchvision's, random weights from two seeds, 10 classes) on N smooth random RGB images
-at 224x224, each command a whole process of its own (wall time and that process's peak RSS), side by side,
-for two image counts (flat peak RSS: memory does not grow with the images).
+at 224x224, each command a whole process of its own (wall time, that process's CPU time (user + system) and
+peak RSS), side by side, for two image counts (flat peak RSS: memory does not grow with the images). On a
+shared machine the CPU time is the steadier measure (other jobs slow the wall clock more than they add CPU
+seconds); --repeat runs every command again, in a rotated order, and keeps each one's fastest run.
 
     python3 benchmarks/diff.py                        # 32 and 64 images, batch 16, 2 threads
     python3 benchmarks/diff.py --images 8,16 --size 112  # quicker
+    python3 benchmarks/diff.py --repeat 2                # each command twice, the faster run kept
 
 Candidates: `analyze` (one model: forward + backward, statistics, crops), `diff --json` (both models, one
 forward-only pass: CKA of every layer pair, correlations of every weighted layer's channels, matching),
-`diff -o` (that plus an analysis of each model, for the viewer). Target (issue 18): diff <= 2.5x analyse.
+`diff -o` (the diff and an analysis of each model, for the viewer, in one pass: per batch each model's
+analysis pass, forward + backward, the diff observing their layer outputs). Target (issue 18): diff -o <=
+2.5x analyse.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 _CHILD = ("import resource, sys; from cnnvis.app import main; rc = main(sys.argv[1:]); "
-          "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+          "u = resource.getrusage(resource.RUSAGE_SELF); "
+          "print('RSS', u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr); sys.exit(rc)")
 
 
 def _inputs(folder: str, n: int, size: int) -> tuple[str, str, str]:
@@ -48,7 +54,7 @@ def _inputs(folder: str, n: int, size: int) -> tuple[str, str, str]:
     return paths[0], paths[1], data
 
 
-def _run(argv: list[str], threads: int) -> tuple[float, float]:
+def _run(argv: list[str], threads: int) -> tuple[float, float, float]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
                OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t = time.perf_counter()
@@ -56,8 +62,8 @@ def _run(argv: list[str], threads: int) -> tuple[float, float]:
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(argv)}\n{r.stderr[-2000:]}")
-    rss = [int(l.split()[1]) for l in r.stderr.splitlines() if l.startswith("RSS ")][-1]
-    return wall, rss / 1024
+    rss, cpu = [l.split()[1:] for l in r.stderr.splitlines() if l.startswith("RSS ")][-1]
+    return wall, float(cpu), int(rss) / 1024
 
 
 def main() -> None:
@@ -66,6 +72,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=1, help="runs of each command (the fastest kept; default 1)")
     args = p.parse_args()
     counts = [int(c) for c in args.images.split(",")]
     rows = []
@@ -77,21 +84,31 @@ def main() -> None:
             cands = {
                 "analyze (one model)": ["analyze", *model, *common, "-o", os.path.join(tmp, "a.cnnvis")],
                 "diff --json": ["diff", *model, "--against", b, *common, "--json"],
-                "diff -o (+ both analyses)": ["diff", *model, "--against", b, *common, "-o",
+                "diff -o (one pass, + both analyses)": ["diff", *model, "--against", b, *common, "-o",
                                               os.path.join(tmp, "d.cnnvis")],
             }
-            base = None
-            for name, argv in cands.items():
-                wall, rss = _run(argv, args.threads)
-                base = base or wall
-                rows.append((n, name, wall, wall / base, rss))
-                print(f"  {n} images, {name}: {wall:.1f} s, {rss:.0f} MB", file=sys.stderr, flush=True)
+            runs = {name: [] for name in cands}
+            names = list(cands)
+            for r in range(args.repeat):
+                for name in names[r % len(names):] + names[:r % len(names)]:  # rotated: no fixed neighbour
+                    wall, cpu, rss = _run(cands[name], args.threads)
+                    runs[name].append((wall, cpu, rss))
+                    print(f"  {n} images, {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, {rss:.0f} MB",
+                          file=sys.stderr, flush=True)
+            best = {name: (min(w for w, _, _ in v), min(c for _, c, _ in v), max(m for _, _, m in v))
+                    for name, v in runs.items()}
+            base = best[names[0]]
+            for name in names:
+                wall, cpu, rss = best[name]
+                rows.append((n, name, wall, wall / base[0], cpu, cpu / base[1], rss))
+    repeat = f" --repeat {args.repeat}" if args.repeat > 1 else ""
     print(f"\nResNet-50 (tests/resnets.py, random weights), {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.threads} threads; `python3 benchmarks/diff.py --images {args.images} --size {args.size}`\n")
-    print("| images | command | wall s | x analyze | peak RSS MB |")
-    print("|---:|---|---:|---:|---:|")
-    for n, name, wall, ratio, rss in rows:
-        print(f"| {n} | {name} | {wall:.1f} | {ratio:.2f} | {rss:.0f} |")
+          f"{args.threads} threads; `python3 benchmarks/diff.py --images {args.images} --size {args.size}{repeat}`"
+          f"{' (fastest of ' + str(args.repeat) + ' runs each)' if args.repeat > 1 else ''}\n")
+    print("| images | command | wall s | x analyze | CPU s | x analyze (CPU) | peak RSS MB |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n, name, wall, ratio, cpu, cpu_ratio, rss in rows:
+        print(f"| {n} | {name} | {wall:.1f} | {ratio:.2f} | {cpu:.1f} | {cpu_ratio:.2f} | {rss:.0f} |")
 
 
 if __name__ == "__main__":

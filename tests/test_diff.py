@@ -11,6 +11,7 @@ from cnnvis.data import LeNet, load_digits
 from cnnvis.diff import (CrossMoments, HSICSums, best_match, compare, match_neurons, monotone_alignment,
                          weight_drift)
 from cnnvis.diff._sums import grams, unbiased_hsic
+from cnnvis.errors import CnnvisError
 
 
 # -- references (float64, written from the papers' formulas, independent of cnnvis.diff) --------------------
@@ -295,7 +296,80 @@ def test_two_widths_compare_with_unmatched_neurons(digits):
     assert d.layer("fc2").counts()["unmatched"] == 0
 
 
-# -- the command -----------------------------------------------------------------------------------------
+# -- the diff and both analyses in one pass --------------------------------------------------------------
+def assert_analyses_match(got, ref, *, rtol, atol):
+    """Two analyses of one model on one data set whose images were streamed in different orders (the diff's
+    random permutation, the data set's order or shards): per-class moments and importance sums are added in
+    another order, and an image's float32 activations may differ in their last bits with the batch it sits in
+    (BLAS blocks a linear layer's rows by batch position): `rtol`, plus `atol` for means near zero. The top-k
+    scores agree as closely, and so do the images, boxes and crops wherever a score is apart from its
+    neighbours' by more than that (tied images, e.g. a dead ReLU's zeros, are kept in order of arrival)."""
+    assert got.graph.names == ref.graph.names and got.class_names == ref.class_names
+    assert got.meta["accuracy"] == ref.meta["accuracy"] and got.meta["n_images"] == ref.meta["n_images"]
+    for name in ref.graph.names:
+        for f in ("count", "mean", "std", "max", "active"):
+            np.testing.assert_allclose(getattr(got.stats[name], f), getattr(ref.stats[name], f), rtol=rtol,
+                                       atol=atol, err_msg=f"{name}.{f}")
+        for f in ("mean_activation", "max_activation", "contribution"):
+            np.testing.assert_allclose(getattr(got.importance[name], f), getattr(ref.importance[name], f),
+                                       rtol=rtol, atol=atol, err_msg=f"{name}.{f}")
+        if name in ref.features:
+            a, b = ref.features[name], got.features[name]
+            np.testing.assert_allclose(b.scores, a.scores, rtol=rtol, atol=atol, err_msg=name)
+            near = lambda x, y: np.isclose(x, y, rtol=rtol, atol=atol)  # noqa: E731 (may swap within rounding)
+            untied = a.scores != 0  # a zero may tie with an image left out of the top k
+            untied[:, 1:] &= ~near(a.scores[:, 1:], a.scores[:, :-1])
+            untied[:, :-1] &= ~near(a.scores[:, :-1], a.scores[:, 1:])
+            assert untied.mean() > 0.3, name  # the check has teeth
+            np.testing.assert_array_equal(b.image_index[untied], a.image_index[untied], err_msg=name)
+            np.testing.assert_array_equal(b.boxes[untied], a.boxes[untied])
+            np.testing.assert_array_equal(np.asarray(b.patches)[untied], np.asarray(a.patches)[untied])
+
+
+def assert_diffs_match(got, ref, *, atol):
+    """The same alignments, partners and statuses; CKA, correlations and class changes within `atol`."""
+    assert (got.layers_a, got.layers_b) == (ref.layers_a, ref.layers_b)
+    assert got.same_architecture == ref.same_architecture
+    assert (got.alignment == ref.alignment).all() and (got.best == ref.best).all()
+    np.testing.assert_allclose(got.cka, ref.cka, atol=atol)
+    for g, r in zip(got.layers, ref.layers, strict=True):
+        assert (g.a, g.b) == (r.a, r.b) and (g.partner == r.partner).all() and (g.status == r.status).all()
+        np.testing.assert_allclose(g.cka, r.cka, atol=atol)
+        np.testing.assert_allclose(g.correlation, r.correlation, atol=atol)
+        np.testing.assert_allclose(g.class_change, r.class_change, atol=atol)
+        np.testing.assert_allclose([g.weight_drift, g.weight_drift_unaligned],
+                                   [r.weight_drift, r.weight_drift_unaligned], rtol=1e-12)
+
+
+def test_one_pass_gives_the_diff_and_the_separate_analyses(digits, lenet):
+    """compare(..., analyses=True), `cnnvis diff -o`'s single pass: its diff is compare()'s (within 1e-6: it
+    takes the analysis pass's float32 spatial means where the forward-only pass takes float64 means of the
+    same maps) and its analyses are analyze()'s on each model (to float32 rounding: the diff streams the
+    images in its random order, analyze in the data set's; see assert_analyses_match). 330 images in
+    batches of 64: the last batch is short (10)."""
+    from cnnvis.analysis import analyze
+
+    torch.manual_seed(5)
+    other = LeNet().eval()
+    data = digits.subset(np.arange(330))
+    ref = compare(lenet, other, data, batch_size=64, show_progress=False, meta=dict(run="x"))
+    got, ga, gb = compare(lenet, other, data, batch_size=64, show_progress=False, meta=dict(run="x"),
+                          analyses=True, top_k=5, max_patch=8)
+    assert_diffs_match(got, ref, atol=1e-6)
+    assert got.meta == ref.meta
+    for model, analysis, side in ((lenet, ga, "A"), (other, gb, "B")):
+        assert analysis.meta["diff_side"] == side and analysis.meta["run"] == "x" and analysis.meta["top_k"] == 5
+        alone = analyze(model, data, batch_size=64, top_k=5, max_patch=8, show_progress=False)
+        assert_analyses_match(analysis, alone, rtol=1e-5, atol=1e-7)
+
+
+def test_one_pass_checks_the_analysis_options(digits, lenet):
+    for kw, message in ((dict(top_k=0), "top_k must be in >= 1, got 0"),
+                        (dict(max_patch=2.5), r"max_patch must be an integer, got 2.5 \(float\)")):
+        with pytest.raises(CnnvisError, match=message):
+            compare(lenet, lenet, digits.subset(np.arange(20)), analyses=True, show_progress=False, **kw)
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, lenet):
     folder = tmp_path_factory.mktemp("diff")
@@ -399,7 +473,7 @@ def test_viewer_scene_of_a_diff_file(checkpoints, capsys, tmp_path):
 
 
 # -- distributed: 2 gloo processes against one ----------------------------------------------------------------
-def _diff_worker(rank, init, states, x, y, out):
+def _diff_worker(rank, init, states, x, y, out, analyses=False):
     import json
 
     import torch.distributed as dist
@@ -414,24 +488,21 @@ def _diff_worker(rank, init, states, x, y, out):
             m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
             m.load_state_dict(state)
             models.append(m.eval())
-        d = compare(*models, Dataset(x, y, ("a", "b", "c"), "random"), batch_size=10, show_progress=False)
-        if rank == 0:
-            out.write_text(json.dumps(d.to_dict()))
-        else:
+        d = compare(*models, Dataset(x, y, ("a", "b", "c"), "random"), batch_size=10, show_progress=False,
+                    analyses=analyses, top_k=4)
+        if rank != 0:
             assert d is None
+        elif analyses:
+            from cnnvis.diff import save_diff
+
+            save_diff(out, *d)
+        else:
+            out.write_text(json.dumps(d.to_dict()))
     finally:
         dist.destroy_process_group()
 
 
-def test_two_gloo_processes_merge_the_correlations_exactly(tmp_path):
-    """Each rank streams its shard; rank 0's merged correlations, partners and per-class changes are those of
-    one process: within 1e-5, the float32 rounding of the activations themselves (a rank's batches hold other
-    images than one process's, so BLAS sums them in another order; the merge itself is exact to 1e-10 above).
-    CKA is not compared: its minibatch estimate depends on which images share a batch."""
-    import json
-
-    import torch.multiprocessing as mp
-
+def _gloo_inputs():
     from cnnvis.data import Dataset, build_model
 
     rng = np.random.default_rng(5)
@@ -445,6 +516,19 @@ def test_two_gloo_processes_merge_the_correlations_exactly(tmp_path):
         m = build_model("lenet-x0.25", n_classes=3, in_channels=1, image_size=12)
         m.load_state_dict(state)
         models.append(m.eval())
+    return data, states, models
+
+
+def test_two_gloo_processes_merge_the_correlations_exactly(tmp_path):
+    """Each rank streams its shard; rank 0's merged correlations, partners and per-class changes are those of
+    one process: within 1e-5, the float32 rounding of the activations themselves (a rank's batches hold other
+    images than one process's, so BLAS sums them in another order; the merge itself is exact to 1e-10 above).
+    CKA is not compared: its minibatch estimate depends on which images share a batch."""
+    import json
+
+    import torch.multiprocessing as mp
+
+    data, states, models = _gloo_inputs()
     one = compare(*models, data, batch_size=10, show_progress=False).to_dict()
     out = tmp_path / "two.json"
     mp.spawn(_diff_worker, args=(f"file://{tmp_path / 'rendezvous'}", states, data.images, data.labels, out),
@@ -456,3 +540,33 @@ def test_two_gloo_processes_merge_the_correlations_exactly(tmp_path):
         np.testing.assert_allclose(np.array(l2["correlation"], float), np.array(l1["correlation"], float), atol=1e-5)
         np.testing.assert_allclose(np.array(l2["class_change"], float), np.array(l1["class_change"], float),
                                    atol=1e-5)
+
+
+def test_two_gloo_processes_merge_the_one_pass_analyses_and_diff(tmp_path):
+    """compare(..., analyses=True) under two ranks: rank 0 merges both analysis passes' partials (as
+    cnnvis.analyze merges them) and the diff's sums. Against one process: the diff as above (within 1e-5),
+    the analyses within float32 rounding (each rank streams other images in other batches; see
+    assert_analyses_match)."""
+    import torch.multiprocessing as mp
+
+    from cnnvis.diff import load_diff
+
+    data, states, models = _gloo_inputs()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the ranks
+    try:
+        one, one_a, one_b = compare(*models, data, batch_size=10, show_progress=False, analyses=True, top_k=4)
+    finally:
+        torch.set_num_threads(threads)
+    out = tmp_path / "two.cnnvis"
+    mp.spawn(_diff_worker, args=(f"file://{tmp_path / 'rendezvous'}", states, data.images, data.labels, out, True),
+             nprocs=2)
+    two, two_a, two_b = load_diff(out)
+    assert two.meta["world_size"] == 2 and two.meta["n_images"] == 40
+    for l1, l2 in zip(one.layers, two.layers, strict=True):
+        assert (l1.a, l1.b) == (l2.a, l2.b) and (l1.partner == l2.partner).all() and (l1.status == l2.status).all()
+        np.testing.assert_allclose(l2.correlation, l1.correlation, atol=1e-5)
+        np.testing.assert_allclose(l2.class_change, l1.class_change, atol=1e-5)
+    for got, ref, side in ((two_a, one_a, "A"), (two_b, one_b, "B")):
+        assert got.meta["world_size"] == 2 and got.meta["diff_side"] == side
+        assert_analyses_match(got, ref, rtol=1e-5, atol=1e-7)

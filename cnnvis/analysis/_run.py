@@ -7,6 +7,10 @@ does the same with activation x gradient when the backward pass reaches it. Noth
 beyond what autograd keeps for the backward pass anyway (plus, for the few outputs autograd does not keep,
 a reference until their gradient arrives). Parameters need no gradients, so the backward pass computes
 activation gradients only. Learned-feature crops are cut after the pass, from the few images that won.
+
+analyze() is `prepare` (capture, empty results), `_Pass.run_batch` per batch, the ranks' merge and `finish`
+(results, crops, history, meta). cnnvis.diff drives two such passes in step and watches the layer outputs
+through run_batch's `observe`.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from cnnvis.graph._trace import Traced, trace
 from cnnvis.progress import progress
 from cnnvis.stats import ClassStatsAccumulator
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "finish", "prepare"]
 
 # analyze()'s parameters (the data-dependent importance classes are checked against the data set).
 _PARAMETERS = {"batch_size": Interval(1), "top_k": Interval(1), "max_patch": Interval(1), "workers": Interval(0),
@@ -58,17 +62,7 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
     """
     validate(_PARAMETERS, dict(batch_size=batch_size, top_k=top_k, max_patch=max_patch, workers=workers,
                                device=device))
-    classes = _importance_classes(importance_classes, data)
-    dev = _torch_device(device)
-    example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
-    traced = trace(model, example)  # captures a copy (torch.fx, else torch.export)
-    if traced.method == "fx":  # an exported module is captured in eval mode and refuses .eval()
-        traced.module.eval()
-    traced.module.to(dev)
-    graph = traced.graph
-    if not any(l.kind == "conv" for l in graph.layers):
-        raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
-    pass_ = _Pass(traced, data.n_classes, top_k, classes, dev, data.name, output, type(model).__name__)
+    pass_ = prepare(model, data, top_k=top_k, importance_classes=importance_classes, device=device, output=output)
     rank, size = world()
     indices = shard(len(data), rank, size) if size > 1 else None
     n_images = len(data if indices is None else indices)
@@ -90,20 +84,47 @@ def analyze(model: torch.nn.Module, data, *, snapshots=(), snapshot_names=None, 
         if rank != 0:
             return None
         part = merge_partials(parts, top_k)
+    return finish(pass_, part, data, model=model, snapshots=snapshots, snapshot_names=snapshot_names,
+                  max_patch=max_patch, show_progress=show_progress, meta=meta, world_size=size)
+
+
+def prepare(model: torch.nn.Module, data, *, top_k: int = 9, importance_classes=None, device: str = "cpu",
+            output=None) -> "_Pass":
+    """analyze()'s setup, its parameters already checked: `model` captured (a copy, in eval mode, on the
+    device) and the empty running results of its pass. Feed it batches with `_Pass.run_batch`, then hand
+    its `partial()` (merged across ranks where there are several) to `finish`. cnnvis.diff drives two of
+    these in step."""
+    classes = _importance_classes(importance_classes, data)
+    dev = _torch_device(device)
+    example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
+    traced = trace(model, example)  # captures a copy (torch.fx, else torch.export)
+    if traced.method == "fx":  # an exported module is captured in eval mode and refuses .eval()
+        traced.module.eval()
+    traced.module.to(dev)
+    if not any(l.kind == "conv" for l in traced.graph.layers):
+        raise ModelError(f"{type(model).__name__} has no convolutional layer; cnnvis analyses CNNs")
+    return _Pass(traced, data.n_classes, top_k, classes, dev, data.name, output, type(model).__name__)
+
+
+def finish(pass_: "_Pass", part: dict, data, *, model=None, snapshots=(), snapshot_names=None, max_patch: int = 64,
+           show_progress: bool = True, meta: dict | None = None, world_size: int = 1) -> Analysis:
+    """analyze()'s last steps on the (merged) raw results `part` of `pass_` over all of `data`: statistics,
+    importance, learned-feature crops, the training history of `snapshots` (needs `model`), the meta data."""
+    graph, traced = pass_.graph, pass_.traced
     stats, tops, importance = pass_.results(part)
     fields = receptive_fields(graph, traced.sites)
     features = learned_features(graph, tops, fields, data, max_patch=max_patch)
     history = None
     if len(snapshots):
         history = training_history(model, graph, snapshots, data, names=snapshot_names,
-                                   show_progress=show_progress, output=output)
-    info = dict(model=type(model).__name__, dataset=data.name, n_images=len(data),
+                                   show_progress=show_progress, output=pass_.output)
+    info = dict(model=pass_.model_name, dataset=data.name, n_images=len(data),
                 input_shape=list(data.image_shape), accuracy=part["correct"] / len(data),
-                top_k=top_k, max_patch=max_patch, cnnvis_version=cnnvis.__version__, capture=traced.method,
+                top_k=pass_.k, max_patch=max_patch, cnnvis_version=cnnvis.__version__, capture=traced.method,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     info.update(meta or {})
-    if size > 1:
-        info["world_size"] = size
+    if world_size > 1:
+        info["world_size"] = world_size
     return Analysis(graph=graph, class_names=tuple(data.class_names), stats=stats,
                     features=features, importance=importance, history=history, meta=info)
 
@@ -174,6 +195,7 @@ class _Pass:
     def __init__(self, traced: Traced, n_classes: int, top_k: int, classes: tuple[int, ...], device,
                  data_name: str, output=None, model_name: str = "the model"):
         self.device = device
+        self.traced, self.graph = traced, traced.graph
         self.gm = traced.module
         for p in self.gm.parameters():  # activation gradients only: no weight-gradient convolutions
             p.requires_grad_(False)
@@ -190,13 +212,18 @@ class _Pass:
         self.relu_of = _relu_partners(self.layers, traced.nodes)
         self.relu_out_of = set(self.relu_of.values())
 
-    def run_batch(self, index: np.ndarray, images: torch.Tensor, labels: torch.Tensor):
+    def run_batch(self, index: np.ndarray, images: torch.Tensor, labels: torch.Tensor, observe=None) -> np.ndarray:
+        """One batch, forward and backward; returns the predicted classes (numpy).
+
+        observe(i, a, r), if given, sees every layer output as this pass reduced it: i the layer's position in
+        the graph's layers, a the detached (B, C, positions) map (channels first, a view of the output: keep
+        it only as long as needed), r its (B, C) spatial mean in the map's dtype."""
         labels_np = np.asarray(labels, np.int64)
         sel_np = np.isin(labels_np, self.classes)
         self._batch = dict(index=index, index_dev=torch.from_numpy(index).to(self.device),
                            labels=labels_np, labels_dev=torch.from_numpy(labels_np).to(self.device),
                            sel=torch.from_numpy(sel_np).to(self.device), any_sel=bool(sel_np.any()),
-                           all_sel=bool(sel_np.all()), relu_out={})
+                           all_sel=bool(sel_np.all()), relu_out={}, observe=observe)
         self.n_selected += int(sel_np.sum())
         x = images.to(self.device, torch.float32).detach().requires_grad_(True)  # not the caller's tensor
         with torch.enable_grad():
@@ -210,8 +237,10 @@ class _Pass:
                                  f"{self.data_name!r} has {self.n_classes} classes")
             pred = logits.argmax(1)
             logits.gather(1, pred[:, None]).sum().backward()
-        self.correct += int((pred.cpu().numpy() == labels_np).sum())
+        pred = pred.cpu().numpy()
+        self.correct += int((pred == labels_np).sum())
         del self._batch
+        return pred
 
     # -- hooks -------------------------------------------------------------------------------------------
     def _forward(self, i: int, out: torch.Tensor):
@@ -224,6 +253,8 @@ class _Pass:
         except DataError as exc:
             raise self._non_finite(s.layer, pairs, b["index"]) or exc from None
         self._update_topk(s, m, am, b["index_dev"])
+        if b["observe"] is not None:
+            b["observe"](i, a, r)
         if b["any_sel"]:
             rs, ms = (r, m) if b["all_sel"] else (r[b["sel"]], m[b["sel"]])
             s.imp_sum += rs.sum(0, dtype=torch.float64)

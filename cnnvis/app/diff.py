@@ -4,9 +4,12 @@
     cnnvis diff --model M --weights A.pt --against-model M2 [--against-model-kwargs ...] --against-weights W ...
     cnnvis diff --demo [--demo-snapshots 1 -1]     # the demo's snapshot after epoch 1 against its last
 
-Without -o and --json it prints one line per weighted layer. -o writes a .cnnvis file of A holding the diff
-and B's analysis (cnnvis.diff._file; `cnnvis-gl` shows it), which costs an analysis of each model on top of
-the diff's own pass. Bad input: one line, exit 2 (cnnvis.errors.guard), nothing written.
+Without -o and --json it prints one line per weighted layer (one forward-only pass of both models over the
+data). -o writes a .cnnvis file of A holding the diff and B's analysis (cnnvis.diff._file; `cnnvis-gl` shows
+it): the analyses are made in the diff's own pass (`compare(..., analyses=True)`: per batch A's and B's
+analysis passes, forward and backward, the diff observing their layer outputs), not in passes of their own.
+Either way a second, forward-only pass follows only for layer pairs that CKA matched and names did not.
+Bad input: one line, exit 2 (cnnvis.errors.guard), nothing written.
 """
 from __future__ import annotations
 
@@ -77,22 +80,16 @@ def execute(args: argparse.Namespace) -> int:
     if args.limit:
         data = data.subset(np.arange(min(args.limit, len(data))))
     threshold = STABLE_THRESHOLD if args.threshold is None else args.threshold
-    diff = compare(model_a, model_b, data, batch_size=args.batch_size, device=args.device, workers=workers,
-                   threshold=threshold, show_progress=show, meta=meta)
-    analyses = None
-    if out is not None:
-        from cnnvis.analysis._run import analyze
-
-        analyses = [analyze(m, data, batch_size=args.batch_size, top_k=args.top_k, show_progress=show,
-                            device=args.device, max_patch=args.patch_size, workers=workers,
-                            meta=dict(meta, diff_side=side))
-                    for m, side in ((model_a, "A"), (model_b, "B"))]
-    if diff is None:  # another rank's shard, merged on rank 0
+    result = compare(model_a, model_b, data, batch_size=args.batch_size, device=args.device, workers=workers,
+                     threshold=threshold, show_progress=show, meta=meta, analyses=out is not None,
+                     top_k=args.top_k, max_patch=args.patch_size)
+    if result is None:  # another rank's shard, merged on rank 0
         return 0
+    diff = result if out is None else result[0]
     if out is not None:
         from cnnvis.diff import save_diff
 
-        save_diff(out, diff, *analyses)
+        save_diff(out, *result)
         _say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): A's analysis, B's, and the diff", True)
     if args.json:
         print(json.dumps(diff.to_dict(), allow_nan=False))

@@ -9,14 +9,23 @@ the weighted layers are aligned by CKA (order-preserving, one-to-one; cnnvis.dif
 another layer) gets its cross moments from a second forward pass over the data for those pairs alone.
 Under torchrun every rank streams its shard; rank 0 merges the sums exactly and returns the Diff. Images are
 streamed in a fixed random order (seed 0), so that every batch is a random sample (what minibatch CKA assumes).
+
+`compare(..., analyses=True)` also analyses both models in the same pass (what `cnnvis diff -o` writes): per
+batch A's and B's cnnvis.analysis passes run one after the other (forward and backward each, as
+`cnnvis.analyze`), and the diff observes the layer outputs they reduce, taking their spatial means (float32,
+the analysis' own, where the forward-only pass takes float64 means of the same maps) and holding A's detached
+weighted-layer outputs through A's backward until B's partner output appears. The analyses see the images in
+the diff's order, not the data set's, so they equal separate analyze() runs up to float rounding of their
+sums and the order of tied top-k images; the second pass, for pairs found by CKA, stays forward-only.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from cnnvis.analysis._distributed import gather_to_root, shard, world
-from cnnvis.analysis._run import _Observed, _torch_device, channels_first
+from cnnvis._params import Interval, validate
+from cnnvis.analysis._distributed import gather_to_root, merge_partials, shard, world
+from cnnvis.analysis._run import _Observed, _torch_device, channels_first, finish, prepare
 from cnnvis.diff._match import STABLE_THRESHOLD, best_match, match_neurons, monotone_alignment, weight_drift
 from cnnvis.diff._result import Diff, LayerDiff
 from cnnvis.diff._sums import CrossMoments, HSICSums
@@ -29,13 +38,15 @@ __all__ = ["compare"]
 _WEIGHTED = ("conv", "linear")
 _PASS_THROUGH = ("batchnorm", "activation", "pool", "dropout", "flatten", "add")  # channels kept as they are
 _CHUNK_BYTES = 64 * 2**20  # float64 working memory of one cross-moment chunk
+# the analyses' options (compare's own batch_size and threshold are checked with their historical messages)
+_ANALYSIS_PARAMETERS = {"top_k": Interval(1), "max_patch": Interval(1)}
 
 
 class _Side:
     """One model, traced, its layers (input excluded) and the fx node -> layer position map."""
 
-    def __init__(self, model, example, device):
-        self.traced = trace(model, example)  # a copy
+    def __init__(self, traced, device):
+        self.traced = traced  # a copy of the model (cnnvis.graph.trace)
         if self.traced.method == "fx":  # an exported module is captured in eval mode and refuses .eval()
             self.traced.module.eval()
         self.module = self.traced.module.to(device)
@@ -46,6 +57,13 @@ class _Side:
         self.layer_of = {self.traced.nodes[l.name]: i for i, l in enumerate(self.layers)}
         self.axes = [self.traced.axes.get(l.name, 1) for l in self.layers]  # channels wherever they sit
         self.weighted = [i for i, l in enumerate(self.layers) if l.kind in _WEIGHTED]
+        position = {n: i for i, n in enumerate(self.names)}
+        # graph layer position (what an analysis pass observes) -> position here (None: the input)
+        self.of_graph = [position.get(l.name) for l in self.traced.graph.layers]
+
+    @classmethod
+    def of(cls, model, example, device) -> "_Side":
+        return cls(trace(model, example), device)
 
     def signature(self):
         return [(l.name, l.kind, l.shape) for l in self.layers]
@@ -57,20 +75,29 @@ class _Side:
 
 def compare(model_a: torch.nn.Module, model_b: torch.nn.Module, data, *, batch_size: int = 64,
             device: str = "cpu", workers: int = 0, threshold: float = STABLE_THRESHOLD,
-            show_progress: bool = True, meta: dict | None = None) -> Diff | None:
+            show_progress: bool = True, meta: dict | None = None, analyses: bool = False, top_k: int = 9,
+            max_patch: int = 64):
     """The neuron-level diff of model A against model B on `data` (a cnnvis data set).
 
     batch_size: images per batch, >= 4 (each batch's unbiased HSIC needs 4; CKA's variance falls with it,
-    memory grows with it). Under torch.distributed every rank calls this; rank 0 returns the Diff, the
-    others None.
+    memory grows with it). analyses: also analyse each model (cnnvis.analyze's statistics, learned features
+    with `top_k` crops of at most `max_patch` pixels a side, importance) in the same pass over the data, and
+    return (Diff, Analysis of A, Analysis of B), each analysis's meta being `meta` plus diff_side "A" / "B".
+    Under torch.distributed every rank calls this; rank 0 returns the Diff (or the triple), the others None.
     """
     if batch_size < 4:
         raise DataError(f"batch_size must be >= 4 (unbiased HSIC needs 4 images a batch), got {batch_size}")
     if not 0 < threshold <= 1:
         raise DataError(f"threshold must be in (0, 1], got {threshold}")
     dev = _torch_device(device)
-    example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
-    a, b = _Side(model_a, example, dev), _Side(model_b, example, dev)
+    passes = None
+    if analyses:
+        validate(_ANALYSIS_PARAMETERS, dict(top_k=top_k, max_patch=max_patch))
+        passes = [prepare(m, data, top_k=top_k, device=device) for m in (model_a, model_b)]
+        a, b = (_Side(p.traced, dev) for p in passes)  # the passes' captures: each model traced once
+    else:
+        example = torch.from_numpy(np.asarray(data.get(np.arange(min(2, len(data)))), np.float32))
+        a, b = _Side.of(model_a, example, dev), _Side.of(model_b, example, dev)
     same = a.signature() == b.signature()
     rank, size = world()
     # A fixed random order: each batch's HSIC estimates the population's only if the batch is a random sample
@@ -83,8 +110,8 @@ def compare(model_a: torch.nn.Module, model_b: torch.nn.Module, data, *, batch_s
     candidates = {i: by_name[a.names[i]] for i in a.weighted
                   if a.names[i] in by_name and _fits(a.layers[i], b.layers[by_name[a.names[i]]])}
     part = _stream(a, b, data, indices, batch_size, workers, candidates, first=True,
-                   show=show_progress and rank == 0, dev=dev)
-    part = _gathered(part, rank, size)
+                   show=show_progress and rank == 0, dev=dev, passes=passes)
+    part = _gathered(part, rank, size, top_k)
     missing = None
     if rank == 0:
         cka = part["hsic"].cka()
@@ -99,7 +126,7 @@ def compare(model_a: torch.nn.Module, model_b: torch.nn.Module, data, *, batch_s
     if missing:
         more = _stream(a, b, data, indices, batch_size, workers, missing, first=False,
                        show=show_progress and rank == 0, dev=dev)
-        more = _gathered(more, rank, size)
+        more = _gathered(more, rank, size, top_k)
         if rank == 0:
             part["cross"].update(more["cross"])
     if rank != 0:
@@ -115,9 +142,14 @@ def compare(model_a: torch.nn.Module, model_b: torch.nn.Module, data, *, batch_s
     if size > 1:
         info["world_size"] = size
     info.update(meta or {})
-    return Diff(layers_a=tuple(a.names), layers_b=tuple(b.names), cka=cka, alignment=alignment, best=best,
+    diff = Diff(layers_a=tuple(a.names), layers_b=tuple(b.names), cka=cka, alignment=alignment, best=best,
                 layers=tuple(layers), same_architecture=same, threshold=float(threshold),
                 class_names=tuple(data.class_names), meta=info)
+    if not analyses:
+        return diff
+    return (diff, *(finish(p, q, data, max_patch=max_patch, show_progress=show_progress,
+                           meta=dict(meta or {}, diff_side=side), world_size=size)
+                    for p, q, side in zip(passes, part["analyses"], "AB")))
 
 
 def _fits(la, lb) -> bool:
@@ -134,15 +166,17 @@ def _weighted_alignment(a: _Side, b: _Side, cka: np.ndarray) -> dict:
     return {i: (b.weighted[c] if c >= 0 else -1) for i, c in zip(a.weighted, cols)}
 
 
-def _gathered(part: dict, rank: int, size: int):
+def _gathered(part: dict, rank: int, size: int, top_k: int):
     if size == 1:
         return part
     parts = gather_to_root(part, part.pop("error"))
-    return _merge(parts) if rank == 0 else None
+    return _merge(parts, top_k) if rank == 0 else None
 
 
-def _merge(parts: list) -> dict:
+def _merge(parts: list, top_k: int) -> dict:
     out = parts[0]
+    if out["analyses"] is not None:  # the analysis passes' partials, merged as cnnvis.analyze merges them
+        out["analyses"] = [merge_partials(list(side), top_k) for side in zip(*(p["analyses"] for p in parts))]
     for p in parts[1:]:
         for key in ("images", "correct_a", "correct_b", "agree"):
             out[key] += p[key]
@@ -158,23 +192,32 @@ def _merge(parts: list) -> dict:
 
 
 def _stream(a: _Side, b: _Side, data, indices, batch_size: int, workers: int, pairs: dict, *, first: bool,
-            show: bool, dev) -> dict:
+            show: bool, dev, passes=None) -> dict:
     """One pass: cross moments of `pairs` (A position -> B position); on the first pass also the HSIC
-    sums, per-class activation sums of the weighted layers, accuracies. Returns the (partial) sums."""
+    sums, per-class activation sums of the weighted layers, accuracies, and with `passes` (A's and B's
+    analysis passes) their partial results under "analyses". Returns the (partial) sums."""
     K = data.n_classes
     state = dict(images=0, correct_a=0, correct_b=0, agree=0, counts=np.zeros(K, np.int64),
                  class_a={i: np.zeros((K, a.layers[i].n_neurons)) for i in a.weighted},
                  class_b={j: np.zeros((K, b.layers[j].n_neurons)) for j in b.weighted},
                  hsic=HSICSums(len(a.layers), len(b.layers)) if first else None,
-                 cross={}, error=None)
+                 cross={}, analyses=None, error=None)
     users = {}
     for i, j in pairs.items():
         users.setdefault(j, []).append(i)
     n_total = len(indices)
-    bar = progress(total=n_total, desc="diff" if first else "diff (pairs)", unit="img", enabled=show)
+    desc = ("diff + analyses" if passes else "diff") if first else "diff (pairs)"
+    bar = progress(total=n_total, desc=desc, unit="img", enabled=show)
     try:
-        for _, images, labels in data.batches(batch_size, indices=indices, workers=workers):
-            _batch(a, b, images, np.asarray(labels, np.int64), pairs, users, state, first, dev)
+        for index, images, labels in data.batches(batch_size, indices=indices, workers=workers):
+            meeting = _Meeting(a, b, pairs, users, state, first)
+            labels = np.asarray(labels, np.int64)
+            if passes is None:
+                preds = _forward_only(a, b, images, meeting, dev)
+            else:
+                preds = _in_step(a, b, passes, np.asarray(index, np.int64), images, labels, meeting)
+            if first:
+                _tally(state, labels, meeting, *preds)
             bar.update(len(labels))
     except CnnvisError as exc:
         if world()[1] == 1:
@@ -182,45 +225,85 @@ def _stream(a: _Side, b: _Side, data, indices, batch_size: int, workers: int, pa
         state["error"] = exc
     finally:
         bar.close()
+    if passes is not None:
+        state["analyses"] = [p.partial() for p in passes]
     return state
 
 
-def _batch(a: _Side, b: _Side, images, labels: np.ndarray, pairs: dict, users: dict, state: dict, first: bool,
-           dev) -> None:
+class _Meeting:
+    """One batch's encounter of A's and B's layer outputs: the pooled (n, C) features of every layer (on the
+    first pass) and the cross moments of `pairs`, A's map held (detached) until B's partner output appears."""
+
+    def __init__(self, a: _Side, b: _Side, pairs: dict, users: dict, state: dict, first: bool):
+        self.pairs, self.users, self.state, self.first = pairs, users, state, first
+        self.pooled_a, self.pooled_b = [None] * len(a.layers), [None] * len(b.layers)
+        self.held = {}
+
+    def see_a(self, i: int, m: torch.Tensor, r: torch.Tensor | None = None):
+        """A's layer i as a detached (n, C, S) map; r: its spatial means when already taken."""
+        if self.first:
+            self.pooled_a[i] = _channel_means(m) if r is None else _float64(r)
+        if i in self.pairs:
+            self.held[i] = m
+
+    def see_b(self, j: int, m: torch.Tensor, r: torch.Tensor | None = None):
+        if self.first:
+            self.pooled_b[j] = _channel_means(m) if r is None else _float64(r)
+        cross = self.state["cross"]
+        for i in self.users.get(j, ()):
+            part = _cross(self.held.pop(i), m)
+            cross[(i, j)] = cross[(i, j)].merge(part) if (i, j) in cross else part
+
+
+def _forward_only(a: _Side, b: _Side, images, meeting: _Meeting, dev):
+    """Both models' forward passes under no_grad; (A's, B's) predictions (None where the output has no
+    (N, K) class scores)."""
     x = images.to(dev, torch.float32)
-    pooled_a, pooled_b = [None] * len(a.layers), [None] * len(b.layers)
-    held = {}
 
     def see_a(i, out):
-        m = channels_first(out.detach(), a.axes[i], a.layers[i].n_neurons)
-        if first:
-            pooled_a[i] = _channel_means(m)
-        if i in pairs:
-            held[i] = m
+        meeting.see_a(i, channels_first(out.detach(), a.axes[i], a.layers[i].n_neurons))
 
     def see_b(j, out):
-        m = channels_first(out.detach(), b.axes[j], b.layers[j].n_neurons)
-        if first:
-            pooled_b[j] = _channel_means(m)
-        for i in users.get(j, ()):
-            part = _cross(held.pop(i), m)
-            state["cross"][(i, j)] = state["cross"][(i, j)].merge(part) if (i, j) in state["cross"] else part
+        meeting.see_b(j, channels_first(out.detach(), b.axes[j], b.layers[j].n_neurons))
 
     with torch.no_grad():
         logits_a = _Observed(a.module, a.layer_of, see_a).run(x)
         logits_b = _Observed(b.module, b.layer_of, see_b).run(x)
-    if not first:
-        return
+    return _predictions(logits_a), _predictions(logits_b)
+
+
+def _in_step(a: _Side, b: _Side, passes, index: np.ndarray, images, labels: np.ndarray, meeting: _Meeting):
+    """A's analysis pass, then B's, on the batch (forward and backward each), the meeting seeing the maps and
+    spatial means they reduce; their predictions. A's held maps are detached views: they outlive A's autograd
+    graph (what they cost: A's candidate layers' outputs of one batch, as in the forward-only pass)."""
+
+    def see_a(k, m, r):
+        i = a.of_graph[k]
+        if i is not None:
+            meeting.see_a(i, m, r)
+
+    def see_b(k, m, r):
+        j = b.of_graph[k]
+        if j is not None:
+            meeting.see_b(j, m, r)
+
+    pa = passes[0].run_batch(index, images, labels, observe=see_a)
+    pb = passes[1].run_batch(index, images, labels, observe=see_b)
+    return pa, pb
+
+
+def _tally(state: dict, labels: np.ndarray, meeting: _Meeting, pa, pb) -> None:
+    """The first pass's per-batch sums: images, class counts and sums, HSIC, accuracies and agreement."""
+    pooled_a, pooled_b = meeting.pooled_a, meeting.pooled_b
     state["images"] += len(labels)
     onehot = np.zeros((len(labels), len(state["counts"])))
     onehot[np.arange(len(labels)), labels] = 1.0
     state["counts"] += onehot.sum(0).astype(np.int64)
-    for i in a.weighted:
-        state["class_a"][i] += onehot.T @ pooled_a[i]
-    for j in b.weighted:
-        state["class_b"][j] += onehot.T @ pooled_b[j]
+    for i, sums in state["class_a"].items():  # the weighted layers
+        sums += onehot.T @ pooled_a[i]
+    for j, sums in state["class_b"].items():
+        sums += onehot.T @ pooled_b[j]
     state["hsic"].update(pooled_a, pooled_b)
-    pa, pb = _predictions(logits_a), _predictions(logits_b)
     if pa is not None and pb is not None:
         state["correct_a"] += int((pa == labels).sum())
         state["correct_b"] += int((pb == labels).sum())
@@ -233,6 +316,11 @@ def _channel_means(m: torch.Tensor) -> np.ndarray:
         return m.double().mean(2).cpu().numpy()
     x = m.numpy() if m.dtype in (torch.float32, torch.float64) else m.float().numpy()
     return x.mean(2, dtype=np.float64)
+
+
+def _float64(r: torch.Tensor) -> np.ndarray:
+    """(n, C) float64 numpy copy of spatial means taken by an analysis pass."""
+    return r.detach().to(torch.float64).cpu().numpy()
 
 
 def _predictions(logits) -> np.ndarray | None:
