@@ -201,8 +201,8 @@ class DiffMarks:
                 patch_detail[p] = index[key]
         atlas, uv = patch_atlas(images)
         thr = f"{self.diff.threshold:g}"
-        legend = (("DIFF WITH B (PATCH FRAME)", ((_rgba(pal.STABLE), f"stable: partner in B, r \u2265 {thr}"),
-                                                 (_rgba(pal.DRIFTED), f"drifted: r < {thr}"),
+        legend = (("DIFF WITH B (PATCH FRAME)", ((_rgba(pal.STABLE), f"stable: partner in B, r beyond chance \u2265 {thr}"),
+                                                 (_rgba(pal.DRIFTED), f"drifted: below {thr}"),
                                                  (_rgba(pal.UNMATCHED), "unmatched: no partner"),
                                                  (None, "click a patch: its partner"))),
                   ("CLUSTERS IN B", ((_rgba(pal.SPLIT_MERGE), "split / merged: outline and badge"),)))
@@ -212,6 +212,8 @@ class DiffMarks:
 
     def _card(self, key, l, n, nc, layer_b, nb, colour, images, NeuronDetail):
         """The panel's card of neuron n of A's layer nc.layer (diff l): its partner in B and both patches."""
+        from cnnvis.diff._match import excess
+
         st, p, r = str(l.status[n]), int(l.partner[n]), float(l.correlation[n])
         lines = []
         rows = []
@@ -231,6 +233,9 @@ class DiffMarks:
             shown = layer_b or l.b
             lines.append(f"partner in B: {shown} \u00b7 neuron {p}" + (f" (matched on {l.b})" if shown != l.b else ""))
             lines.append(f"correlation r = {r:.3f}" if np.isfinite(r) else "correlation: n/a (constant neuron)")
+            c = float(l.chance[n])
+            if np.isfinite(r) and np.isfinite(c):  # what the status was decided on (cnnvis.diff._match)
+                lines.append(f"B's other neurons reach {c:.2f}: beyond chance {float(excess(r, c)):.2f}")
             if nb is not None and 0 <= p < nb.labels.size:
                 lines.append(f"in B's cluster {int(nb.labels[p])} \u00b7 A's cluster {int(nc.labels[n])}")
             pictures(self.analysis_b, shown, p, f"B: {shown} \u00b7 neuron {p}")
