@@ -210,3 +210,22 @@ def test_request_computes_an_edit_off_the_calling_thread_and_hands_a_poll():
     refused = ses.request(CollapseColumn(0))
     with pytest.raises(CnnvisError, match="was not expanded"):
         answer(refused)
+
+
+def test_undo_keeps_what_the_worker_precomputed_for_the_view_it_returns_to():
+    """After expand then undo, the first view's precomputed expansions are still ready (the worker has no
+    layout to redo while the window flies back); they go when no undo or redo can bring that view back."""
+    from cnnvis.layout import Undo
+
+    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
+    ses = Session(net.analysis, findings=False, background=True)
+    try:
+        assert ses.wait(120) and ses.is_ready(ExpandColumn(0))
+        first = ses.aggregation
+        ses.on_edit(ExpandColumn(0))
+        ses.on_edit(Undo())
+        assert ses.aggregation is first and ses.is_ready(ExpandColumn(0))  # at once, no wait for the worker
+        ses.on_edit(ExpandColumn(0))   # a new edit clears redo; the first view stays reachable by undo
+        assert any(v[0] is first for v in ses._ready.values())
+    finally:
+        ses.close()

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from cnnvis.errors import CnnvisError
 
 __all__ = ["Session", "scene_for"]
+
+SETTLE_S = 0.5  # after an edit the worker waits this long (the camera's flight) before it precomputes
 
 
 class Session:
@@ -55,6 +58,7 @@ class Session:
         self._neurons: dict = {}  # representative layer -> NeuronClusters (session options and class order)
         self._busy = ""
         self._fresh = None      # a Scene newer than the one handed out (poll)
+        self._shown_at = 0.0    # when the Scene on screen was shown (the worker waits for its flight)
         self._stop = False
         self._findings_known = threading.Event()
         if findings and not background:
@@ -106,8 +110,6 @@ class Session:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker is idle (tests, benchmarks); True if it is."""
-        import time
-
         end = None if timeout is None else time.monotonic() + timeout
         while self._worker is not None and (self._busy or self._wake.is_set()):
             if end is not None and time.monotonic() > end:
@@ -196,8 +198,12 @@ class Session:
 
     def _show(self, agg, scene) -> None:
         self.aggregation, self.scene = agg, scene
-        self._ready = {k: v for k, v in self._ready.items() if v[0] is agg}
+        # precomputed edits of every aggregation an undo or redo can bring back stay: going back to the first
+        # view must not make the worker lay all of its expansions out again while the window flies there
+        live = {id(agg)} | {id(a) for a, _ in self._undo} | {id(a) for a, _ in self._redo}
+        self._ready = {k: v for k, v in self._ready.items() if id(v[0]) in live}
         self._fresh = None
+        self._shown_at = time.monotonic()
         self._wake.set()
 
     def _apply(self, agg, s, edit):
@@ -265,11 +271,22 @@ class Session:
             while not self._stop:
                 self._busy = "clustering \u2026"   # set before the wake-up is cleared: wait() sees no gap
                 self._wake.clear()
+                self._settle()
                 self._precompute()
                 self._busy = ""
                 self._wake.wait()
         except Exception as exc:  # the window keeps working without precomputed edits; say why once
             self._busy = f"background work stopped: {exc}"
+
+    def _settle(self) -> None:
+        """Wait until the view has been still for SETTLE_S after an edit: the window's camera flies to what
+        the edit made (gl's ZOOM_SECONDS, 0.35 s), and the worker's layout (Python, holding the GIL) would cost
+        it frames."""
+        while not self._stop and not self._wake.is_set():
+            left = self._shown_at + SETTLE_S - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(min(left, 0.05))
 
     def _precompute(self, first: int | None = None) -> None:
         """Collapses of the groups on screen, then expansions of its columns, biggest first (only the `first`
