@@ -117,10 +117,14 @@ class Session:
             time.sleep(0.02)
         return True
 
-    def close(self) -> None:
-        """Stop the worker (it ends after the step it is in)."""
+    def close(self, wait: float = 0.0) -> bool:
+        """Stop the worker (it ends after the step it is in); with `wait`, join it for up to that many seconds.
+        True when no worker is left running."""
         self._stop = True
         self._wake.set()
+        if self._worker is not None and wait > 0:
+            self._worker.join(wait)
+        return self._worker is None or not self._worker.is_alive()
 
     # -- edits -------------------------------------------------------------------------------------------
     def on_edit(self, edit):

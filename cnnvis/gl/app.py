@@ -48,6 +48,8 @@ def _load(file, scene_for: Callable | None, *, finding=None, screenshot=False) -
     if session is not None and (finding is not None or screenshot):  # the picture/finding needs the findings
         session.wait_findings()
         scene = session.poll() or scene
+    if session is not None and screenshot and hasattr(session, "on_edit"):
+        on_edit = session.on_edit   # one picture: an edit it needs (a finding's expand) is made before it
     return scene, on_edit, busy, session
 
 
@@ -99,7 +101,8 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
         if not existed:
             out.unlink()
         _use_egl()
-        scene, on_edit, busy, _ = _load(file, scene_for, finding=finding, screenshot=True)
+        scene, on_edit, busy, session = _load(file, scene_for, finding=finding, screenshot=True)
+        _end_with(session)   # nothing more to precompute for one picture
         from vispy.io import write_png
 
         from cnnvis.gl._viewer import Viewer
@@ -133,7 +136,16 @@ def run(*, file=None, demo: bool = False, screenshot=None, size=(1280, 800), fac
     from cnnvis.gl._loop import run_glfw
 
     run_glfw()
+    _end_with(session)
     return 0
+
+
+def _end_with(session) -> None:
+    """Stop the session's background work and wait for its current step (at most a few seconds): a worker
+    thread still inside native code while the interpreter exits can abort the process ("terminate called
+    without an active exception", seen with torch loaded)."""
+    if session is not None and hasattr(session, "close"):
+        session.close(wait=30.0)
 
 
 def _apply_view_options(viewer, *, facet, edges, threshold, classes, series, finding, file) -> None:
