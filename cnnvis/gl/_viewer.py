@@ -274,6 +274,7 @@ class Viewer:
         moving = self.camera.step(dt)
         if not moving:
             self._landed()
+            moving = self.camera.animating  # landing can start the next flight (the fit onto an expand)
         self.canvas.update()
         return moving
 
@@ -372,6 +373,8 @@ class Viewer:
                 boxes = boxes[np.argsort(boxes[:, 0], kind="stable")][:FIT_COLUMNS]
                 self.camera.fly_to(np.r_[boxes[:, :2].min(0), boxes[:, 2:].max(0)], self.transient.fit_seconds,
                                    margin=24)
+                if self.camera.animating:  # a Scene that arrived by poll or on landing: the flight needs the timer
+                    self.events.animate()
                 self.update_state(focus_column=int(cols[0]))
                 if self.camera.animating:
                     self.events.animate()

@@ -188,7 +188,8 @@ def _apply_view_options(viewer, *, facet, edges, threshold, classes, series, fin
 def attach_dump(viewer, prefix: str) -> None:
     """For scripted tests and benchmarks/zoom_window.py: write PREFIX.ready after the first frame, with
     PREFIX.columns.json (each column title's box in window pixels); append every frame's time
-    (time.monotonic(), one clock for every process) and the session's busy note to PREFIX.frames; key P
+    (time.monotonic(), one clock for every process), the session's busy note and 1 while the camera flies
+    (else 0) to PREFIX.frames, tab-separated; key P
     writes the view state (JSON) and the frame (PNG), numbered."""
     import time
 
@@ -208,7 +209,8 @@ def attach_dump(viewer, prefix: str) -> None:
 
     def frame(event):
         busy = viewer.state.busy if hasattr(viewer.state, "busy") else ""
-        frames.write(f"{time.monotonic():.4f}\t{busy or ''}\n")
+        # time, the busy note, and whether the camera still flies (the window owes another frame at once)
+        frames.write(f"{time.monotonic():.4f}\t{busy or ''}\t{int(viewer.camera.animating)}\n")
 
     viewer.canvas.events.draw.connect(frame, position="last")
 

@@ -266,3 +266,27 @@ def test_a_refused_background_edit_is_said_by_the_cursor_and_ends_the_wait():
         assert v.state.tooltip == ("not done: layer cluster 'x' was not expanded: nothing to collapse",)
     finally:
         v.close()
+
+
+def test_the_window_timer_flies_on_after_a_landing_expands_the_column(make_viewer):
+    """Driven by the window's own animation timer callback: the double-click's flight lands, the expand it
+    asked for arrives, and the fit onto the new columns then runs to its end too (the timer used to stop at
+    the landing, leaving the second flight unstepped until some other event)."""
+    from types import SimpleNamespace
+
+    from cnnvis.app.session import Session
+    from cnnvis.testing.synthetic import synthetic_network
+
+    net = synthetic_network([(24, "a"), (24, "a"), 48, 40], n_clusters=4, seed=1)
+    ses = Session(net.analysis, findings=False)
+    v = make_viewer(ses.scene, on_edit=ses.on_edit)
+    c = next(i for i, lc in enumerate(ses.aggregation.layer_clusters) if lc.children)
+    v.zoom_to_column(c, expand=True)
+    ev, ticks = v.events, 0
+    assert ev._timer.running
+    while ev._timer.running:
+        ev._on_timer(SimpleNamespace(dt=1 / 60))
+        ticks += 1
+        assert ticks < 600, "the animation never ends"
+    assert v.edits == [ExpandColumn(c)]
+    assert not v.camera.animating, "the fit onto the expanded columns was left unstepped"
