@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cnnvis
 from cnnvis.errors import CnnvisError
 from cnnvis.gl._scenefile import load_scene, save_scene
 from cnnvis.app.gl_command import run
@@ -19,7 +18,6 @@ from glhelpers import plain_scene, start_xvfb, stop_processes
 
 pytestmark = pytest.mark.gl
 # the cnnvis these tests import (source checkout or installed package), for the subprocess too
-PKG_ROOT = Path(cnnvis.__file__).resolve().parents[1]
 
 
 def test_screenshot_renders_offscreen_through_the_scene_hook(tmp_path, capsys):

@@ -4,7 +4,6 @@ findings are grouped, the app's pending work keeps the window drawing, and Ctrl 
 through VisPy's glfw backend in a real window."""
 import dataclasses
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cnnvis
 from cnnvis.gl import _actions as A
 from cnnvis.gl._names import distinct_names
 from cnnvis.gl._overlay import Overlay, busy_box
