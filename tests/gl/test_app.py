@@ -17,7 +17,6 @@ from cnnvis.app.gl_command import run
 from glhelpers import plain_scene, start_xvfb, stop_processes
 
 pytestmark = pytest.mark.gl
-# the cnnvis these tests import (source checkout or installed package), for the subprocess too
 
 
 def test_screenshot_renders_offscreen_through_the_scene_hook(tmp_path, capsys):
