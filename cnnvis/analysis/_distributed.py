@@ -9,6 +9,8 @@ waits forever and nothing is written.
 """
 from __future__ import annotations
 
+import atexit
+
 import numpy as np
 import torch
 
@@ -36,7 +38,18 @@ def init_from_env() -> tuple[int, int]:
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(_leave)
     return world()
+
+
+def _leave() -> None:
+    """Destroy the process group before the interpreter exits: a rank that left with its gloo group alive
+    sometimes aborted in the group's threads ("terminate called without an active exception", exit -6),
+    failing a torchrun that had written its file."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(n: int, rank: int, size: int) -> np.ndarray:
