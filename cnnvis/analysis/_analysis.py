@@ -117,7 +117,9 @@ class Analysis:
         returns the number of sheets started (0 for an analysis held in memory)."""
         from cnnvis.analysis._patch_types import prefetch_sheets
 
-        return prefetch_sheets(_patch_groups(self.features)[1][1])
+        groups = {id(p.group): p.group for p in (f.patches for f in self.features.values())
+                  if isinstance(p, PatchArray)}
+        return prefetch_sheets(groups.values())
 
     def save(self, path: str | os.PathLike) -> None:
         manifest, arrays = _to_archive(self)

@@ -57,7 +57,22 @@ class CropGroup:
 
     @property
     def n_sheets(self) -> int:
+        """JPEG sheets this group decodes from (0: its pixels are held)."""
         return -(-self.n // self._per_sheet) if self._sheet is not None and self._pixels is None else 0
+
+    def prefetch(self, pool, budget: int) -> tuple[int, int]:
+        """Submit the decoding of this group's sheets not yet decoded or started to `pool`, while their decoded
+        bytes fit in `budget`; `take` waits for a sheet still in flight. Returns (sheets, bytes) submitted."""
+        started = used = 0
+        for s in range(self.n_sheets):
+            size = min(self._per_sheet, self.n - s * self._per_sheet) * math.prod(self.shape)
+            if s in self._sheets:
+                continue
+            if used + size > budget:
+                break
+            self._sheets[s] = pool.submit(self._sheet, s)
+            started, used = started + 1, used + size
+        return started, used
 
     @property
     def nbytes(self) -> int:
@@ -65,25 +80,15 @@ class CropGroup:
 
 
 def prefetch_sheets(groups, budget: int = 512 * 2**20) -> int:
-    """Start decoding the JPEG sheets of `groups` in background threads (Pillow decodes with the GIL
-    released), so that the crops a first view takes are ready while the caller clusters; `take` waits for a
-    sheet still in flight. Sheets are taken in order until their decoded bytes would pass `budget`. Returns the
-    number of sheets started."""
-    started, used = 0, 0
-    pool = None
+    """Start decoding the JPEG sheets of `groups` in two background threads (Pillow decodes with the GIL
+    released), so that the crops a first view takes are ready while the caller clusters. Sheets are taken in
+    order until their decoded bytes would pass `budget`. Returns the number of sheets started."""
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cnnvis-sheets")
+    started = used = 0
     for g in groups:
-        for s in range(g.n_sheets):
-            size = min(g._per_sheet, g.n - s * g._per_sheet) * math.prod(g.shape)
-            if s in g._sheets:
-                continue
-            if used + size > budget:
-                return started
-            pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="cnnvis-sheets")
-            g._sheets[s] = pool.submit(g._sheet, s)
-            used += size
-            started += 1
-    if pool is not None:
-        pool.shutdown(wait=False)  # its threads end when the queued sheets are done
+        n, b = g.prefetch(pool, budget - used)
+        started, used = started + n, used + b
+    pool.shutdown(wait=False)  # its threads end when the queued sheets are done
     return started
 
 
