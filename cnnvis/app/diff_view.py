@@ -74,11 +74,7 @@ def scene_for(path):
     from cnnvis.diff import load_diff
 
     diff, a, b = load_diff(os.fspath(path))
-    s = session.Session(a)
-    marks = DiffMarks(diff, a, b)
-    build = s._build  # every Scene the session builds (edits, undo) gets the diff too
-    s._build = lambda agg: marks.attach(build(agg), agg)
-    s.scene = s._build(s.aggregation)
+    s = session.Session(a, decorate=DiffMarks(diff, a, b).attach)  # every Scene (edits, undo) gets the diff
     return s.scene, s.request
 
 

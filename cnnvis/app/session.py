@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 
 from cnnvis.errors import CnnvisError
 
@@ -30,13 +31,16 @@ class Session:
     Each edit is a pure function from one Aggregation to the next (cnnvis.aggregate); the Scene is laid
     out again and handed back to the viewer, which re-uploads only the buffers whose arrays changed.
     findings: diagnose the analysis (cnnvis.app.findings) and put its findings on every Scene.
+    decorate: (Scene, Aggregation) -> Scene, applied after the findings to every Scene the session lays out (an
+    application's marks on it: cnnvis.app.diff_view's diff); only without background.
     background: diagnose and precompute expansions in a worker thread (see the module docstring); the first
     Scene then comes without findings and `poll()` hands out the Scene with them once they are known.
     Undo and Redo walk the stack of aggregations (and their Scenes) the edits made (`undo_depth`,
     `redo_depth` deep).
     """
 
-    def __init__(self, analysis, *, findings: bool = True, background: bool = False, **aggregate_options):
+    def __init__(self, analysis, *, findings: bool = True, background: bool = False, decorate=None,
+                 **aggregate_options):
         from functools import partial
 
         from cnnvis.aggregate import aggregate
@@ -44,6 +48,10 @@ class Session:
         from cnnvis.layout._build import fill_height
 
         self.analysis = analysis
+        if decorate is not None and background:  # a Scene decorated before the findings came could not get them
+            raise ValueError("Session: decorate needs background=False (the findings known before any Scene)")
+        self._decorate = decorate  # (Scene, Aggregation) -> Scene, applied to every Scene laid out
+        self._decorated = weakref.WeakValueDictionary()  # id -> the decorated Scenes (kept as they are)
         if background:  # the first Scene's crops decode while the neurons are clustered
             analysis.prefetch_patches()
         self.aggregation = aggregate(analysis, **aggregate_options)
@@ -244,11 +252,17 @@ class Session:
         self.findings = SceneFindings(self.analysis, self.aggregation)
 
     def _build(self, agg):
-        return self._with_findings(self._layout(self.analysis, agg), agg)
+        scene = self._with_findings(self._layout(self.analysis, agg), agg)
+        if self._decorate is None:
+            return scene
+        scene = self._decorate(scene, agg)
+        self._decorated[id(scene)] = scene  # complete: its findings list is the decoration's, not the diagnosis'
+        return scene
 
     def _with_findings(self, scene, agg):
         f = self.findings
-        if f is None or (scene.findings and len(scene.findings) == len(f.diagnosis)):
+        if f is None or self._decorated.get(id(scene)) is scene or (
+                scene.findings and len(scene.findings) == len(f.diagnosis)):
             return scene
         return f.attach(scene, agg)
 

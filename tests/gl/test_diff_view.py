@@ -254,3 +254,36 @@ def test_screenshot_of_a_diff_file_headless(diff_file, tmp_path, capsys):
     img = read_png(str(out))[..., :3].astype(float)
     for c in (pal.STABLE, pal.DRIFTED, pal.SPLIT_MERGE):
         assert (np.abs(img - rgb(c)).max(-1) <= 6).sum() > 30, c
+
+
+def test_edits_and_undo_keep_the_diff_on_the_scene(diff_file, make_viewer):
+    """Every Scene the diff view's session shows carries the diff's findings and chart series, also after an
+    edit computed off the window's thread and its undo (the diagnosis used to be re-attached over them)."""
+    import time
+
+    from cnnvis.app.diff_view import scene_for
+
+    scene, request = scene_for(diff_file)[:2]
+    v = make_viewer(scene, on_edit=request, size=SIZE)
+
+    def settled():
+        end = time.monotonic() + 120
+        while v.transient.poll is not None:
+            assert time.monotonic() < end, "the edit never finished"
+            v.poll()
+            time.sleep(0.01)
+        return v.scene
+
+    def diff_parts(s):
+        return [f.number for f in s.findings if f.kind == "diff"], s.chart_names[:2]
+
+    first = diff_parts(scene)
+    assert first[0] and first[1] == ("CKA with B", "stable neurons")
+    clusters = np.flatnonzero(scene.rect_kind == RECT_CLUSTER)
+    col = next(c for c in np.unique(scene.rect_column[clusters]) if (scene.rect_column[clusters] == c).sum() > 1)
+    src, dst = clusters[scene.rect_column[clusters] == col][:2]
+    v.move_neuron(int(np.flatnonzero(scene.patch_rect == src)[0]), int(dst))
+    moved = settled()
+    assert moved is not scene and diff_parts(moved) == first
+    v.undo()
+    assert diff_parts(settled()) == first
