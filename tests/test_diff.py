@@ -78,6 +78,29 @@ def test_cross_moments_merged_in_any_split_equal_numpy_corrcoef():
         assert acc.count == 1000
 
 
+@pytest.mark.parametrize("shape_a, cb, chunk_rows", [((5, 37, 11), 13, 16384), ((9, 3, 49), 70, 100),
+                                                     ((2, 64, 3136), 32, 16384), ((13, 1, 1), 2, 4)])
+def test_streamed_cross_moments_equal_float64_numpy(monkeypatch, shape_a, cb, chunk_rows):
+    """The pass's float32 products (shifted by the chunk means, summed in float64 chunk by chunk, chunks of
+    at most chunk_rows rows) give numpy's float64 correlations over images x positions within 1e-5, also for
+    maps far from zero (a large offset would cancel in unshifted float32 sums)."""
+    from cnnvis.diff import _pass
+
+    monkeypatch.setattr(_pass, "_CHUNK_ROWS", chunk_rows)
+    g = torch.Generator().manual_seed(sum(shape_a) + cb)
+    n, ca, s = shape_a
+    xa = torch.relu(torch.randn(shape_a, generator=g) + 0.3) * 3 + 50
+    mix = torch.randn(cb, ca, generator=g) / ca ** 0.5
+    xb = torch.einsum("dc,ncs->nds", mix, xa) + 0.5 * torch.randn(n, cb, s, generator=g)
+    got = _pass._cross(xa, xb)
+    rows = lambda x: x.double().transpose(1, 2).reshape(-1, x.shape[1]).numpy()  # noqa: E731
+    ref = np.corrcoef(rows(xa).T, rows(xb).T)[:ca, ca:]
+    assert got.count == n * s
+    np.testing.assert_allclose(got.correlation(), ref, atol=1e-5)
+    np.testing.assert_allclose(got.mean_a, rows(xa).mean(0), rtol=1e-9)
+    np.testing.assert_allclose(got.m2_b, ((rows(xb) - rows(xb).mean(0)) ** 2).sum(0), rtol=1e-5)
+
+
 def test_constant_channel_has_nan_correlation():
     x = np.c_[np.ones(50), np.arange(50.0)]
     r = CrossMoments.of(x, x).correlation()
@@ -183,6 +206,24 @@ def test_stable_means_correlation_beyond_what_other_neurons_reach():
     assert (match_neurons(corr).status == "stable").all()  # exact copies (chance 1 too)
     one = match_neurons(np.array([[0.85], [0.2]]))  # B has one neuron: chance 0
     assert one.status.tolist() == ["stable", "unmatched"] and one.chance[0] == 0
+
+
+@pytest.mark.parametrize("shape", [(7, 1), (5, 2), (40, 33), (300, 257)])
+def test_chance_level_is_numpys_nanpercentile(shape):
+    """The vectorised per-row percentile equals np.nanpercentile, NaNs (constant channels, the partner) and
+    rows without a finite entry included."""
+    import warnings
+
+    from cnnvis.diff._match import CHANCE_PERCENTILE, _row_percentile
+
+    rng = np.random.default_rng(shape[0])
+    x = rng.uniform(-1, 1, shape)
+    x[rng.random(shape) < 0.2] = np.nan
+    x[0] = np.nan
+    with warnings.catch_warnings():  # numpy warns of the all-NaN row
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = np.nanpercentile(x, CHANCE_PERCENTILE, axis=1)
+    np.testing.assert_allclose(_row_percentile(x, CHANCE_PERCENTILE), ref, rtol=0, atol=1e-15)
 
 
 def test_weight_drift_after_permuting_out_and_in_channels():

@@ -13,7 +13,6 @@ raw r >= 0.8 would call it unchanged.
 """
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -101,13 +100,26 @@ def match_neurons(corr: np.ndarray, threshold: float = STABLE_THRESHOLD) -> Neur
     others = corr[rows].copy()
     others[np.arange(len(rows)), cols] = np.nan  # the partner itself is no chance level
     chance = np.full(Ca, np.nan)
-    with warnings.catch_warnings():  # a row with no other finite entry (B has one neuron): chance 0
-        warnings.simplefilter("ignore", RuntimeWarning)
-        level = np.nanpercentile(others, CHANCE_PERCENTILE, axis=1) if corr.shape[1] > 1 else np.zeros(len(rows))
+    level = _row_percentile(others, CHANCE_PERCENTILE) if corr.shape[1] > 1 else np.zeros(len(rows))
     chance[rows] = np.clip(np.nan_to_num(level, nan=0.0), 0.0, 1.0)
     stable = excess(r, chance) >= threshold
     status = np.where(partner < 0, UNMATCHED, np.where(stable, STABLE, DRIFTED)).astype("<U9")
     return NeuronMatch(partner, r, status, chance)
+
+
+def _row_percentile(x: np.ndarray, q: float) -> np.ndarray:
+    """np.nanpercentile(x, q, axis=1) (linear interpolation), NaN for a row with no finite entry; one sort of
+    the whole matrix instead of nanpercentile's Python loop over rows (4.8 s of a ResNet-50 diff)."""
+    x = np.sort(x, axis=1)  # NaN sorts last
+    valid = np.count_nonzero(~np.isnan(x), axis=1)
+    pos = (np.maximum(valid, 1) - 1) * (q / 100.0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(valid - 1, 0))
+    a = np.take_along_axis(x, lo[:, None], 1)[:, 0]
+    b = np.take_along_axis(x, hi[:, None], 1)[:, 0]
+    t = pos - lo
+    out = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)  # numpy's lerp, for equal rounding
+    return np.where(valid > 0, out, np.nan)
 
 
 def excess(r, chance) -> np.ndarray:
