@@ -109,7 +109,7 @@ def match_neurons(corr: np.ndarray, threshold: float = STABLE_THRESHOLD) -> Neur
 
 def _row_percentile(x: np.ndarray, q: float) -> np.ndarray:
     """np.nanpercentile(x, q, axis=1) (linear interpolation), NaN for a row with no finite entry; one sort of
-    the whole matrix instead of nanpercentile's Python loop over rows (5x faster on 2048 x 2048)."""
+    the whole matrix instead of nanpercentile's Python loop over rows (0.30 s -> 0.06 s on 2048 x 2048)."""
     x = np.sort(x, axis=1)  # NaN sorts last
     valid = np.count_nonzero(~np.isnan(x), axis=1)
     pos = (np.maximum(valid, 1) - 1) * (q / 100.0)
