@@ -226,6 +226,23 @@ def test_chance_level_is_numpys_nanpercentile(shape):
     np.testing.assert_allclose(_row_percentile(x, CHANCE_PERCENTILE), ref, rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("ca, cb, noise", [(1, 1, 0.1), (5, 9, 0.1), (64, 64, 0.1), (64, 64, 2.0), (33, 40, 1.0)])
+def test_assignment_is_scipys_optimum(ca, cb, noise):
+    """The row-argmax shortcut (taken when every row's best column differs) and the Hungarian fallback reach
+    scipy's optimal total on planted permutations, strong (shortcut) and weak (fallback)."""
+    from scipy.optimize import linear_sum_assignment
+
+    from cnnvis.diff._match import _assignment
+
+    rng = np.random.default_rng(ca * cb)
+    z = rng.normal(0, noise, (ca, cb))
+    z[np.arange(ca), rng.permutation(cb)[:ca]] += 3.0
+    rows, cols = _assignment(z)
+    ref_rows, ref_cols = linear_sum_assignment(z, maximize=True)
+    assert len(set(cols)) == len(cols) == ca and (np.sort(rows) == np.arange(ca)).all()
+    assert z[rows, cols].sum() == pytest.approx(z[ref_rows, ref_cols].sum(), abs=1e-12)
+
+
 def test_weight_drift_after_permuting_out_and_in_channels():
     rng = np.random.default_rng(4)
     wa = rng.normal(size=(5, 3, 3, 3))

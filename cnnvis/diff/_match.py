@@ -92,7 +92,7 @@ def match_neurons(corr: np.ndarray, threshold: float = STABLE_THRESHOLD) -> Neur
     # Fisher's z = artanh(r) grows without bound near r = 1: a near-exact match is never traded for two
     # moderate ones (with r itself, 0.9 + 0.7 beats 1.0 + 0.5 and an unchanged neuron loses its copy).
     z = np.arctanh(np.clip(np.nan_to_num(corr, nan=0.0), -_R_MAX, _R_MAX))
-    rows, cols = linear_sum_assignment(z, maximize=True)
+    rows, cols = _assignment(z)
     partner = np.full(Ca, -1, np.int64)
     partner[rows] = cols
     r = np.full(Ca, np.nan)
@@ -105,6 +105,18 @@ def match_neurons(corr: np.ndarray, threshold: float = STABLE_THRESHOLD) -> Neur
     stable = excess(r, chance) >= threshold
     status = np.where(partner < 0, UNMATCHED, np.where(stable, STABLE, DRIFTED)).astype("<U9")
     return NeuronMatch(partner, r, status, chance)
+
+
+def _assignment(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum-weight one-to-one assignment of rows to columns (rows, cols). When every row's best column
+    is a different one, that is the optimum (no assignment beats each row's maximum) and the Hungarian step is
+    skipped: a checkpoint diffed against its fine-tune or a permuted copy keeps most neurons, and a 2048-wide
+    layer costs scipy about a second."""
+    if z.shape[0] <= z.shape[1] and z.size:
+        best = z.argmax(1)
+        if len(np.unique(best)) == len(best):
+            return np.arange(len(best)), best
+    return linear_sum_assignment(z, maximize=True)
 
 
 def _row_percentile(x: np.ndarray, q: float) -> np.ndarray:
