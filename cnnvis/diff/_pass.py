@@ -362,8 +362,8 @@ def _cross(xa: torch.Tensor, xb: torch.Tensor) -> CrossMoments:
 
 def _shifted(x: torch.Tensor):
     """(z, shift, d, m2) of an (n, C, S) map: z the (C, rows) copy minus `shift` per channel (a torch tensor on
-    x's device; float32 on the CPU, float64 on a GPU), shift (float64 values of what was subtracted: the chunk
-    mean, rounded to z's precision), d = mean - shift and m2 the sum of squared deviations from the mean, both
+    x's device; float32 on the CPU, float64 on a GPU), shift (float64 values of what was subtracted: near the
+    chunk mean), d = mean - shift and m2 the sum of squared deviations from the mean, both
     float64 (numpy). Shifting keeps the moments exact: sum (x - mean)(y - mean)' = sum z_x z_y' - rows d_x d_y'."""
     if x.is_cuda:
         z = x.transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64, copy=True)
@@ -371,16 +371,18 @@ def _shifted(x: torch.Tensor):
         z -= mean[:, None]
         zero = np.zeros(len(mean))
         return z, mean.cpu().numpy(), zero, (z * z).sum(1).cpu().numpy()
-    x = x.float()
-    n, c, s = x.shape
-    shift = x.mean(dim=(0, 2))  # torch's cascaded float32 sums: near the mean, which is all a shift must be
+    src = x.numpy() if x.dtype == torch.float32 else x.float().numpy()
+    n, c, s = src.shape
+    # the channel means from numpy's pairwise float32 sums (torch's reductions over these maps took 10x the
+    # time here): a shift near the mean keeps the float32 sums below from cancelling; d puts the rest back
+    shift = src.sum(2).sum(0) / np.float32(n * s)
     z = np.empty((c, n, s), np.float32)
-    np.subtract(x.numpy().transpose(1, 0, 2), shift.numpy()[:, None, None], out=z)  # one pass, channels first
-    zt = torch.from_numpy(z.reshape(c, -1))
-    rows = zt.shape[1]
-    d = zt.sum(1).numpy().astype(np.float64) / rows
-    m2 = _sum_of_squares(z.reshape(c, n * s)) - rows * d * d
-    return zt, shift.numpy().astype(np.float64), d, np.maximum(m2, 0.0)
+    np.subtract(src.transpose(1, 0, 2), shift[:, None, None], out=z)  # one pass, channels first
+    z = z.reshape(c, n * s)
+    rows = z.shape[1]
+    d = z.sum(1).astype(np.float64) / rows  # numpy's pairwise float32 sums
+    m2 = _sum_of_squares(z) - rows * d * d
+    return torch.from_numpy(z), shift.astype(np.float64), d, np.maximum(m2, 0.0)
 
 
 def _sum_of_squares(z: np.ndarray) -> np.ndarray:
