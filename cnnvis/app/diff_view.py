@@ -10,8 +10,9 @@ Built from the Scene's generic fields (the viewer knows nothing of diffs):
   STABLE, DRIFTED, UNMATCHED), explained in the legend (`Scene.legend_extra`);
 - split and merged clusters: B's analysis is clustered as A's is (cnnvis.aggregate's cluster_neurons, A's
   options and class order) for the layer of B matched to each column's representative; A's clusters are
-  mapped through the partners (cnnvis.diff.cluster_flow) and a cluster of A whose neurons went to two or
-  more of B's clusters ("split"), or to a B cluster that also took another A cluster's ("merged"), is
+  mapped through the stable neurons' partners (cnnvis.diff.cluster_flow) and a cluster of A whose neurons went
+  to two or more of B's clusters ("split"), or to a B cluster that also took another A cluster's ("merged"),
+  each part at least a fifth of the cluster's stable neurons, is
   outlined (`Scene.rect_mark`, SPLIT_MERGE) with a badge and a tooltip line naming the B clusters;
 - a click on a patch opens the neuron's card in the panel (`Scene.details`): its status, its partner in
   B (layer, index, correlation, B's cluster) or "unmatched", and A's and B's learned-feature patches of
@@ -163,7 +164,8 @@ class DiffMarks:
             flow, nb = None, None
             if layer_b is not None:
                 nb = self._b_clusters(agg, layer_b)
-                flow = cluster_flow(nc.labels, l.partner, nb.labels, l.correlation)
+                flow = cluster_flow(nc.labels, l.partner, nb.labels, l.correlation,
+                                    counted=l.status == "stable")
             for r in np.flatnonzero((s.rect_kind == RECT_CLUSTER) & (s.rect_column == c)):
                 k = int(s.rect_cluster[r])
                 if flow is None:
@@ -172,7 +174,7 @@ class DiffMarks:
                 words = []
                 if k in flow.split:
                     words.append("split")
-                    note[r] = (f"split in B: its matched neurons fall into {len(flow.split[k])} of B's clusters "
+                    note[r] = (f"split in B: its stable neurons fall into {len(flow.split[k])} of B's clusters "
                                f"of {layer_b} ({_ids(flow.split[k])})")
                 if into:
                     words.append("merged")

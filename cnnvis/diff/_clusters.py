@@ -2,10 +2,13 @@
 
 Plain numpy on label arrays (the clusterings themselves come from cnnvis.aggregate, at the application):
 neuron i of A in A's cluster labels_a[i] is matched to neuron partner[i] of B, in B's cluster
-labels_b[partner[i]]. Only matched pairs with a finite correlation count: an unmatched neuron has no B
-cluster, and a neuron constant over the data in either model (a dead one) has no correlation to trust.
-An A cluster whose counted neurons fall into two or more B clusters has split; a B cluster that receives
-counted neurons from two or more A clusters has merged them.
+labels_b[partner[i]]. Only the pairs that can speak for a cluster's identity count: matched, with a finite
+correlation (a neuron constant over the data in either model has none to trust) and, where the caller says
+which, stable ones (a drifted neuron's partner is merely the least unlike it: following it would mark
+nearly every cluster of two independently trained models).
+An A cluster has split when two or more B clusters each take at least `min_share` of its counted neurons; a B
+cluster has merged A clusters when two or more of them each give at least `min_share` of its counted neurons
+(one stray neuron of a large cluster is no split).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClusterFlow", "cluster_flow"]
+__all__ = ["ClusterFlow", "cluster_flow", "MIN_SHARE"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,15 @@ class ClusterFlow:
         return tuple(j for j, src in self.merged.items() if a_cluster in src)
 
 
-def cluster_flow(labels_a, partner, labels_b, correlation=None) -> ClusterFlow:
+MIN_SHARE = 0.2  # of a cluster's counted neurons, for a B (A) cluster to count in its split (merge)
+
+
+def cluster_flow(labels_a, partner, labels_b, correlation=None, *, counted=None,
+                 min_share: float = MIN_SHARE) -> ClusterFlow:
     """The flow of A's clusters into B's (see the module). labels_a (Ca,) and labels_b (Cb,) are cluster ids
     >= 0; partner (Ca,) B's neuron for each neuron of A, -1 when unmatched; correlation (Ca,) optional, NaN
-    where the pair is not counted."""
+    where the pair is not counted; counted (Ca,) bool, optional: the pairs that may count (e.g. the stable
+    ones); min_share in [0, 1]: the share of a cluster's counted neurons that makes a part of a split or merge."""
     la = np.asarray(labels_a, np.int64)
     lb = np.asarray(labels_b, np.int64)
     p = np.asarray(partner, np.int64)
@@ -45,12 +53,17 @@ def cluster_flow(labels_a, partner, labels_b, correlation=None) -> ClusterFlow:
     ok = p >= 0
     if correlation is not None:
         ok &= np.isfinite(np.asarray(correlation, np.float64))
+    if counted is not None:
+        ok &= np.asarray(counted, bool)
     ka = int(la.max(initial=-1)) + 1
     kb = int(lb.max(initial=-1)) + 1
     counts = np.zeros((ka, kb), np.int64)
     np.add.at(counts, (la[ok], lb[p[ok]]), 1)
-    split = {int(i): tuple(int(j) for j in np.flatnonzero(counts[i])) for i in range(ka)
-             if np.count_nonzero(counts[i]) >= 2}
-    merged = {int(j): tuple(int(i) for i in np.flatnonzero(counts[:, j])) for j in range(kb)
-              if np.count_nonzero(counts[:, j]) >= 2}
-    return ClusterFlow(counts, split, merged)
+    return ClusterFlow(counts, _parts(counts, min_share), _parts(counts.T, min_share))
+
+
+def _parts(counts: np.ndarray, min_share: float) -> dict:
+    """Row -> the columns holding at least min_share of the row's total (only rows with two or more)."""
+    big = (counts > 0) & (counts >= min_share * counts.sum(1, keepdims=True))
+    return {int(i): tuple(int(j) for j in np.flatnonzero(big[i])) for i in range(len(counts))
+            if np.count_nonzero(big[i]) >= 2}

@@ -207,14 +207,31 @@ def test_split_and_merge_on_a_hand_made_case():
     # without correlations, neuron 7 counts: A2 now splits into B2 and B0, and B0 merges A0 and A2
     g = cluster_flow(labels_a, partner, labels_b)
     assert g.split == {0: (0, 1), 2: (0, 2)} and g.merged == {0: (0, 2), 1: (0, 1)}
+    # only the stable pairs count: with neuron 2 drifted, A0 goes whole into B0 and B1 holds A1 alone
+    stable = np.array([1, 1, 0, 1, 1, 1, 0, 1], bool)
+    h = cluster_flow(labels_a, partner, labels_b, corr, counted=stable)
+    assert h.counts.tolist() == [[2, 0, 0], [0, 2, 0], [0, 0, 1]] and h.split == {} and h.merged == {}
+    # a part under min_share of the cluster is a stray neuron, no split: A0 sends 1 of 3 to B1
+    assert cluster_flow(labels_a, partner, labels_b, corr, min_share=0.4).split == {}
+    assert cluster_flow(labels_a, partner, labels_b, corr, min_share=0.3).split == {0: (0, 1)}
     with pytest.raises(ValueError, match="partner names neuron 9"):
         cluster_flow(labels_a, np.r_[partner[:-1], 9], labels_b)
 
 
 def test_split_or_merged_clusters_are_outlined_and_badged(loaded, make_viewer):
-    scene, s = diff_scene(loaded)
+    # the file's own diff: conv1 and conv2 keep their clusters in B, and fc1/fc2 have no stable neuron whose
+    # partner could say where a cluster went (drifted partners marked nearly every cluster before)
+    plain, _ = diff_scene(loaded)
+    assert not (plain.rect_mark[:, 3] > 0).any() and not any(plain.rect_badge)
+    # conv2's neurons as stable partners of B's neurons in a random order: A's clusters scatter over B's
+    d = loaded[0]
+    perm = np.random.default_rng(0).permutation(50)
+    layers = tuple(dataclasses.replace(l, partner=perm, status=np.full(50, "stable", "<U9"), correlation=np.full(50, 0.99))
+                   if l.a == "conv2" else l for l in d.layers)
+    scene, s = diff_scene(loaded, dataclasses.replace(d, layers=layers))
     marked = np.flatnonzero(scene.rect_mark[:, 3] > 0)
-    assert len(marked), "B's clustering of fc1/fc2 differs from A's on this pair"
+    assert len(marked) and "split" in " ".join(scene.rect_badge[r] for r in marked)
+    assert set(scene.rect_column[marked].tolist()) == {1}  # conv2's column only
     for r in marked:
         assert np.allclose(scene.rect_mark[r], pal.SPLIT_MERGE) and scene.rect_kind[r] == RECT_CLUSTER
         assert scene.rect_badge[r] in ("split", "merged", "split + merged")
