@@ -80,7 +80,9 @@ def test_cross_moments_merged_in_any_split_equal_numpy_corrcoef():
 
 @pytest.mark.parametrize("shape_a, cb, chunk_rows", [((5, 37, 11), 13, 16384), ((9, 3, 49), 70, 100),
                                                      ((2, 64, 3136), 32, 16384), ((13, 1, 1), 2, 4)])
-def test_streamed_cross_moments_equal_float64_numpy(monkeypatch, shape_a, cb, chunk_rows):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no usable CUDA device for torch")])])
+def test_streamed_cross_moments_equal_float64_numpy(monkeypatch, shape_a, cb, chunk_rows, device):
     """The pass's float32 products (shifted by the chunk means, summed in float64 chunk by chunk, chunks of
     at most chunk_rows rows) give numpy's float64 correlations over images x positions within 1e-5, also for
     maps far from zero (a large offset would cancel in unshifted float32 sums)."""
@@ -92,7 +94,7 @@ def test_streamed_cross_moments_equal_float64_numpy(monkeypatch, shape_a, cb, ch
     xa = torch.relu(torch.randn(shape_a, generator=g) + 0.3) * 3 + 50
     mix = torch.randn(cb, ca, generator=g) / ca ** 0.5
     xb = torch.einsum("dc,ncs->nds", mix, xa) + 0.5 * torch.randn(n, cb, s, generator=g)
-    got = _pass._cross(xa, xb)
+    got = _pass._cross(xa.to(device), xb.to(device))
     rows = lambda x: x.double().transpose(1, 2).reshape(-1, x.shape[1]).numpy()  # noqa: E731
     ref = np.corrcoef(rows(xa).T, rows(xb).T)[:ca, ca:]
     assert got.count == n * s
