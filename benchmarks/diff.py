@@ -6,8 +6,12 @@ shared machine the CPU time is the steadier measure (other jobs slow the wall cl
 seconds); --repeat runs every command again, in a rotated order, and keeps each one's fastest run.
 
     python3 benchmarks/diff.py                        # 32 and 64 images, batch 16, 2 threads
+    python3 benchmarks/diff.py --images 64,256        # the 256 images (about 12 min quiet)
     python3 benchmarks/diff.py --images 8,16 --size 112  # quicker
     python3 benchmarks/diff.py --repeat 2                # each command twice, the faster run kept
+
+Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
+`PYTHONPATH=. python3 benchmarks/diff.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
 
 Candidates: `analyze` (one model: forward + backward, statistics, crops), `diff --json` (both models, one
 forward-only pass: CKA of every layer pair, correlations of every weighted layer's channels, matching),
@@ -55,10 +59,15 @@ def _inputs(folder: str, n: int, size: int) -> tuple[str, str, str]:
 
 
 def _run(argv: list[str], threads: int) -> tuple[float, float, float]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+    # the installed cnnvis, or the checkout a PYTHONPATH of the caller's puts first; tests/ for the models
+    path = [p for p in (os.environ.get("PYTHONPATH", "").split(os.pathsep)) if p]
+    path = [os.path.abspath(p) for p in path] + [os.path.join(ROOT, "tests")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
                OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True)
+    # cwd away from the checkout: `python -c` puts the cwd first on sys.path (a fresh clone's cnnvis/ has no core)
+    r = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True,
+                       cwd=os.path.dirname(argv[argv.index("--data") + 1]))
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(argv)}\n{r.stderr[-2000:]}")
@@ -105,6 +114,9 @@ def main() -> None:
     print(f"\nResNet-50 (tests/resnets.py, random weights), {args.size}x{args.size}, batch {args.batch}, "
           f"{args.threads} threads; `python3 benchmarks/diff.py --images {args.images} --size {args.size}{repeat}`"
           f"{' (fastest of ' + str(args.repeat) + ' runs each)' if args.repeat > 1 else ''}\n")
+    from _bench import measured  # benchmarks/ is on sys.path when run as a script
+
+    print(f"{measured()}; load average at the end {os.getloadavg()[0]:.2f}\n")
     print("| images | command | wall s | x analyze | CPU s | x analyze (CPU) | peak RSS MB |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n, name, wall, ratio, cpu, cpu_ratio, rss in rows:
