@@ -142,6 +142,25 @@ def test_minibatch_cka_agrees_with_full_batch_cka_on_lenet(digits, lenet):
     np.testing.assert_allclose(full, biased, atol=2e-3)
 
 
+def test_a_constant_layer_has_nan_cka_and_a_weakly_varying_one_does_not():
+    """A layer varying at 1e-5 of its mean keeps CKA 1 with itself (uncentred Grams cancelled it to float64
+    noise: CKA 0.0 against an exact copy), a constant one has NaN; HSIC itself is unchanged by centring."""
+    rng = np.random.default_rng(0)
+    h = HSICSums(3, 3)
+    base = rng.normal(size=12)
+    for _ in range(3):
+        const = np.tile(base, (8, 1))  # the same logits for every image
+        weak = base + 1e-5 * rng.normal(size=(8, 12))
+        strong = rng.normal(size=(8, 5))
+        h.update([const, weak, strong], [const.copy(), weak.copy(), strong.copy()])
+    cka = h.cka()
+    assert np.isnan(cka[0]).all() and np.isnan(cka[:, 0]).all()
+    assert cka[1, 1] == pytest.approx(1, abs=1e-9) and cka[2, 2] == pytest.approx(1, abs=1e-12)
+    x, y = rng.normal(size=(9, 7)) + 3, rng.normal(size=(9, 4)) - 5
+    shifted = unbiased_hsic(grams([x, y]), grams([x + 1e3, y - 7]), 9)
+    np.testing.assert_allclose(shifted, unbiased_hsic(grams([x, y]), grams([x, y]), 9), rtol=1e-9)
+
+
 def test_batches_smaller_than_four_are_counted_not_used():
     s = HSICSums(1, 1)
     s.update([np.ones((3, 2))], [np.ones((3, 2))])

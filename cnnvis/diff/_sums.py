@@ -19,13 +19,20 @@ __all__ = ["HSICSums", "CrossMoments", "grams", "unbiased_hsic"]
 
 
 def grams(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per layer of (n, C) features: the Gram matrix with a zeroed diagonal flattened (L, n^2), its row sums
-    (L, n) and its total (L,), all float64 (what unbiased HSIC reads)."""
+    """Per layer of (n, C) features: the Gram matrix of the features centred over the n images, with a zeroed
+    diagonal, flattened (L, n^2), its row sums (L, n) and its total (L,), all float64 (what unbiased HSIC
+    reads)."""
     n = features[0].shape[0]
     flat = np.empty((len(features), n * n))
     for i, x in enumerate(features):
         x = np.asarray(x, np.float64).reshape(n, -1)
-        k = x @ x.T
+        # centred first: unbiased HSIC is exactly invariant to a shift of the features, and without it a
+        # layer varying at 1e-4 of its mean (random images' logits) cancels to float64 noise (CKA 0.0 with
+        # an exact copy)
+        c = x - x.mean(0)
+        if np.vdot(c, c) <= 1e-24 * np.vdot(x, x):  # constant but for the mean's float64 rounding
+            c = np.zeros_like(c)
+        k = c @ c.T
         np.fill_diagonal(k, 0.0)
         flat[i] = k.ravel()
     rows = flat.reshape(len(features), n, n).sum(2)

@@ -180,3 +180,30 @@ def test_input_too_small_for_the_model_is_named():
     with pytest.raises(DataError, match=r"images have 1 channel \(1x80x80\) but layer 'Conv2d_1a_3x3.conv'"):
         check_fits_model(Dataset(np.zeros((2, 1, 80, 80), np.float32), np.zeros(2, np.int64), ("a",), "grey"),
                          model)
+
+
+@pytest.mark.parametrize("family", list(ZOO))
+def test_diff_against_an_exact_copy(family):
+    """`cnnvis diff` of each family against an exact copy of itself (issue 18, any architecture): every weighted
+    layer matched to its namesake with CKA 1, and every neuron that varies over the data matched to itself and
+    stable (channels-last ConvNeXt blocks, DenseNet concats and squeeze-excitation gates included)."""
+    import copy
+
+    from cnnvis.diff import compare
+
+    model, size = _build(family)
+    diff = compare(model, copy.deepcopy(model), _data(size), batch_size=5, show_progress=False)
+    assert diff.same_architecture and diff.layers, family
+    constant = 0
+    for l in diff.layers:
+        assert l.b == l.a, f"{family}: {l.a} matched to {l.b}"
+        assert np.isnan(l.cka) or abs(l.cka - 1) < 1e-6, f"{family}: {l.a} CKA {l.cka}"
+        assert np.isnan(l.cka) == (not np.isfinite(l.correlation).any()), f"{family}: {l.a} CKA {l.cka}"
+        varies = np.isfinite(l.correlation)
+        if not varies.any():  # (GoogLeNet's fc gives every random image the same scores)
+            constant += 1
+            continue
+        own = l.partner[varies] == np.flatnonzero(varies)
+        assert own.all(), f"{family}: {l.a} neurons {np.flatnonzero(varies)[~own][:5]} matched elsewhere"
+        assert (l.status[varies] == "stable").all(), f"{family}: {l.a} {collections.Counter(l.status)}"
+    assert constant <= len(diff.layers) // 10, f"{family}: {constant} of {len(diff.layers)} layers constant"
