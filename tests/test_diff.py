@@ -306,6 +306,68 @@ def test_permuted_conv2_is_recovered_exactly(digits, lenet):
     assert d.meta["second_pass_pairs"] == 0 and d.meta["prediction_agreement"] == 1.0
 
 
+class _ShapeChecked(torch.nn.Module):
+    """forward() refuses other image sizes, as published classifiers do: torch.fx cannot trace it (export can)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x):
+        if x.shape[-2:] != (28, 28):
+            raise ValueError(f"expected 28x28 digits, got {tuple(x.shape[-2:])}")
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+class _ChannelsLast(torch.nn.Module):
+    """A ConvNeXt-style MLP over the channels of an NHWC tensor: pw1's 20 units are its last axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(1, 6, 3, padding=1)
+        self.pw1 = torch.nn.Linear(6, 20)
+        self.pw2 = torch.nn.Linear(20, 6)
+        self.head = torch.nn.Linear(6, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.pw2(torch.nn.functional.gelu(self.pw1(x.permute(0, 2, 3, 1))))
+        return self.head((x + y.permute(0, 3, 1, 2)).mean((2, 3)))
+
+
+@pytest.mark.parametrize("kind", ["shape-checked", "channels-last"])
+def test_permutation_recovered_in_models_fx_cannot_trace_or_that_keep_channels_last(digits, kind):
+    """Any model: the shape-checked net is captured by torch.export, pw1's units sit on the last axis; B is A
+    with one layer's units permuted (the next layer's inputs to match: the same function)."""
+    torch.manual_seed(0)
+    a = (_ShapeChecked() if kind == "shape-checked" else _ChannelsLast()).eval()
+    b = copy.deepcopy(a)
+    name, nxt = ("conv2", "fc") if kind == "shape-checked" else ("pw1", "pw2")
+    width = getattr(a, name).weight.shape[0]
+    perm = np.random.default_rng(5).permutation(width)
+    with torch.no_grad():
+        getattr(b, name).weight.copy_(getattr(a, name).weight[perm])
+        getattr(b, name).bias.copy_(getattr(a, name).bias[perm])
+        w = getattr(a, nxt).weight  # its inputs: the units (pw2), or the units x 7 x 7 positions (fc)
+        blocks = w.reshape(w.shape[0], width, -1)[:, perm].reshape(w.shape)
+        getattr(b, nxt).weight.copy_(blocks)
+    data = digits.subset(np.arange(400))
+    x = torch.from_numpy(data.images[:8])
+    assert torch.allclose(a(x), b(x), atol=1e-5)
+    from cnnvis.graph._trace import trace
+
+    assert trace(a, x[:2]).method == ("export" if kind == "shape-checked" else "fx")
+    d = compare(a, b, data, batch_size=50, show_progress=False)
+    layer = d.layer(name)
+    assert layer.b == name and layer.cka == pytest.approx(1.0, abs=1e-6)
+    assert (layer.partner == np.argsort(perm)).all()
+    assert all((l.status == "stable").all() for l in d.layers), [(l.a, set(l.status)) for l in d.layers]
+
+
 @pytest.fixture(scope="module")
 def two_seeds(digits):
     """BaseCNN x0.125 (10 conv + 2 fc layers) trained briefly from two seeds (2 epochs on 600 digits)."""
