@@ -610,3 +610,23 @@ def test_two_dimensional_float32_beyond_float32_squares(scale):
     x = (x.astype(np.float64) * scale).astype(np.float32)
     assert np.isfinite(x).all()
     assert_matches(class_statistics(x, labels, 3), x, labels, 3, rtol=1e-9)
+
+
+# Long rows (S >= 128): float32 rows take the max on the float vectors, two vectors a step, then one, then
+# one value at a time (row_simd_f32); lengths that end in each of those steps, float64 rows for comparison.
+@pytest.mark.parametrize("s", [128, 129, 136, 141, 150, 255, 791])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_match(s, dtype):
+    x, labels = make((11, 5, s), dtype, n_classes=3, seed=43, shift=0.05)
+    x[:, ::2, -1] = 7.0  # maxima in the one-at-a-time tail
+    x[1::3, 1, s // 2] = 9.0  # and in the middle
+    assert_matches(class_statistics(x, labels, 3), x, labels, 3)
+
+
+@pytest.mark.parametrize("pos", [0, 70, 130, 139, 140])  # two-vector steps, one-vector step, tail (S = 141)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_in_long_float32_rows_is_caught(pos, bad):
+    x = np.ones((4, 3, 141), np.float32)
+    x[2, 1, pos] = bad
+    with pytest.raises(DataError, match="image 2, channel 1"):
+        class_statistics(x, [0, 1, 0, 1], 2)
