@@ -630,3 +630,17 @@ def test_non_finite_in_long_float32_rows_is_caught(pos, bad):
     x[2, 1, pos] = bad
     with pytest.raises(DataError, match="image 2, channel 1"):
         class_statistics(x, [0, 1, 0, 1], 2)
+
+
+# float32 (N, C) input split into image blocks (threads) keeps each block's state in 16-channel units and
+# merges them into the result straight from there: channel counts that cut the last unit and split units
+# unevenly between threads, classes missing from a block, and finite values whose squares overflow float32
+# (the whole batch again in double).
+@pytest.mark.parametrize("shape,n_classes", [((5000, 45), 7), ((3000, 16), 3), ((2600, 33), 5)], ids=str)
+def test_two_dimensional_image_blocks_from_units(shape, n_classes):
+    x, labels = make(shape, np.float32, n_classes=n_classes, seed=44, shift=1.5)
+    labels[: shape[0] // 2][labels[: shape[0] // 2] == 1] = 0  # class 1 only in the second half
+    labels[shape[0] // 2:][labels[shape[0] // 2:] == 2] = 0  # class 2 only in the first half
+    assert_matches(class_statistics(x, labels, n_classes), x, labels, n_classes)
+    big = (x.astype(np.float64) * 1e19).astype(np.float32)
+    assert_matches(class_statistics(big, labels, n_classes), big, labels, n_classes)

@@ -431,6 +431,7 @@ struct ClassChunk {
 // together so that a run touches 6 consecutive cache lines: mean and M2 as in ClassMoments, the max and
 // the positive count (exact in float32 / int32).
 struct alignas(64) Unit16 {
+  Unit16() {}  // left uninitialised (a vector of them is not zeroed): a class's units start at its first run
   double mean[16];
   double m2[16];
   float hi[16];
@@ -653,15 +654,15 @@ constexpr int64_t kDirectTileF32 = kDirectTile;
 
 // The block [n0, n1) x [c0, c1) of contiguous float32 (N, C) input (S = 1) through ClassRunF32: per
 // image group (class order within it) and channel tile, runs of up to kChunkRowsF32 rows of one class,
-// as accumulate_direct. The state lives in Unit16 scratch (one row of units a class) and is copied into
-// acc at the end. Returns false, acc untouched, when the float32 sums overflowed on finite input
-// (|x| beyond ~1e19): the caller redoes the block in double. `cnt` (K) receives the class counts.
-bool accumulate_direct_f32(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
-                           int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
+// as accumulate_direct. The state goes to `units` (K rows of ceil((c1 - c0) / 16) units; a class's row is
+// set only if cnt[k] > 0). Returns false when the float32 sums overflowed on finite input (|x| beyond
+// ~1e19): the caller redoes the block in double. `cnt` (K) receives the class counts.
+bool direct_f32_units(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
+                      int64_t c1, int64_t K, CachedVector<Unit16>& units, int64_t* cnt, BadRow& bad) {
   const float* base = static_cast<const float*>(x.data);
-  const int64_t C = x.c, K = acc.n_classes, Cb = c1 - c0, U = (Cb + 15) / 16;
+  const int64_t Cb = c1 - c0, U = (Cb + 15) / 16;
   const auto run = simd::select<ClassRunF32, float, const float* const*, int, int64_t, Unit16*, int64_t>();
-  CachedVector<Unit16> units(K * U);
+  units.resize(K * U);
   std::vector<int64_t> order, slots, running(K);
   std::fill(cnt, cnt + K, 0);
   std::vector<char> seen(K, 0);
@@ -704,7 +705,15 @@ bool accumulate_direct_f32(const ActivationView& x, const int64_t* labels, int64
     }
     std::copy(running.begin(), running.end(), cnt);
   }
-  if (overflow) return false;
+  return !overflow;
+}
+
+// accumulate_block's form of direct_f32_units: the units copied into acc's columns [c0, c1).
+bool accumulate_direct_f32(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
+                           int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
+  const int64_t C = x.c, K = acc.n_classes, Cb = c1 - c0, U = (Cb + 15) / 16;
+  CachedVector<Unit16> units;
+  if (!direct_f32_units(x, labels, n0, n1, c0, c1, K, units, cnt, bad)) return false;
   for (int64_t k = 0; k < K; ++k) {
     if (cnt[k] == 0) continue;
     const int64_t o = k * C + c0;
@@ -764,6 +773,42 @@ void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0
   }
 }
 
+// Units [u0, u1) of one class from `blocks` blocks' units (block b's at units[b]; its image count nb[b],
+// blocks without images of the class skipped), Chan-combined in block order into ClassMoments rows
+// (channels 16·u0 on, the last unit cut at `len` channels): the image-block merge of the float32 (N, C)
+// path, straight from the units (no partial ClassMoments to fill, copy and merge).
+struct MergeUnits {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(const Unit16* const* units, const int64_t* nb, int blocks, int64_t u0,
+                                                int64_t u1, int64_t len, double* mean, double* m2, double* mx,
+                                                int64_t* act) {
+    for (int64_t u = u0; u < u1; ++u) {
+      double mu[16], sq[16], hi[16];
+      int64_t pos[16];
+      int64_t na = 0;
+      for (int b = 0; b < blocks; ++b) {
+        if (nb[b] == 0) continue;
+        const Unit16& e = units[b][u];
+        if (na == 0) {
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) mu[l] = e.mean[l], sq[l] = e.m2[l], hi[l] = e.hi[l], pos[l] = e.pos[l];
+        } else {
+          const double wb = double(nb[b]) / double(na + nb[b]), wab = double(na) * wb;
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) {
+            const double d = e.mean[l] - mu[l], h = e.hi[l];
+            mu[l] += d * wb, sq[l] += e.m2[l] + d * d * wab, hi[l] = hi[l] < h ? h : hi[l], pos[l] += e.pos[l];
+          }
+        }
+        na += nb[b];
+      }
+      const int64_t o = (u - u0) * 16, n = std::min<int64_t>(16, len - o);
+      std::copy(mu, mu + n, mean + o), std::copy(sq, sq + n, m2 + o), std::copy(hi, hi + n, mx + o);
+      std::copy(pos, pos + n, act + o);
+    }
+  }
+};
+
 // Work (values of x) below which one thread does it all.
 constexpr int64_t kParallelMin = int64_t(1) << 15;
 constexpr double kMaxPartialBytes = 64.0 * (1 << 20);
@@ -793,20 +838,29 @@ Plan plan_blocks(int64_t N, int64_t C, int64_t S, int64_t K) {
 }
 
 template <class T>
-StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, ClassMoments& out) {
+StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, ClassMoments& out,
+                                bool f32_units = true) {
   const int64_t N = x.n, C = x.c, K = out.n_classes;
   const Plan plan = plan_blocks(N, C, x.s, K);
   const int blocks = plan.blocks;
-  std::vector<ClassMoments> partial(plan.by_channel ? 0 : blocks - 1);
+  // Image blocks of float32 (N, C) input keep their state in units, merged into `out` from there.
+  const bool units_mode =
+      std::is_same_v<T, float> && f32_units && x.s == 1 && x.stride_c == 1 && !plan.by_channel && blocks > 1;
+  std::vector<ClassMoments> partial(plan.by_channel || units_mode ? 0 : blocks - 1);
+  std::vector<CachedVector<Unit16>> units(units_mode ? blocks : 0);
   std::vector<std::vector<int64_t>> counts(blocks, std::vector<int64_t>(K, 0));
   std::vector<BadRow> bad(blocks);
+  std::vector<char> overflow(blocks, 0);
   bool failed = false;
 
 #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
   {
 #pragma omp for schedule(static, 1)
     for (int b = 0; b < blocks; ++b) {
-      if (plan.by_channel) {
+      if (units_mode) {
+        overflow[b] = !direct_f32_units(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, K,
+                                        units[b], counts[b].data(), bad[b]);
+      } else if (plan.by_channel) {
         accumulate_block<T>(x, labels, 0, N, split_at(C, blocks, b), split_at(C, blocks, b + 1), out,
                             counts[b].data(), bad[b]);
       } else {
@@ -816,9 +870,26 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
       }
     }
     // Image blocks: the partials merged into `out` in block order, each thread over its own channels.
-#pragma omp single
-    failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
-    if (!plan.by_channel && blocks > 1 && !failed) {
+    // (Every thread reads the blocks' outcomes after the loop's barrier; no second barrier.)
+    const bool bad_value = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
+    const bool any_overflow = std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; });
+#pragma omp master
+    failed = bad_value;
+    if (units_mode && !bad_value && !any_overflow) {
+      const auto merge = simd::select<MergeUnits, void, const Unit16* const*, const int64_t*, int, int64_t, int64_t,
+                                      int64_t, double*, double*, double*, int64_t*>();
+      const int parts = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t U = (C + 15) / 16, u0 = split_at(U, parts, t), u1 = split_at(U, parts, t + 1);
+      std::vector<const Unit16*> from(blocks);
+      std::vector<int64_t> nb(blocks);
+      for (int64_t k = 0; k < K && u0 < u1; ++k) {
+        for (int b = 0; b < blocks; ++b) from[b] = units[b].data() + k * U, nb[b] = counts[b][k];
+        const int64_t o = k * C + u0 * 16, len = std::min(C, u1 * 16) - u0 * 16;
+        if (std::any_of(nb.begin(), nb.end(), [](int64_t n) { return n > 0; }))
+          merge(from.data(), nb.data(), blocks, u0, u1, len, out.mean.data() + o, out.m2.data() + o,
+                out.max.data() + o, out.active.data() + o);
+      }
+    } else if (!units_mode && !plan.by_channel && blocks > 1 && !bad_value) {
       const int parts = omp_get_num_threads(), t = omp_get_thread_num();
       std::vector<int64_t> na = counts[0];
       for (int b = 1; b < blocks; ++b) {
@@ -828,6 +899,8 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
     }
   }
 
+  if (!failed && units_mode && std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))
+    return class_moments_cpu_t<T>(x, labels, out, false);  // float32 sums overflowed: again, in double
   if (failed) {
     BadRow first;
     for (const BadRow& r : bad)
