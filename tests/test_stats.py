@@ -644,3 +644,13 @@ def test_two_dimensional_image_blocks_from_units(shape, n_classes):
     assert_matches(class_statistics(x, labels, n_classes), x, labels, n_classes)
     big = (x.astype(np.float64) * 1e19).astype(np.float32)
     assert_matches(class_statistics(big, labels, n_classes), big, labels, n_classes)
+
+
+def test_finalize_active_fraction_is_the_exact_quotient():
+    # Counts below 2^52 take a vectorised int64 -> float64 conversion; larger ones the plain one.
+    count = np.array([49, 2**53, 3], np.int64)
+    active = np.array([[0, 49, 48, 1, 17], [2**53, 2**52 + 1, 7, 0, 2**52 - 1], [1, 2, 3, 0, 0]], np.int64)
+    zeros = np.zeros(active.shape)
+    stats = _stats.finalize(count, zeros, zeros, zeros, active)
+    np.testing.assert_array_equal(stats.active, active.astype(np.float64) / count[:, None].astype(np.float64))
+    assert stats.active[0, 1] == 1.0
