@@ -445,7 +445,7 @@ struct ClassChunk {
 // together so that a run touches 6 consecutive cache lines: mean and M2 as in ClassMoments, the max and
 // the positive count (exact in float32 / int32).
 struct alignas(64) Unit16 {
-  Unit16() {}  // left uninitialised (a vector of them is not zeroed): a class's units start at its first run
+  Unit16() {}  // left uninitialised (a vector of them is not zeroed): emptied at its class's first run
   double mean[16];
   double m2[16];
   float hi[16];
@@ -467,8 +467,8 @@ template <int H, class V>
 // Per unit, in registers across the rows: Σx in double (the mean as exact as ClassChunk's), the max and
 // the positive count (exact), and Σd² with d = x - x_0 (the run's first row) in float32; then one Chan
 // update of the unit's mean and M2 with the run's. Doing d² in float32 saves the widening, subtraction
-// and FMA of half the vectors (ClassChunk, all in double, took ~1.25x the time on one Zen 3 core). It is the one
-// rounding this path adds: ~1e-7 of the run's Σd², and since x_0 is one of the run's values, Σd² is at
+// and FMA of half the vectors (ClassChunk, all in double, took 1.1-1.25x the time on one Zen 3 core). The one
+// rounding this path adds is ~1e-7 of the run's Σd², and since x_0 is one of the run's values, Σd² is at
 // most nb + 1 times the run's M2, so the std keeps ~1e-7 relative precision whatever the data (see
 // tests/test_stats.py). Returns NaN iff some d² is NaN or inf: a non-finite x, or |x - x_0| beyond
 // ~1.8e19 (d² overflows float32); the caller tells the two apart.
