@@ -654,3 +654,15 @@ def test_finalize_active_fraction_is_the_exact_quotient():
     stats = _stats.finalize(count, zeros, zeros, zeros, active)
     np.testing.assert_array_equal(stats.active, active.astype(np.float64) / count[:, None].astype(np.float64))
     assert stats.active[0, 1] == 1.0
+
+
+# Image blocks (threads), merged by the thread that finishes last: a non-finite value in a later block is
+# reported, nothing merged.
+@pytest.mark.parametrize("shape,dtype,where", [((5000, 45), np.float32, (4000, 17)),
+                                               ((4000, 2, 3, 3), np.float64, (3000, 1, 2, 0)),
+                                               ((300, 8, 49), np.float32, (299, 7, 48))], ids=str)
+def test_non_finite_in_a_later_image_block_is_caught(shape, dtype, where):
+    x, labels = make(shape, dtype, n_classes=6, seed=45)
+    x[where] = np.nan
+    with pytest.raises(DataError, match=f"image {where[0]}, channel {where[1]}"):
+        class_statistics(x, labels, 6)

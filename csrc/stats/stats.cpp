@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <iterator>
@@ -865,11 +866,39 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
   std::vector<std::vector<int64_t>> counts(blocks, std::vector<int64_t>(K, 0));
   std::vector<BadRow> bad(blocks);
   std::vector<char> overflow(blocks, 0);
-  bool failed = false;
+  std::atomic<int> finished{0};
+
+  // Image blocks: the partials merged into `out` in block order by the thread that finishes the last block,
+  // with no barrier in between (a barrier where a thread sleeps costs its wake-up: milliseconds on a
+  // loaded machine; the merge itself is small next to the blocks: K x C values a block).
+  const auto merge_blocks = [&] {
+    if (std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; }) ||
+        std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))
+      return;
+    if (units_mode) {
+      const auto merge = simd::select<MergeUnits, void, const Unit16* const*, const int64_t*, int, int64_t, int64_t,
+                                      int64_t, double*, double*, double*, int64_t*>();
+      const int64_t U = (C + 15) / 16;
+      std::vector<const Unit16*> from(blocks);
+      std::vector<int64_t> nb(blocks);
+      for (int64_t k = 0; k < K; ++k) {
+        for (int b = 0; b < blocks; ++b) from[b] = units[b].data() + k * U, nb[b] = counts[b][k];
+        if (std::any_of(nb.begin(), nb.end(), [](int64_t n) { return n > 0; }))
+          merge(from.data(), nb.data(), blocks, 0, U, C, out.mean.data() + k * C, out.m2.data() + k * C,
+                out.max.data() + k * C, out.active.data() + k * C);
+      }
+    } else {
+      std::vector<int64_t> na = counts[0];
+      for (int b = 1; b < blocks; ++b) {
+        out.merge_range(partial[b - 1], na.data(), counts[b].data(), 0, C);
+        for (int64_t k = 0; k < K; ++k) na[k] += counts[b][k];
+      }
+    }
+  };
 
 #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
   {
-#pragma omp for schedule(static, 1)
+#pragma omp for schedule(static, 1) nowait
     for (int b = 0; b < blocks; ++b) {
       if (units_mode) {
         overflow[b] = !direct_f32_units(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, K,
@@ -882,37 +911,13 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
         accumulate_block<T>(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, acc,
                             counts[b].data(), bad[b]);
       }
-    }
-    // Image blocks: the partials merged into `out` in block order, each thread over its own channels.
-    // (Every thread reads the blocks' outcomes after the loop's barrier; no second barrier.)
-    const bool bad_value = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
-    const bool any_overflow = std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; });
-#pragma omp master
-    failed = bad_value;
-    if (units_mode && !bad_value && !any_overflow) {
-      const auto merge = simd::select<MergeUnits, void, const Unit16* const*, const int64_t*, int, int64_t, int64_t,
-                                      int64_t, double*, double*, double*, int64_t*>();
-      const int parts = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t U = (C + 15) / 16, u0 = split_at(U, parts, t), u1 = split_at(U, parts, t + 1);
-      std::vector<const Unit16*> from(blocks);
-      std::vector<int64_t> nb(blocks);
-      for (int64_t k = 0; k < K && u0 < u1; ++k) {
-        for (int b = 0; b < blocks; ++b) from[b] = units[b].data() + k * U, nb[b] = counts[b][k];
-        const int64_t o = k * C + u0 * 16, len = std::min(C, u1 * 16) - u0 * 16;
-        if (std::any_of(nb.begin(), nb.end(), [](int64_t n) { return n > 0; }))
-          merge(from.data(), nb.data(), blocks, u0, u1, len, out.mean.data() + o, out.m2.data() + o,
-                out.max.data() + o, out.active.data() + o);
-      }
-    } else if (!units_mode && !plan.by_channel && blocks > 1 && !bad_value) {
-      const int parts = omp_get_num_threads(), t = omp_get_thread_num();
-      std::vector<int64_t> na = counts[0];
-      for (int b = 1; b < blocks; ++b) {
-        out.merge_range(partial[b - 1], na.data(), counts[b].data(), split_at(C, parts, t), split_at(C, parts, t + 1));
-        for (int64_t k = 0; k < K; ++k) na[k] += counts[b][k];
-      }
+      // acq_rel: the last block's thread sees every block's results.
+      if (finished.fetch_add(1, std::memory_order_acq_rel) + 1 == blocks && !plan.by_channel && blocks > 1)
+        merge_blocks();
     }
   }
 
+  const bool failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
   if (!failed && units_mode && std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))
     return class_moments_cpu_t<T>(x, labels, out, false);  // float32 sums overflowed: again, in double
   if (failed) {
