@@ -867,6 +867,9 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
   std::vector<BadRow> bad(blocks);
   std::vector<char> overflow(blocks, 0);
   std::atomic<int> finished{0};
+  // `out` starts empty; in units mode the merge writes every row instead (1.3 MB not written twice for a
+  // 4096 x 4096 batch).
+  if (!units_mode) out.reset();
 
   // Image blocks: the partials merged into `out` in block order by the thread that finishes the last block,
   // with no barrier in between (a barrier where a thread sleeps costs its wake-up: milliseconds on a
@@ -883,9 +886,14 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
       std::vector<int64_t> nb(blocks);
       for (int64_t k = 0; k < K; ++k) {
         for (int b = 0; b < blocks; ++b) from[b] = units[b].data() + k * U, nb[b] = counts[b][k];
-        if (std::any_of(nb.begin(), nb.end(), [](int64_t n) { return n > 0; }))
-          merge(from.data(), nb.data(), blocks, 0, U, C, out.mean.data() + k * C, out.m2.data() + k * C,
-                out.max.data() + k * C, out.active.data() + k * C);
+        const int64_t o = k * C;
+        if (std::any_of(nb.begin(), nb.end(), [](int64_t n) { return n > 0; })) {
+          merge(from.data(), nb.data(), blocks, 0, U, C, out.mean.data() + o, out.m2.data() + o, out.max.data() + o,
+                out.active.data() + o);
+        } else {  // a class without images: its row as reset() leaves it
+          std::fill_n(out.mean.data() + o, C, 0.0), std::fill_n(out.m2.data() + o, C, 0.0);
+          std::fill_n(out.max.data() + o, C, kNegInf), std::fill_n(out.active.data() + o, C, 0);
+        }
       }
     } else {
       std::vector<int64_t> na = counts[0];
@@ -918,8 +926,10 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
   }
 
   const bool failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
-  if (!failed && units_mode && std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))
-    return class_moments_cpu_t<T>(x, labels, out, false);  // float32 sums overflowed: again, in double
+  if (units_mode && (failed || std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))) {
+    out.reset();  // nothing merged: `out` as the other modes leave it
+    if (!failed) return class_moments_cpu_t<T>(x, labels, out, false);  // float32 sums overflowed: in double
+  }
   if (failed) {
     BadRow first;
     for (const BadRow& r : bad)
@@ -1052,8 +1062,10 @@ StatsStatus check_labels(const int64_t* labels, int64_t n, int64_t n_classes) {
 StatsStatus class_moments_cpu(const ActivationView& x, const int64_t* labels, ClassMoments& out) {
   StatsStatus st = check_labels(labels, x.n, out.n_classes);
   if (st.code != StatsStatus::Ok) return st;
-  out.reset();
-  if (x.n == 0 || x.c == 0) return st;
+  if (x.n == 0 || x.c == 0) {
+    out.reset();
+    return st;
+  }
   return x.dtype == DType::F32 ? class_moments_cpu_t<float>(x, labels, out)
                                : class_moments_cpu_t<double>(x, labels, out);
 }
