@@ -666,3 +666,19 @@ def test_non_finite_in_a_later_image_block_is_caught(shape, dtype, where):
     x[where] = np.nan
     with pytest.raises(DataError, match=f"image {where[0]}, channel {where[1]}"):
         class_statistics(x, labels, 6)
+
+
+def test_two_dimensional_float32_with_many_classes_x_channels():
+    # 700 classes x 4096 channels: the float32 path's per-class units would take more than 64 MB on top of
+    # the state, so the kernel keeps to the in-place double path; two classes present, the rest NaN.
+    x, _ = make((3, 4096), np.float32, seed=46)
+    labels = np.array([0, 5, 5])
+    stats = class_statistics(x, labels, 700)
+    np.testing.assert_array_equal(stats.count[[0, 5]], [1, 2])
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(stats.mean[5], x64[1:].mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(stats.std[5], x64[1:].std(0), rtol=1e-9, atol=1e-15)
+    np.testing.assert_array_equal(stats.std[0], 0.0)
+    np.testing.assert_array_equal(stats.max[5], x64[1:].max(0))
+    np.testing.assert_array_equal(stats.active[0], (x64[0] > 0).astype(np.float64))
+    assert np.isnan(stats.mean[1]).all() and np.isnan(stats.std[699]).all()

@@ -734,10 +734,14 @@ bool direct_f32_units(const ActivationView& x, const int64_t* labels, int64_t n0
   return !overflow;
 }
 
-// accumulate_block's form of direct_f32_units: the units copied into acc's columns [c0, c1).
+// accumulate_block's form of direct_f32_units: the units copied into acc's columns [c0, c1). Also false
+// (the caller's double path then) when the units would take more than kMaxUnitBytes: they come on top of
+// the state, which ClassChunk updates in place.
+constexpr int64_t kMaxUnitBytes = int64_t(64) << 20;
 bool accumulate_direct_f32(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
                            int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
   const int64_t C = x.c, K = acc.n_classes, Cb = c1 - c0, U = (Cb + 15) / 16;
+  if (K * U * int64_t(sizeof(Unit16)) > kMaxUnitBytes) return false;
   CachedVector<Unit16> units;
   if (!direct_f32_units(x, labels, n0, n1, c0, c1, K, units, cnt, bad)) return false;
   for (int64_t k = 0; k < K; ++k) {
@@ -762,7 +766,8 @@ void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0
                       int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
   if (x.s == 1 && x.stride_c == 1) {
     if constexpr (std::is_same_v<T, float>) {
-      // Overflow of the float32 sums (acc untouched then): the block again with sums in double.
+      // Overflow of the float32 sums, or too many classes x channels for the units (acc untouched then):
+      // the block with sums in double.
       if (accumulate_direct_f32(x, labels, n0, n1, c0, c1, acc, cnt, bad)) return;
     }
     return accumulate_direct<T>(x, labels, n0, n1, c0, c1, acc, cnt, bad);
@@ -870,8 +875,9 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
   const Plan plan = plan_blocks(N, C, x.s, K);
   const int blocks = plan.blocks;
   // Image blocks of float32 (N, C) input keep their state in units, merged into `out` from there.
-  const bool units_mode =
-      std::is_same_v<T, float> && f32_units && x.s == 1 && x.stride_c == 1 && !plan.by_channel && blocks > 1;
+  const bool units_mode = std::is_same_v<T, float> && f32_units && x.s == 1 && x.stride_c == 1 &&
+                          !plan.by_channel && blocks > 1 &&
+                          K * ((C + 15) / 16) * int64_t(sizeof(Unit16)) <= kMaxUnitBytes;
   std::vector<ClassMoments> partial(plan.by_channel || units_mode ? 0 : blocks - 1);
   std::vector<CachedVector<Unit16>> units(units_mode ? blocks : 0);
   std::vector<std::vector<int64_t>> counts(blocks, std::vector<int64_t>(K, 0));
