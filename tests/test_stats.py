@@ -38,15 +38,24 @@ def reference(x, labels, n_classes):
     return count, out
 
 
+# float32 (N, C) input: the kernel sums the squared deviations of each run of <= 8 images of a class in
+# float32 (csrc/stats/stats.cpp, ClassRunF32), so the std is exact to ~1e-7 relative there (worst seen:
+# 7e-7, test_two_dimensional_float32_precision), not to float64 rounding; the rest stays as exact.
+F32_ROWS_STD_RTOL = 2e-6
+
+
 def assert_matches(stats, x, labels, n_classes, rtol=1e-9, atol=1e-12):
     count, ref = reference(x, labels, n_classes)
     assert isinstance(stats, ClassStatistics)
     np.testing.assert_array_equal(stats.count, count)
     assert stats.count.dtype == np.int64
+    a = np.asarray(x)
+    f32_rows = a.dtype.itemsize <= 4 and int(np.prod(a.shape[2:])) == 1
     for field in ("mean", "std", "max", "active"):
         got = getattr(stats, field)
         assert got.dtype == np.float64 and got.shape == ref[field].shape, field
-        np.testing.assert_allclose(got, ref[field], rtol=rtol, atol=atol, equal_nan=True, err_msg=field)
+        r = max(rtol, F32_ROWS_STD_RTOL) if field == "std" and f32_rows else rtol
+        np.testing.assert_allclose(got, ref[field], rtol=r, atol=atol, equal_nan=True, err_msg=field)
 
 
 def make(shape, dtype=np.float32, n_classes=5, seed=0, shift=-0.3):
@@ -559,3 +568,117 @@ def test_non_finite_in_short_rows_is_caught(dtype, channel, pos, bad):
     x[1, channel, pos] = bad
     with pytest.raises(DataError, match=f"image 1, channel {channel}"):
         class_statistics(x, [0, 1, 0], 2)
+
+
+# The float32 (N, C) path's one float32 rounding (squared deviations from the run's first image) on data
+# that defeats a fixed shift: outliers first, a large offset, ReLU zeros, heavy tails, many magnitudes;
+# awkward shapes (channels not a multiple of 16, one class, runs of one image). The mean, max and active
+# fraction stay exact to float64 rounding.
+@pytest.mark.parametrize("kind", ["normal", "offset", "relu", "outliers_first", "cauchy", "lognormal"])
+def test_two_dimensional_float32_precision(kind):
+    rng = np.random.default_rng(41)
+    gen = {
+        "normal": lambda n, c: rng.standard_normal((n, c)),
+        "offset": lambda n, c: 1e4 + rng.standard_normal((n, c)),
+        "relu": lambda n, c: np.maximum(3 * rng.standard_normal((n, c)) - 2, 0),
+        "outliers_first": lambda n, c: np.where(np.arange(n)[:, None] < 3, 50.0,
+                                                1.0 + 1e-3 * rng.standard_normal((n, c))),
+        "cauchy": lambda n, c: rng.standard_cauchy((n, c)),
+        "lognormal": lambda n, c: np.exp(3 * rng.standard_normal((n, c))),
+    }[kind]
+    worst = 0.0
+    for shape, k in [((203, 45), 1), ((600, 45), 3), ((20, 4100), 3), ((1000, 17), 10), ((517, 300), 50)]:
+        x = gen(*shape).astype(np.float32)
+        labels = rng.integers(0, k, size=shape[0])
+        stats = class_statistics(x, labels, k)
+        count, ref = reference(x, labels, k)
+        for field in ("mean", "max", "active"):
+            np.testing.assert_allclose(getattr(stats, field), ref[field], rtol=1e-9, atol=1e-12, equal_nan=True,
+                                       err_msg=field)
+        ok = count[:, None].repeat(shape[1], 1) > 0
+        ok &= ref["std"] > 0
+        worst = max(worst, float((np.abs(stats.std[ok] - ref["std"][ok]) / ref["std"][ok]).max()))
+        np.testing.assert_array_equal(stats.std[~ok & (count[:, None] > 0)], 0.0)
+    assert worst < F32_ROWS_STD_RTOL
+
+
+@pytest.mark.parametrize("scale", [1e19, 3e37])
+def test_two_dimensional_float32_beyond_float32_squares(scale):
+    # Finite float32 values whose squared deviations overflow float32: not an error; the kernel redoes the
+    # block with sums in double and matches the reference as closely as float64 input does.
+    x, labels = make((300, 37), np.float32, n_classes=3, seed=42)
+    x = (x.astype(np.float64) * scale).astype(np.float32)
+    assert np.isfinite(x).all()
+    assert_matches(class_statistics(x, labels, 3), x, labels, 3, rtol=1e-9)
+
+
+# Long rows (S >= 128): float32 rows take the max on the float vectors, two vectors a step, then one, then
+# one value at a time (row_simd_f32); lengths that end in each of those steps, float64 rows for comparison.
+@pytest.mark.parametrize("s", [128, 129, 136, 141, 150, 255, 791])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_match(s, dtype):
+    x, labels = make((11, 5, s), dtype, n_classes=3, seed=43, shift=0.05)
+    x[:, ::2, -1] = 7.0  # maxima in the one-at-a-time tail
+    x[1::3, 1, s // 2] = 9.0  # and in the middle
+    assert_matches(class_statistics(x, labels, 3), x, labels, 3)
+
+
+@pytest.mark.parametrize("pos", [0, 70, 130, 139, 140])  # two-vector steps, one-vector step, tail (S = 141)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_in_long_float32_rows_is_caught(pos, bad):
+    x = np.ones((4, 3, 141), np.float32)
+    x[2, 1, pos] = bad
+    with pytest.raises(DataError, match="image 2, channel 1"):
+        class_statistics(x, [0, 1, 0, 1], 2)
+
+
+# float32 (N, C) input split into image blocks (threads) keeps each block's state in 16-channel units and
+# merges them into the result straight from there: channel counts that cut the last unit and split units
+# unevenly between threads, classes missing from a block, and finite values whose squares overflow float32
+# (the whole batch again in double).
+@pytest.mark.parametrize("shape,n_classes", [((5000, 45), 7), ((3000, 16), 3), ((2600, 33), 5)], ids=str)
+def test_two_dimensional_image_blocks_from_units(shape, n_classes):
+    x, labels = make(shape, np.float32, n_classes=n_classes, seed=44, shift=1.5)
+    labels[: shape[0] // 2][labels[: shape[0] // 2] == 1] = 0  # class 1 only in the second half
+    labels[shape[0] // 2:][labels[shape[0] // 2:] == 2] = 0  # class 2 only in the first half
+    assert_matches(class_statistics(x, labels, n_classes), x, labels, n_classes)
+    big = (x.astype(np.float64) * 1e19).astype(np.float32)
+    assert_matches(class_statistics(big, labels, n_classes), big, labels, n_classes)
+
+
+def test_finalize_active_fraction_is_the_exact_quotient():
+    # Counts below 2^52 take a vectorised int64 -> float64 conversion; larger ones the plain one.
+    count = np.array([49, 2**53, 3], np.int64)
+    active = np.array([[0, 49, 48, 1, 17], [2**53, 2**52 + 1, 7, 0, 2**52 - 1], [1, 2, 3, 0, 0]], np.int64)
+    zeros = np.zeros(active.shape)
+    stats = _stats.finalize(count, zeros, zeros, zeros, active)
+    np.testing.assert_array_equal(stats.active, active.astype(np.float64) / count[:, None].astype(np.float64))
+    assert stats.active[0, 1] == 1.0
+
+
+# Image blocks (threads), merged by the thread that finishes last: a non-finite value in a later block is
+# reported, nothing merged.
+@pytest.mark.parametrize("shape,dtype,where", [((5000, 45), np.float32, (4000, 17)),
+                                               ((4000, 2, 3, 3), np.float64, (3000, 1, 2, 0)),
+                                               ((300, 8, 49), np.float32, (299, 7, 48))], ids=str)
+def test_non_finite_in_a_later_image_block_is_caught(shape, dtype, where):
+    x, labels = make(shape, dtype, n_classes=6, seed=45)
+    x[where] = np.nan
+    with pytest.raises(DataError, match=f"image {where[0]}, channel {where[1]}"):
+        class_statistics(x, labels, 6)
+
+
+def test_two_dimensional_float32_with_many_classes_x_channels():
+    # 700 classes x 4096 channels: the float32 path's per-class units would take more than 64 MB on top of
+    # the state, so the kernel keeps to the in-place double path; two classes present, the rest NaN.
+    x, _ = make((3, 4096), np.float32, seed=46)
+    labels = np.array([0, 5, 5])
+    stats = class_statistics(x, labels, 700)
+    np.testing.assert_array_equal(stats.count[[0, 5]], [1, 2])
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(stats.mean[5], x64[1:].mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(stats.std[5], x64[1:].std(0), rtol=1e-9, atol=1e-15)
+    np.testing.assert_array_equal(stats.std[0], 0.0)
+    np.testing.assert_array_equal(stats.max[5], x64[1:].max(0))
+    np.testing.assert_array_equal(stats.active[0], (x64[0] > 0).astype(np.float64))
+    assert np.isnan(stats.mean[1]).all() and np.isnan(stats.std[699]).all()

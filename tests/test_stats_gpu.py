@@ -23,12 +23,17 @@ def cpu_stats(x, labels, k):
     return class_statistics(x, labels, k, device="cpu")
 
 
-def assert_close(gpu, cpu, rtol=1e-9):
+def assert_close(gpu, cpu, rtol=1e-9, std_rtol=None):
     np.testing.assert_array_equal(gpu.count, cpu.count)
     np.testing.assert_array_equal(gpu.max, cpu.max)  # the same float maxima, exactly
     np.testing.assert_array_equal(gpu.active, cpu.active)
     np.testing.assert_allclose(gpu.mean, cpu.mean, rtol=rtol, atol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(gpu.std, cpu.std, rtol=rtol, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(gpu.std, cpu.std, rtol=rtol if std_rtol is None else std_rtol, atol=1e-12,
+                               equal_nan=True)
+
+
+# The CPU kernel's std of float32 (N, C) input is exact to ~1e-7 relative (tests/test_stats.py).
+F32_ROWS_STD_RTOL = 2e-6
 
 
 def make(shape, dtype=np.float32, k=5, seed=0):
@@ -52,7 +57,8 @@ def test_cuda_matches_cpu(shape, dtype):
     labels[labels == 4] = 0  # class 4 stays empty
     gpu = class_statistics(on_gpu(x), labels, 6)
     assert gpu.count[4] == 0 and np.isnan(gpu.mean[4]).all()
-    assert_close(gpu, cpu_stats(x, labels, 6))
+    f32_rows = dtype == np.float32 and len(shape) == 2
+    assert_close(gpu, cpu_stats(x, labels, 6), std_rtol=F32_ROWS_STD_RTOL if f32_rows else None)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -55,6 +55,8 @@ def is_torch(x) -> bool:
 
 def is_cuda_array(x) -> bool:
     """True for torch CUDA tensors and anything with __cuda_array_interface__ (CuPy, Numba)."""
+    if is_torch(x) and isinstance(getattr(x, "is_cuda", None), bool):
+        return x.is_cuda  # asking a CPU tensor for __cuda_array_interface__ costs a raised exception
     if hasattr(x, "__cuda_array_interface__"):
         return True
     is_cuda = getattr(x, "is_cuda", None)
@@ -63,7 +65,8 @@ def is_cuda_array(x) -> bool:
 
 def resolve_device(device: str, *arrays) -> str:
     """Map "auto" | "cpu" | "cuda" to the device a kernel runs on (no hidden transfers for "auto")."""
-    validate({"device": DEVICE}, dict(device=device))
+    if type(device) is not str or device not in DEVICES:  # the valid strings need no second look
+        validate({"device": DEVICE}, dict(device=device))
     if device == "cpu":
         return "cpu"
     if device == "cuda" or any(is_cuda_array(a) for a in arrays):

@@ -7,7 +7,10 @@ mean, M2, max, active count per class and channel) always lives on the host: it 
 Policy, decided once:
 - dtype: float32 and float64 reach the kernel unchanged; other floats are cast, 16-bit ones (float16,
   bfloat16) to float32 and wider ones to float64 (on the device they live on). Integer, bool and complex
-  activations are rejected. Sums and moments are always accumulated in float64.
+  activations are rejected. Sums and moments are accumulated in float64; one exception, on the CPU: for
+  float32 (N, C) input the squared deviations within runs of up to 8 images of a class are summed in
+  float32 before they join the float64 moments, so the std is exact to ~1e-7 relative there (the mean,
+  max and active fraction to float64 rounding).
 - layout: any strides. The spatial dims are flattened to one axis without a copy whenever that is possible
   (C-contiguous arrays, slices along N or C, torch CPU tensors via ``.numpy()``); otherwise one C-order copy.
 - device and stream: as cnnvis.compute._arrays (the kernels run on the producer's stream).

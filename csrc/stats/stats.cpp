@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <iterator>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <new>
 #include <type_traits>
+#include <utility>
 
 #include "common/simd.hpp"
 
@@ -76,6 +78,38 @@ template <int B, class T>
   return {sum, mx};
 }
 
+// row_simd for float32 rows: the max on the float vectors as they are loaded (exact; half the max
+// instructions of taking it on the widened values: 0.88x the time on data in cache), the sum widened to
+// double as before, and a software prefetch kRowPrefetch values ahead (one Zen 3 core reading
+// (256, 256, 28, 28) from memory waited on the loads: 0.92x the time with it, at 0.5-4 KiB ahead).
+constexpr int64_t kRowPrefetch = 512;
+template <int B>
+[[gnu::always_inline]] inline RowStat row_simd_f32(const float* p, int64_t s) {
+  using VX = typename Vec<float, B>::type;
+  using VD = typename Vec<double, B>::type;
+  constexpr int LX = Vec<float, B>::lanes, LD = LX / 2;
+  VD a0 = VD{}, a1 = a0, a2 = a0, a3 = a0;
+  VX m0 = VX{} - std::numeric_limits<float>::infinity(), m1 = m0;
+  int64_t i = 0;
+  for (; i + 2 * LX <= s; i += 2 * LX) {
+    __builtin_prefetch(p + i + kRowPrefetch);  // once per 64 bytes on the AVX2 path
+    m0 = simd::max(m0, simd::load<VX>(p + i)), m1 = simd::max(m1, simd::load<VX>(p + i + LX));
+    a0 += simd::load_as<VD>(p + i), a1 += simd::load_as<VD>(p + i + LD);
+    a2 += simd::load_as<VD>(p + i + LX), a3 += simd::load_as<VD>(p + i + LX + LD);
+  }
+  for (; i + LX <= s; i += LX) {
+    m0 = simd::max(m0, simd::load<VX>(p + i));
+    a0 += simd::load_as<VD>(p + i), a1 += simd::load_as<VD>(p + i + LD);
+  }
+  const VD a = (a0 + a1) + (a2 + a3);
+  const VX m = simd::max(m0, m1);
+  double sum = 0.0, mx = kNegInf;
+  for (int e = 0; e < LD; ++e) sum += a[e];
+  for (int e = 0; e < LX; ++e) mx = std::max(mx, double(m[e]));
+  for (; i < s; ++i) sum += double(p[i]), mx = std::max(mx, double(p[i]));
+  return {sum, mx};
+}
+
 // Rows shorter than this use 32-byte vectors on the AVX-512 path too (fewer steps in the tail and the
 // final reduction).
 constexpr int64_t kWideRow = 128;
@@ -101,13 +135,17 @@ struct Short4 {
   using VD = typename Vec<double, 32>::type;
   using VI = decltype(VD{} > VD{});
   static constexpr int LX = Vec<T, 32>::lanes, H = int(sizeof(double) / sizeof(T));
-  // Masks of the tail vector's double lanes that lie past the whole vectors (t = S % LX values).
+  // Masks of the tail vector's double lanes that lie past the whole vectors (t = S % LX values); `alone`:
+  // t = 1 (S = 9, 25, 49 and every odd square): that one value a row is added after the reduction
+  // instead (a tail vector costs a row as much as a whole one: 0.9x the time for S = 49).
   struct Tail {
     VI keep[H];
+    bool alone;
   };
   static Tail tail(int64_t S) {
     const int64_t t = S % LX;
     Tail m;
+    m.alone = t == 1;
     for (int h = 0; h < H; ++h)
       for (int l = 0; l < 4; ++l) m.keep[h][l] = h * 4 + l >= LX - t ? -1 : 0;
     return m;
@@ -129,7 +167,11 @@ struct Short4 {
         for (int h = 0; h < H; ++h) s[q][h] += simd::load_as<VD>(row + h * 4);
       }
     }
-    if (whole < S) {
+    VD last{};
+    if (whole < S && tail.alone) {
+      last = VD{double(p[S - 1]), double(p[stride_c + S - 1]), double(p[2 * stride_c + S - 1]),
+                double(p[3 * stride_c + S - 1])};
+    } else if (whole < S) {
       for (int q = 0; q < 4; ++q) {
         const T* row = p + q * stride_c + S - LX;
         hi[q] = simd::max(hi[q], simd::load<VX>(row));
@@ -150,31 +192,59 @@ struct Short4 {
     }
     const auto add = [](VD a, VD b) { return a + b; };
     const auto mx = [](VD a, VD b) { return simd::max(a, b); };
-    simd::store(r, transpose_reduce4(sum[0], sum[1], sum[2], sum[3], add) * inv_s);
-    simd::store(m, transpose_reduce4(top[0], top[1], top[2], top[3], mx));
+    VD sums = transpose_reduce4(sum[0], sum[1], sum[2], sum[3], add);
+    VD tops = transpose_reduce4(top[0], top[1], top[2], top[3], mx);
+    if (whole < S && tail.alone) sums += last, tops = simd::max(tops, last);
+    simd::store(r, sums * inv_s);
+    simd::store(m, tops);
   }
 };
 
+// Software prefetch distance for contiguous short rows (Rows): the hardware prefetcher alone left a 2-core
+// Zen 3 waiting on memory (S = 49 from memory: 1.15x the time without, at 2-4 KiB; 8 KiB no better).
+// Long rows gained nothing (S = 784: the same time).
+constexpr int64_t kPrefetchBytes = 4096;
+
 // Means and maxima of `len` rows (row j at p + j * stride_c): one call per tile, the row code inlined.
-// Short rows go four at a time through Short4 on the 32-byte paths.
+// Short rows go four at a time through Short4 on the 32-byte paths; contiguous ones (stride_c == S) are
+// prefetched kPrefetchBytes ahead of the rows at hand, one line at a time.
 struct Rows {
   template <class Isa, class T>
   [[gnu::always_inline]] static inline void run(const T* p, int64_t stride_c, int64_t S, int64_t len, double* r,
                                                 double* m) {
     const double inv_s = 1.0 / double(S);
+    const char* bytes = reinterpret_cast<const char*>(p);
+    const int64_t row_bytes = stride_c == S && S < kWideRow ? S * int64_t(sizeof(T)) : 0;  // 0: no prefetching
+    // Prefetched up to bytes + fetched; the first kPrefetchBytes were prefetched with the previous image's
+    // rows when images are contiguous too, and are left to the hardware otherwise.
+    int64_t fetched = kPrefetchBytes;
+    const auto ahead = [&](int64_t rows_done) {
+      for (const int64_t to = rows_done * row_bytes + kPrefetchBytes; row_bytes && fetched < to; fetched += 64)
+        __builtin_prefetch(bytes + fetched);
+    };
     int64_t j = 0;
     if constexpr (Isa::bytes >= 32) {
       if (S < kWideRow && S >= Short4<T>::LX) {
         const typename Short4<T>::Tail tail = Short4<T>::tail(S);
-        for (; j + 4 <= len; j += 4) Short4<T>::run(p + j * stride_c, stride_c, S, tail, inv_s, r + j, m + j);
+        for (; j + 4 <= len; j += 4) {
+          ahead(j + 4);
+          Short4<T>::run(p + j * stride_c, stride_c, S, tail, inv_s, r + j, m + j);
+        }
       }
     }
     for (; j < len; ++j) {
+      ahead(j + 1);
       RowStat rs;
-      if constexpr (Isa::bytes > 32)
+      if constexpr (std::is_same_v<T, float>) {
+        if constexpr (Isa::bytes > 32)
+          rs = S < kWideRow ? row_simd_f32<32>(p + j * stride_c, S) : row_simd_f32<Isa::bytes>(p + j * stride_c, S);
+        else
+          rs = row_simd_f32<Isa::bytes>(p + j * stride_c, S);
+      } else if constexpr (Isa::bytes > 32) {
         rs = S < kWideRow ? row_simd<32>(p + j * stride_c, S) : row_simd<Isa::bytes>(p + j * stride_c, S);
-      else
+      } else {
         rs = row_simd<Isa::bytes>(p + j * stride_c, S);
+      }
       r[j] = rs.sum * inv_s, m[j] = rs.max;
     }
   }
@@ -186,10 +256,12 @@ using RowsFn = void (*)(const T*, int64_t, int64_t, int64_t, double*, double*);
 // Rows shorter than this go through the inlined portable loop (an indirect call would cost more; from 8
 // values on, Short4 takes four rows a step on the 32-byte paths).
 constexpr int64_t kSimdMinRow = 8;
-// Rows this long dominate the cost: whole images are one channel tile (reads stay sequential). Shorter
-// rows come in tiles of about kTileValues values of x per image (2 KiB of float32), so the state of one
-// class for a tile (32 bytes a channel) stays in L1 while the images of that class pass.
-constexpr int64_t kLongRow = 16;
+// Rows this long: whole images are one channel tile, read in their order (sequential reads, prefetched
+// by Rows; for S = 49 this took 0.9x the time of the class-ordered tiles of 16 channels below, whose
+// scattered 3 KiB chunks kept the loads waiting on memory). Shorter rows come in tiles of about
+// kTileValues values of x per image (2 KiB of float32), so the state of one class for a tile (32 bytes
+// a channel) stays in L1 while the images of that class pass.
+constexpr int64_t kLongRow = 8;
 constexpr int64_t kTileValues = 512;
 // Images per group: a group is walked once per channel tile, in class order for short rows.
 constexpr int64_t kImageGroup = 256;
@@ -262,8 +334,22 @@ struct FinalizeRow {
       // keeps GCC from vectorising the loop.
 #pragma omp simd
       for (int64_t j = 0; j < b; ++j) sd[j] = std::sqrt((m2[i0 + j] < 0.0 ? 0.0 : m2[i0 + j]) / n);
+      // int64 -> double: AVX2 has no vector conversion (GCC made this a scalar loop, cvtsi2sd and divsd a
+      // value: most of the function's time); counts below 2^52 convert exactly as the low bits of 2^52.
+      bool below_2p52 = true;
+#pragma omp simd reduction(&& : below_2p52)
+      for (int64_t j = 0; j < b; ++j) below_2p52 = below_2p52 && uint64_t(act[i0 + j]) < (uint64_t(1) << 52);
+      if (below_2p52) {
 #pragma omp simd
-      for (int64_t j = 0; j < b; ++j) a[j] = double(act[i0 + j]) / n;
+        for (int64_t j = 0; j < b; ++j) {
+          const uint64_t bits = uint64_t(act[i0 + j]) | 0x4330000000000000u;  // 2^52 + act
+          double v;
+          std::memcpy(&v, &bits, sizeof v);
+          a[j] = (v - 4503599627370496.0) / n;
+        }
+      } else {
+        for (int64_t j = 0; j < b; ++j) a[j] = double(act[i0 + j]) / n;
+      }
       if (out_mean != mean) std::memcpy(out_mean + i0, mean + i0, b * sizeof(double));
       if (out_max != mx) std::memcpy(out_max + i0, mx + i0, b * sizeof(double));
       std::memcpy(out_std + i0, sd, b * sizeof(double));
@@ -362,6 +448,117 @@ struct ClassChunk {
       mean[c] += d * wb, m2[c] += s2 - s1 * s1 * inv_b + d * d * wab;
       mx[c] = std::max(mx[c], hi), act[c] += pos;
       out += (s1 + h0) * 0.0;
+    }
+    return out;
+  }
+};
+
+// The running state of one class over 16 channels in the float32 (N, C) path (ClassRunF32), laid out
+// together so that a run touches 6 consecutive cache lines: mean and M2 as in ClassMoments, the max and
+// the positive count (exact in float32 / int32).
+struct alignas(64) Unit16 {
+  Unit16() {}  // left uninitialised (a vector of them is not zeroed): emptied at its class's first run
+  double mean[16];
+  double m2[16];
+  float hi[16];
+  int32_t pos[16];
+};
+
+// The lanes [H * n/2, H * n/2 + n/2) of a vector of n lanes (H = 0: the low half, 1: the high half).
+template <int H, class V, std::size_t... I>
+[[gnu::always_inline]] inline auto half_of(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (H * sizeof...(I) + I)...);
+}
+template <int H, class V>
+[[gnu::always_inline]] inline auto half(V v) {
+  return half_of<H>(v, std::make_index_sequence<sizeof(V) / sizeof(v[0]) / 2>{});
+}
+
+// float32 (N, C) input, the fast path: a run of nb rows of one class (x_q = rows[q], channels [0, len);
+// na images of the class before it) merged into the class's units (unit u: channels [16u, 16u + 16)).
+// Per unit, in registers across the rows: Σx in double (the mean as exact as ClassChunk's), the max and
+// the positive count (exact), and Σd² with d = x - x_0 (the run's first row) in float32; then one Chan
+// update of the unit's mean and M2 with the run's. Doing d² in float32 saves the widening, subtraction
+// and FMA of half the vectors (ClassChunk, all in double, took 1.1-1.25x the time on one Zen 3 core). The one
+// rounding this path adds is ~1e-7 of the run's Σd², and since x_0 is one of the run's values, Σd² is at
+// most nb + 1 times the run's M2, so the std keeps ~1e-7 relative precision whatever the data (see
+// tests/test_stats.py). Returns NaN iff some d² is NaN or inf: a non-finite x, or |x - x_0| beyond
+// ~1.8e19 (d² overflows float32); the caller tells the two apart.
+struct ClassRunF32 {
+  template <int B>
+  [[gnu::always_inline]] static inline void unit(const float* const* rows, int nb, int64_t c, Unit16& U, double wb,
+                                                 double wab, double inv_b, typename Vec<float, B>::type& check) {
+    using VX = typename Vec<float, B>::type;
+    using VM = decltype(VX{} > VX{});
+    using VD = typename Vec<double, B>::type;
+    constexpr int LX = Vec<float, B>::lanes, W = 16 / LX, LD = LX / 2;
+    // Unrolled loops over the W vectors of a unit: GCC otherwise keeps these arrays on the stack.
+    VX h[W], sq[W], hi[W];
+    VM pos[W];
+    VD sum[2 * W];
+#pragma GCC unroll 4
+    for (int w = 0; w < W; ++w) {
+      h[w] = simd::load<VX>(rows[0] + c + w * LX), hi[w] = simd::load<VX>(U.hi + w * LX);
+      pos[w] = simd::load<VM>(U.pos + w * LX), sq[w] = VX{};
+      sum[2 * w] = sum[2 * w + 1] = VD{};
+    }
+    for (int q = 0; q < nb; ++q) {
+      const float* row = rows[q] + c;
+#pragma GCC unroll 4
+      for (int w = 0; w < W; ++w) {
+        const VX u = simd::load<VX>(row + w * LX), d = u - h[w];
+        hi[w] = simd::max(hi[w], u);
+        pos[w] -= u > VX{};
+        sq[w] += d * d;
+        sum[2 * w] += simd::load_as<VD>(row + w * LX);
+        sum[2 * w + 1] += simd::load_as<VD>(row + w * LX + LD);
+      }
+    }
+    const double fb = nb;
+#pragma GCC unroll 4
+    for (int w = 0; w < W; ++w) {
+      check += sq[w] * 0.0f;
+      simd::store(U.hi + w * LX, hi[w]), simd::store(U.pos + w * LX, pos[w]);
+      const VD s2[2] = {simd::widen<VD>(half<0>(sq[w])), simd::widen<VD>(half<1>(sq[w]))};
+#pragma GCC unroll 2
+      for (int e = 0; e < 2; ++e) {
+        const int v = 2 * w + e;
+        // The run's M2 = Σd² - (Σd)²/nb, Σd = Σx - nb·x_0 in double; then Chan's update.
+        const VD d1 = sum[v] - fb * simd::load_as<VD>(rows[0] + c + v * LD);
+        const VD m2b = s2[e] - d1 * d1 * inv_b, mb = sum[v] * inv_b;
+        VD mu = simd::load<VD>(U.mean + v * LD), sqd = simd::load<VD>(U.m2 + v * LD);
+        const VD dm = mb - mu;
+        mu += dm * wb, sqd += m2b + dm * dm * wab;
+        simd::store(U.mean + v * LD, mu), simd::store(U.m2 + v * LD, sqd);
+      }
+    }
+  }
+
+  template <class Isa>
+  [[gnu::always_inline]] static inline float run(const float* const* rows, int nb, int64_t len, Unit16* units,
+                                                 int64_t na) {
+    constexpr int B = Isa::bytes, LX = Vec<float, B>::lanes;
+    const double fb = nb, wb = fb / double(na + nb), wab = double(na) * wb, inv_b = 1.0 / fb;
+    typename Vec<float, B>::type check{};
+    int64_t c = 0;
+    for (; c + 16 <= len; c += 16) unit<B>(rows, nb, c, units[c / 16], wb, wab, inv_b, check);
+    float out = 0.0f;
+    for (int e = 0; e < LX; ++e) out += check[e];
+    if (c < len) {  // the last channels, one at a time, the same arithmetic
+      Unit16& U = units[c / 16];
+      for (int l = 0; c + l < len; ++l) {
+        const float h = rows[0][c + l];
+        float sq = 0.0f, hi = U.hi[l];
+        int32_t pos = U.pos[l];
+        double sum = 0.0;
+        for (int q = 0; q < nb; ++q) {
+          const float u = rows[q][c + l], d = u - h;
+          sum += double(u), sq += d * d, hi = hi > u ? hi : u, pos += u > 0.0f;
+        }
+        const double d1 = sum - fb * double(h), m2b = double(sq) - d1 * d1 * inv_b, dm = sum * inv_b - U.mean[l];
+        U.mean[l] += dm * wb, U.m2[l] += m2b + dm * dm * wab, U.hi[l] = hi, U.pos[l] = pos;
+        out += sq * 0.0f;
+      }
     }
     return out;
   }
@@ -474,6 +671,92 @@ void accumulate_direct(const ActivationView& x, const int64_t* labels, int64_t n
   }
 }
 
+// Rows a run: 12, 16 or 24 took 1.3-1.5x the time of 8 on a 2-core Zen 3 (4096 x 4096 batch; probably
+// because the rows, 16 KiB apart, put more than 8 lines of one channel block into one 8-way L1 set).
+// Images a group and channels a tile as for ClassChunk (128-1024 images, 1024-2048 channels: no faster).
+constexpr int kChunkRowsF32 = 8;
+constexpr int64_t kDirectGroupF32 = kDirectGroup;
+constexpr int64_t kDirectTileF32 = kDirectTile;
+
+// The block [n0, n1) x [c0, c1) of contiguous float32 (N, C) input (S = 1) through ClassRunF32: per
+// image group (class order within it) and channel tile, runs of up to kChunkRowsF32 rows of one class,
+// as accumulate_direct. The state goes to `units` (K rows of ceil((c1 - c0) / 16) units; a class's row is
+// set only if cnt[k] > 0). Returns false when the float32 sums overflowed on finite input (|x| beyond
+// ~1e19): the caller redoes the block in double. `cnt` (K) receives the class counts.
+bool direct_f32_units(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
+                      int64_t c1, int64_t K, CachedVector<Unit16>& units, int64_t* cnt, BadRow& bad) {
+  const float* base = static_cast<const float*>(x.data);
+  const int64_t Cb = c1 - c0, U = (Cb + 15) / 16;
+  const auto run = simd::select<ClassRunF32, float, const float* const*, int, int64_t, Unit16*, int64_t>();
+  units.resize(K * U);
+  std::vector<int64_t> order, slots, running(K);
+  std::fill(cnt, cnt + K, 0);
+  std::vector<char> seen(K, 0);
+  bool overflow = false;
+  const float* rows[kChunkRowsF32];
+  for (int64_t g0 = n0; g0 < n1; g0 += kDirectGroupF32) {
+    const int64_t g1 = std::min(n1, g0 + kDirectGroupF32), G = g1 - g0;
+    group_by_class(labels, g0, g1, K, true, order, slots);
+    for (int64_t t0 = c0; t0 < c1; t0 += kDirectTileF32) {
+      const int64_t len = std::min(c1, t0 + kDirectTileF32) - t0;
+      std::copy(cnt, cnt + K, running.begin());  // each tile counts the group's images afresh
+      for (int64_t i = 0; i < G;) {
+        const int64_t k = labels[order[i]];
+        int nb = 0;
+        for (; nb < kChunkRowsF32 && i + nb < G && labels[order[i + nb]] == k; ++nb)
+          rows[nb] = base + order[i + nb] * x.stride_n + t0;
+        Unit16* uk = units.data() + k * U;
+        if (!seen[k]) {  // the class's first run (in the first tile): its units, all channels, empty
+          for (int64_t u = 0; u < U; ++u) {
+            Unit16& e = uk[u];
+            std::fill(e.mean, e.mean + 16, 0.0), std::fill(e.m2, e.m2 + 16, 0.0);
+            std::fill(e.hi, e.hi + 16, -std::numeric_limits<float>::infinity()), std::fill(e.pos, e.pos + 16, 0);
+          }
+          seen[k] = 1;
+        }
+        const float check = run(rows, nb, len, uk + (t0 - c0) / 16, running[k]);
+        if (check != check) {  // a non-finite x, or an overflow of the float32 sums
+          bool found = false;
+          for (int q = 0; q < nb; ++q) {
+            BadRow here;
+            record_bad(base + order[i + q] * x.stride_n, x, t0, len, order[i + q], here);
+            if (here.n >= 0) found = true;
+            if (here.n >= 0 && here.before(bad)) bad = here;
+          }
+          overflow |= !found;
+        }
+        running[k] += nb;
+        i += nb;
+      }
+    }
+    std::copy(running.begin(), running.end(), cnt);
+  }
+  return !overflow;
+}
+
+// accumulate_block's form of direct_f32_units: the units copied into acc's columns [c0, c1). Also false
+// (the caller's double path then) when the units would take more than kMaxUnitBytes: they come on top of
+// the state, which ClassChunk updates in place.
+constexpr int64_t kMaxUnitBytes = int64_t(64) << 20;
+bool accumulate_direct_f32(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
+                           int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
+  const int64_t C = x.c, K = acc.n_classes, Cb = c1 - c0, U = (Cb + 15) / 16;
+  if (K * U * int64_t(sizeof(Unit16)) > kMaxUnitBytes) return false;
+  CachedVector<Unit16> units;
+  if (!direct_f32_units(x, labels, n0, n1, c0, c1, K, units, cnt, bad)) return false;
+  for (int64_t k = 0; k < K; ++k) {
+    if (cnt[k] == 0) continue;
+    const int64_t o = k * C + c0;
+    for (int64_t c = 0; c < Cb; ++c) {
+      const Unit16& e = units[k * U + c / 16];
+      const int l = int(c % 16);
+      acc.mean[o + c] = e.mean[l], acc.m2[o + c] = e.m2[l];
+      acc.max[o + c] = double(e.hi[l]), acc.active[o + c] = e.pos[l];
+    }
+  }
+  return true;
+}
+
 // One block of the work: images [n0, n1) x channels [c0, c1), Welford-accumulated into `acc`. Loops go
 // image group -> channel tile -> images of the group (in class order for short rows): the state of the
 // class at hand stays in L1 across its images, and the pages of x a group touches stay in the TLB.
@@ -481,7 +764,14 @@ void accumulate_direct(const ActivationView& x, const int64_t* labels, int64_t n
 template <class T>
 void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0, int64_t n1, int64_t c0,
                       int64_t c1, ClassMoments& acc, int64_t* cnt, BadRow& bad) {
-  if (x.s == 1 && x.stride_c == 1) return accumulate_direct<T>(x, labels, n0, n1, c0, c1, acc, cnt, bad);
+  if (x.s == 1 && x.stride_c == 1) {
+    if constexpr (std::is_same_v<T, float>) {
+      // Overflow of the float32 sums, or too many classes x channels for the units (acc untouched then):
+      // the block with sums in double.
+      if (accumulate_direct_f32(x, labels, n0, n1, c0, c1, acc, cnt, bad)) return;
+    }
+    return accumulate_direct<T>(x, labels, n0, n1, c0, c1, acc, cnt, bad);
+  }
   const T* base = static_cast<const T*>(x.data);
   const int64_t C = x.c, K = acc.n_classes;
   const RowsFn<T> simd =
@@ -514,6 +804,42 @@ void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0
   }
 }
 
+// Units [u0, u1) of one class from `blocks` blocks' units (block b's at units[b]; its image count nb[b],
+// blocks without images of the class skipped), Chan-combined in block order into ClassMoments rows
+// (channels 16·u0 on, the last unit cut at `len` channels): the image-block merge of the float32 (N, C)
+// path, straight from the units (no partial ClassMoments to fill, copy and merge).
+struct MergeUnits {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(const Unit16* const* units, const int64_t* nb, int blocks, int64_t u0,
+                                                int64_t u1, int64_t len, double* mean, double* m2, double* mx,
+                                                int64_t* act) {
+    for (int64_t u = u0; u < u1; ++u) {
+      double mu[16], sq[16], hi[16];
+      int64_t pos[16];
+      int64_t na = 0;
+      for (int b = 0; b < blocks; ++b) {
+        if (nb[b] == 0) continue;
+        const Unit16& e = units[b][u];
+        if (na == 0) {
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) mu[l] = e.mean[l], sq[l] = e.m2[l], hi[l] = e.hi[l], pos[l] = e.pos[l];
+        } else {
+          const double wb = double(nb[b]) / double(na + nb[b]), wab = double(na) * wb;
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) {
+            const double d = e.mean[l] - mu[l], h = e.hi[l];
+            mu[l] += d * wb, sq[l] += e.m2[l] + d * d * wab, hi[l] = hi[l] < h ? h : hi[l], pos[l] += e.pos[l];
+          }
+        }
+        na += nb[b];
+      }
+      const int64_t o = (u - u0) * 16, n = std::min<int64_t>(16, len - o);
+      std::copy(mu, mu + n, mean + o), std::copy(sq, sq + n, m2 + o), std::copy(hi, hi + n, mx + o);
+      std::copy(pos, pos + n, act + o);
+    }
+  }
+};
+
 // Work (values of x) below which one thread does it all.
 constexpr int64_t kParallelMin = int64_t(1) << 15;
 constexpr double kMaxPartialBytes = 64.0 * (1 << 20);
@@ -543,20 +869,66 @@ Plan plan_blocks(int64_t N, int64_t C, int64_t S, int64_t K) {
 }
 
 template <class T>
-StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, ClassMoments& out) {
+StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, ClassMoments& out,
+                                bool f32_units = true) {
   const int64_t N = x.n, C = x.c, K = out.n_classes;
   const Plan plan = plan_blocks(N, C, x.s, K);
   const int blocks = plan.blocks;
-  std::vector<ClassMoments> partial(plan.by_channel ? 0 : blocks - 1);
+  // Image blocks of float32 (N, C) input keep their state in units, merged into `out` from there.
+  const bool units_mode = std::is_same_v<T, float> && f32_units && x.s == 1 && x.stride_c == 1 &&
+                          !plan.by_channel && blocks > 1 &&
+                          K * ((C + 15) / 16) * int64_t(sizeof(Unit16)) <= kMaxUnitBytes;
+  std::vector<ClassMoments> partial(plan.by_channel || units_mode ? 0 : blocks - 1);
+  std::vector<CachedVector<Unit16>> units(units_mode ? blocks : 0);
   std::vector<std::vector<int64_t>> counts(blocks, std::vector<int64_t>(K, 0));
   std::vector<BadRow> bad(blocks);
-  bool failed = false;
+  std::vector<char> overflow(blocks, 0);
+  std::atomic<int> finished{0};
+  // `out` starts empty; in units mode the merge writes every row instead (1.3 MB not written twice for a
+  // 4096 x 4096 batch).
+  if (!units_mode) out.reset();
+
+  // Image blocks: the partials merged into `out` in block order by the thread that finishes the last block,
+  // with no barrier in between (a barrier where a thread sleeps costs its wake-up: milliseconds on a
+  // loaded machine; the merge itself is small next to the blocks: K x C values a block).
+  const auto merge_blocks = [&] {
+    if (std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; }) ||
+        std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))
+      return;
+    if (units_mode) {
+      const auto merge = simd::select<MergeUnits, void, const Unit16* const*, const int64_t*, int, int64_t, int64_t,
+                                      int64_t, double*, double*, double*, int64_t*>();
+      const int64_t U = (C + 15) / 16;
+      std::vector<const Unit16*> from(blocks);
+      std::vector<int64_t> nb(blocks);
+      for (int64_t k = 0; k < K; ++k) {
+        for (int b = 0; b < blocks; ++b) from[b] = units[b].data() + k * U, nb[b] = counts[b][k];
+        const int64_t o = k * C;
+        if (std::any_of(nb.begin(), nb.end(), [](int64_t n) { return n > 0; })) {
+          merge(from.data(), nb.data(), blocks, 0, U, C, out.mean.data() + o, out.m2.data() + o, out.max.data() + o,
+                out.active.data() + o);
+        } else {  // a class without images: its row as reset() leaves it
+          std::fill_n(out.mean.data() + o, C, 0.0), std::fill_n(out.m2.data() + o, C, 0.0);
+          std::fill_n(out.max.data() + o, C, kNegInf), std::fill_n(out.active.data() + o, C, 0);
+        }
+      }
+    } else {
+      std::vector<int64_t> na = counts[0];
+      for (int b = 1; b < blocks; ++b) {
+        out.merge_range(partial[b - 1], na.data(), counts[b].data(), 0, C);
+        for (int64_t k = 0; k < K; ++k) na[k] += counts[b][k];
+      }
+    }
+  };
 
 #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
   {
-#pragma omp for schedule(static, 1)
+#pragma omp for schedule(static, 1) nowait
     for (int b = 0; b < blocks; ++b) {
-      if (plan.by_channel) {
+      if (units_mode) {
+        overflow[b] = !direct_f32_units(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, K,
+                                        units[b], counts[b].data(), bad[b]);
+      } else if (plan.by_channel) {
         accumulate_block<T>(x, labels, 0, N, split_at(C, blocks, b), split_at(C, blocks, b + 1), out,
                             counts[b].data(), bad[b]);
       } else {
@@ -564,20 +936,17 @@ StatsStatus class_moments_cpu_t(const ActivationView& x, const int64_t* labels, 
         accumulate_block<T>(x, labels, split_at(N, blocks, b), split_at(N, blocks, b + 1), 0, C, acc,
                             counts[b].data(), bad[b]);
       }
-    }
-    // Image blocks: the partials merged into `out` in block order, each thread over its own channels.
-#pragma omp single
-    failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
-    if (!plan.by_channel && blocks > 1 && !failed) {
-      const int parts = omp_get_num_threads(), t = omp_get_thread_num();
-      std::vector<int64_t> na = counts[0];
-      for (int b = 1; b < blocks; ++b) {
-        out.merge_range(partial[b - 1], na.data(), counts[b].data(), split_at(C, parts, t), split_at(C, parts, t + 1));
-        for (int64_t k = 0; k < K; ++k) na[k] += counts[b][k];
-      }
+      // acq_rel: the last block's thread sees every block's results.
+      if (finished.fetch_add(1, std::memory_order_acq_rel) + 1 == blocks && !plan.by_channel && blocks > 1)
+        merge_blocks();
     }
   }
 
+  const bool failed = std::any_of(bad.begin(), bad.end(), [](const BadRow& r) { return r.n >= 0; });
+  if (units_mode && (failed || std::any_of(overflow.begin(), overflow.end(), [](char o) { return o != 0; }))) {
+    out.reset();  // nothing merged: `out` as the other modes leave it
+    if (!failed) return class_moments_cpu_t<T>(x, labels, out, false);  // float32 sums overflowed: in double
+  }
   if (failed) {
     BadRow first;
     for (const BadRow& r : bad)
@@ -710,8 +1079,10 @@ StatsStatus check_labels(const int64_t* labels, int64_t n, int64_t n_classes) {
 StatsStatus class_moments_cpu(const ActivationView& x, const int64_t* labels, ClassMoments& out) {
   StatsStatus st = check_labels(labels, x.n, out.n_classes);
   if (st.code != StatsStatus::Ok) return st;
-  out.reset();
-  if (x.n == 0 || x.c == 0) return st;
+  if (x.n == 0 || x.c == 0) {
+    out.reset();
+    return st;
+  }
   return x.dtype == DType::F32 ? class_moments_cpu_t<float>(x, labels, out)
                                : class_moments_cpu_t<double>(x, labels, out);
 }
