@@ -79,7 +79,8 @@ def test_cross_moments_merged_in_any_split_equal_numpy_corrcoef():
 
 
 @pytest.mark.parametrize("shape_a, cb, chunk_rows", [((5, 37, 11), 13, 16384), ((9, 3, 49), 70, 100),
-                                                     ((2, 64, 3136), 32, 16384), ((13, 1, 1), 2, 4)])
+                                                     ((2, 64, 3136), 32, 16384), ((13, 1, 1), 2, 4),
+                                                     ((3, 6, 300), 5, 128)])
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no usable CUDA device for torch")])])
 def test_streamed_cross_moments_equal_float64_numpy(monkeypatch, shape_a, cb, chunk_rows, device):

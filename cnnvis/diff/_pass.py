@@ -354,7 +354,9 @@ def _cross(xa: torch.Tensor, xb: torch.Tensor) -> CrossMoments:
         rows = p.shape[1]
         # the product in torch on either device: on the CPU numpy's BLAS threads would fight torch's OpenMP
         # pool, which spins on after each layer (measured 7x slower on 2 cores)
-        co = (p @ q.T).cpu().numpy().astype(np.float64) - rows * np.outer(d_p, d_q)  # about the means
+        co = -rows * np.outer(d_p, d_q)  # about the means
+        for r in range(0, rows, _CHUNK_ROWS):  # an image wider than _CHUNK_ROWS positions is cut too
+            co += (p[:, r:r + _CHUNK_ROWS] @ q[:, r:r + _CHUNK_ROWS].T).cpu().numpy()
         part = CrossMoments(rows, shift_p + d_p, shift_q + d_q, m2_p, m2_q, co)
         acc = part if acc is None else acc.merge(part)
     return acc
