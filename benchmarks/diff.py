@@ -58,7 +58,7 @@ def _inputs(folder: str, n: int, size: int) -> tuple[str, str, str]:
     return paths[0], paths[1], data
 
 
-def _run(argv: list[str], threads: int) -> tuple[float, float, float]:
+def _run(argv: list[str], threads: int, cwd: str) -> tuple[float, float, float]:
     # the installed cnnvis, or the checkout a PYTHONPATH of the caller's puts first; tests/ for the models
     path = [p for p in (os.environ.get("PYTHONPATH", "").split(os.pathsep)) if p]
     path = [os.path.abspath(p) for p in path] + [os.path.join(ROOT, "tests")]
@@ -67,7 +67,7 @@ def _run(argv: list[str], threads: int) -> tuple[float, float, float]:
     t = time.perf_counter()
     # cwd away from the checkout: `python -c` puts the cwd first on sys.path (a fresh clone's cnnvis/ has no core)
     r = subprocess.run([sys.executable, "-c", _CHILD, *argv], env=env, capture_output=True, text=True,
-                       cwd=os.path.dirname(argv[argv.index("--data") + 1]))
+                       cwd=cwd)
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(argv)}\n{r.stderr[-2000:]}")
@@ -100,7 +100,7 @@ def main() -> None:
             names = list(cands)
             for r in range(args.repeat):
                 for name in names[r % len(names):] + names[:r % len(names)]:  # rotated: no fixed neighbour
-                    wall, cpu, rss = _run(cands[name], args.threads)
+                    wall, cpu, rss = _run(cands[name], args.threads, tmp)
                     runs[name].append((wall, cpu, rss))
                     print(f"  {n} images, {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, {rss:.0f} MB",
                           file=sys.stderr, flush=True)

@@ -110,8 +110,8 @@ def match_neurons(corr: np.ndarray, threshold: float = STABLE_THRESHOLD) -> Neur
 def _assignment(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The maximum-weight one-to-one assignment of rows to columns (rows, cols). When every row's best column
     is a different one, that is the optimum (no assignment beats each row's maximum) and the Hungarian step is
-    skipped: a checkpoint diffed against its fine-tune or a permuted copy keeps most neurons, and a 2048-wide
-    layer costs scipy about a second."""
+    skipped: a checkpoint diffed against its fine-tune or a permuted copy keeps most neurons, and scipy takes
+    0.4 s on a random 2048 x 2048 matrix (5 s for the 54 layers of two random-weight ResNet-50s)."""
     if z.shape[0] <= z.shape[1] and z.size:
         best = z.argmax(1)
         if len(np.unique(best)) == len(best):

@@ -4,9 +4,10 @@ Per batch, A runs first (cnnvis.analysis's fx Interpreter hooking every layer ou
 reduced at once to its per-image channel means (CKA's features, the per-class sums), and only the outputs of
 A's weighted layers that have a candidate partner in B are held until B produces that partner's output; then
 their cross moments are added (float64 sums of float32 products on the CPU, in chunks of images so the extra
-memory stays small) and A's output is dropped. Candidates before any CKA is known: B's layer of the same name, kind and shape. After the pass
-the weighted layers are aligned by CKA (order-preserving, one-to-one; cnnvis.diff._match); a matched pair that was no candidate (other architectures, or CKA preferring
-another layer) gets its cross moments from a second forward pass over the data for those pairs alone.
+memory stays small) and A's output is dropped. Candidates before any CKA is known: B's layer of the same name,
+kind and shape. After the pass the weighted layers are aligned by CKA (order-preserving, one-to-one;
+cnnvis.diff._match); a matched pair that was no candidate (other architectures, or CKA preferring another
+layer) gets its cross moments from a second forward pass over the data for those pairs alone.
 Under torchrun every rank streams its shard; rank 0 merges the sums exactly and returns the Diff. Images are
 streamed in a fixed random order (seed 0), so that every batch is a random sample (what minibatch CKA assumes).
 
@@ -19,6 +20,8 @@ the diff's order, not the data set's, so they equal separate analyze() runs up t
 sums and the order of tied top-k images; the second pass, for pairs found by CKA, stays forward-only.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -341,7 +344,7 @@ def _cross(xa: torch.Tensor, xb: torch.Tensor) -> CrossMoments:
     """Cross moments of (n, Ca, S) and (n, Cb, S) over the n x S rows, in chunks of at most _CHUNK_ROWS rows.
 
     On the CPU the co-moment product is a float32 GEMM (half the time of float64, which was a third of what
-    `diff -o` adds to two analyses) of the maps shifted by their float32-rounded chunk means, summed into
+    `diff -o` adds to two analyses) of the maps shifted by their chunk means (float32 sums), summed into
     float64 chunk by chunk: with the data centred and each product's sum at most _CHUNK_ROWS terms long, the
     correlations stay within ~1e-6 of a float64 computation (tests/test_diff.py checks 1e-5 against numpy on
     the whole data). Means and squared deviations are float64 throughout; on a GPU the product is float64."""
@@ -392,11 +395,17 @@ def _sum_of_squares(z: np.ndarray) -> np.ndarray:
     at most 1024 (1e-6 relative, where one float32 sum of 50,000 terms is off by 7e-5; 4x faster than numpy's
     pairwise sum of a squared copy), added in float64."""
     c, rows = z.shape
-    block = max((b for b in range(1, min(rows, 1024) + 1) if rows % b == 0))
+    block = _block(rows)
     if block < 64:  # no usable divisor: the slower pairwise sum
         return np.square(z).sum(1, dtype=np.float64)
     blocks = z.reshape(c, rows // block, block)
     return np.einsum("cbr,cbr->cb", blocks, blocks).sum(1, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=None)
+def _block(rows: int) -> int:
+    """The largest divisor of rows up to 1024 (a layer's chunks repeat their row counts batch after batch)."""
+    return max(b for b in range(1, min(rows, 1024) + 1) if rows % b == 0)
 
 
 def _feeder(side: _Side, i: int):
