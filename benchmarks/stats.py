@@ -7,14 +7,19 @@ Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scrip
 `PYTHONPATH=. python3 benchmarks/stats.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
 
 Candidates per shape (K = 10 classes, random labels):
-  fused       cnnvis.stats.class_statistics (one read of every activation)
+  call        cnnvis.stats.class_statistics: the public call (validation, views, the kernel, the result)
+  kernel      the kernel alone: _core.ClassMoments(K, C).update_cpu on the (N, C, S) view, then take_result
   torch       a spatial mean pass and a spatial amax pass, then squares, > 0 and index_add_ on (N, C)
   torch+argmax  the same with max/argmax (what a pipeline that also wants the position would run)
   sum         tensor.sum(): one plain read of the same bytes, the memory-bound limit
 Times are medians of --repeats rounds after a warm-up, the candidates interleaved in each round, with
-the CPU caches evicted before every call (all candidates read x from memory). "fused/sum per round" is
-the median of the ratios within a round (fused and sum run back to back), steadier than the ratio of the
-medians on a machine that others load.
+the CPU caches evicted before every call (all candidates read x from memory; the call's Python code is
+evicted too, which costs it 0.2-0.4 ms on a 2-core Zen 3). "kernel/sum per round" is the median of the
+ratios within a round (kernel and sum run back to back; the torch versions run in rounds of their own), steadier than the ratio of the medians on a
+machine that others load.
+"compute floor" is the kernel on a view whose images all alias image 0 (stride 0 over N): the same work
+with x in the caches, so what the kernel costs when memory is free. Where the floor comes near the plain
+read, the kernel is bound by its arithmetic, not by memory.
 --cuda times the CUDA kernel against a device-to-device copy of the same bytes instead.
 """
 from __future__ import annotations
@@ -109,28 +114,46 @@ def evict_caches(scratch=np.ones(64 << 20 >> 3)) -> None:
     scratch.sum()
 
 
+def kernel_call(rows: np.ndarray, labels: np.ndarray):
+    """The kernel alone on an (N, C, S) view: the binding's state, one update, the finalised arrays."""
+    moments = _core.ClassMoments(K, rows.shape[1])
+    moments.update_cpu(rows, labels)
+    return moments.take_result()
+
+
 def cpu_table() -> list[str]:
     torch.set_num_threads(ARGS.threads)
-    lines = ["| shape (float32) | MB | fused ms | torch ms | torch+argmax ms | sum ms | torch/fused | "
-             "fused/sum | fused/sum per round | fused GB/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape (float32) | MB | call ms | kernel ms | compute floor ms | torch ms | torch+argmax ms | sum ms | "
+             "torch/call | call/sum | kernel/sum per round | floor/sum | kernel GB/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for shape in CPU_SHAPES:
         g = torch.Generator().manual_seed(0)
         x = torch.randn(shape, generator=g)
         labels = torch.randint(0, K, (shape[0],), generator=g)
         labels_np = labels.numpy()
+        rows = x.numpy().reshape(shape[0], shape[1], -1)
+        aliased = np.lib.stride_tricks.as_strided(rows, strides=(0,) + rows.strides[1:])  # every image is image 0
         ms = median_ms({
-            "fused": lambda: class_statistics(x, labels_np, K),
+            "call": lambda: class_statistics(x, labels_np, K),
+            "kernel": lambda: kernel_call(rows, labels_np),
+            "sum": lambda: x.sum(),
+        }, ARGS.repeats, before=evict_caches, ratio=("kernel", "sum"))
+        # The torch versions in rounds of their own: the (4096, 4096) ones take 0.3-0.5 s, after which the
+        # next call ran up to 1.2x slower (the cores' clocks), which would fall on whoever came next.
+        ms |= median_ms({
             "torch": lambda: torch_stats(x, labels, K),
             "argmax": lambda: torch_stats(x, labels, K, argmax=True),
-            "sum": lambda: x.sum(),
-        }, ARGS.repeats, before=evict_caches, ratio=("fused", "sum"))
+        }, ARGS.repeats, before=evict_caches)
+        floor = median_ms({"floor": lambda: kernel_call(aliased, labels_np)}, ARGS.repeats)["floor"]
         fused = class_statistics(x, labels_np, K)
         check_agree((fused.count, fused.mean, fused.std, fused.max, fused.active), torch_stats(x, labels, K))
+        np.testing.assert_array_equal(kernel_call(rows, labels_np)[1], fused.mean)  # the same kernel
         mb = x.numel() * x.element_size() / 1e6
-        lines.append(f"| {shape} | {mb:.0f} | {ms['fused']:.2f} | {ms['torch']:.2f} | {ms['argmax']:.2f} | "
-                     f"{ms['sum']:.2f} | {ms['torch'] / ms['fused']:.2f}x | {ms['fused'] / ms['sum']:.2f}x | "
-                     f"{ms['fused/sum']:.2f}x | {mb / ms['fused']:.1f} |")
-        del x
+        lines.append(f"| {shape} | {mb:.0f} | {ms['call']:.2f} | {ms['kernel']:.2f} | {floor:.2f} | {ms['torch']:.2f} | "
+                     f"{ms['argmax']:.2f} | {ms['sum']:.2f} | {ms['torch'] / ms['call']:.2f}x | "
+                     f"{ms['call'] / ms['sum']:.2f}x | {ms['kernel/sum']:.2f}x | {floor / ms['sum']:.2f}x | "
+                     f"{mb / ms['kernel']:.1f} |")
+        del x, rows, aliased
     return lines
 
 
