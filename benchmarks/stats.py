@@ -15,8 +15,9 @@ Candidates per shape (K = 10 classes, random labels):
 Times are medians of --repeats rounds after a warm-up, the candidates interleaved in each round, with
 the CPU caches evicted before every call (all candidates read x from memory; the call's Python code is
 evicted too, which costs it 0.2-0.4 ms on a 2-core Zen 3). "kernel/sum per round" is the median of the
-ratios within a round (kernel and sum run back to back; the torch versions run in rounds of their own), steadier than the ratio of the medians on a
-machine that others load.
+ratios within a round (kernel and sum run back to back), steadier than the ratio of the medians on a
+machine that others load. The torch versions run in rounds of their own: the (4096, 4096) ones take
+0.3-0.5 s, after which the next call ran up to 1.2x slower.
 "compute floor" is the kernel on a view whose images all alias image 0 (stride 0 over N): the same work
 with x in the caches, so what the kernel costs when memory is free. Where the floor comes near the plain
 read, the kernel is bound by its arithmetic, not by memory.
@@ -85,10 +86,10 @@ def check_agree(fused, reference) -> None:
         np.testing.assert_allclose(ours, theirs.cpu().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None, ratio=None) -> dict:
+def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None, ratios=()) -> dict:
     """Median wall time (ms) of each candidate, interleaved round by round after one warm-up each;
-    `before` runs untimed ahead of every call. ratio=(a, b) adds "a/b": the median of the per-round
-    ratios."""
+    `before` runs untimed ahead of every call. Each (a, b) in ratios adds "a/b": the median of the
+    per-round ratios."""
     for fn in fns.values():
         fn()
     sync()
@@ -101,8 +102,7 @@ def median_ms(fns: dict, repeats: int, sync=lambda: None, before=lambda: None, r
             sync()
             times[name].append((time.perf_counter() - t0) * 1e3)
     out = {name: statistics.median(v) for name, v in times.items()}
-    if ratio:
-        a, b = ratio
+    for a, b in ratios:
         out[f"{a}/{b}"] = statistics.median(x / y for x, y in zip(times[a], times[b]))
     return out
 
@@ -124,7 +124,7 @@ def kernel_call(rows: np.ndarray, labels: np.ndarray):
 def cpu_table() -> list[str]:
     torch.set_num_threads(ARGS.threads)
     lines = ["| shape (float32) | MB | call ms | kernel ms | compute floor ms | torch ms | torch+argmax ms | sum ms | "
-             "torch/call | call/sum | kernel/sum per round | floor/sum | kernel GB/s |",
+             "torch/call | call/sum | kernel/sum per round | floor/sum per round | kernel GB/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for shape in CPU_SHAPES:
         g = torch.Generator().manual_seed(0)
@@ -135,23 +135,21 @@ def cpu_table() -> list[str]:
         aliased = np.lib.stride_tricks.as_strided(rows, strides=(0,) + rows.strides[1:])  # every image is image 0
         ms = median_ms({
             "call": lambda: class_statistics(x, labels_np, K),
+            "floor": lambda: kernel_call(aliased, labels_np),  # image 0 comes from memory, the rest from cache
             "kernel": lambda: kernel_call(rows, labels_np),
             "sum": lambda: x.sum(),
-        }, ARGS.repeats, before=evict_caches, ratio=("kernel", "sum"))
-        # The torch versions in rounds of their own: the (4096, 4096) ones take 0.3-0.5 s, after which the
-        # next call ran up to 1.2x slower (the cores' clocks), which would fall on whoever came next.
+        }, ARGS.repeats, before=evict_caches, ratios=[("kernel", "sum"), ("floor", "sum")])
         ms |= median_ms({
             "torch": lambda: torch_stats(x, labels, K),
             "argmax": lambda: torch_stats(x, labels, K, argmax=True),
         }, ARGS.repeats, before=evict_caches)
-        floor = median_ms({"floor": lambda: kernel_call(aliased, labels_np)}, ARGS.repeats)["floor"]
         fused = class_statistics(x, labels_np, K)
         check_agree((fused.count, fused.mean, fused.std, fused.max, fused.active), torch_stats(x, labels, K))
         np.testing.assert_array_equal(kernel_call(rows, labels_np)[1], fused.mean)  # the same kernel
         mb = x.numel() * x.element_size() / 1e6
-        lines.append(f"| {shape} | {mb:.0f} | {ms['call']:.2f} | {ms['kernel']:.2f} | {floor:.2f} | {ms['torch']:.2f} | "
-                     f"{ms['argmax']:.2f} | {ms['sum']:.2f} | {ms['torch'] / ms['call']:.2f}x | "
-                     f"{ms['call'] / ms['sum']:.2f}x | {ms['kernel/sum']:.2f}x | {floor / ms['sum']:.2f}x | "
+        lines.append(f"| {shape} | {mb:.0f} | {ms['call']:.2f} | {ms['kernel']:.2f} | {ms['floor']:.2f} | "
+                     f"{ms['torch']:.2f} | {ms['argmax']:.2f} | {ms['sum']:.2f} | {ms['torch'] / ms['call']:.2f}x | "
+                     f"{ms['call'] / ms['sum']:.2f}x | {ms['kernel/sum']:.2f}x | {ms['floor/sum']:.2f}x | "
                      f"{mb / ms['kernel']:.1f} |")
         del x, rows, aliased
     return lines
