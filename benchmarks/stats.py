@@ -1,12 +1,12 @@
 """Benchmark: the fused per-class statistics kernel against the straightforward torch version and against
 the memory limit (one plain full reduction over the same bytes), side by side in one run, same threads.
 
-    python3 benchmarks/stats.py [--threads 2] [--repeats 7] [--cuda]
+    python3 benchmarks/stats.py [--threads 2] [--repeats 15] [--classes 10] [--cuda]
 
 Runs against the installed cnnvis (the README's setup: scripts/setup.sh or scripts/demo.sh);
 `PYTHONPATH=. python3 benchmarks/stats.py` measures a checkout's dev build (scripts/dev-build.sh) instead.
 
-Candidates per shape (K = 10 classes, random labels):
+Candidates per shape (K = --classes classes, random labels):
   call        cnnvis.stats.class_statistics: the public call (validation, views, the kernel, the result)
   kernel      the kernel alone: _core.ClassMoments(K, C).update_cpu on the (N, C, S) view, then take_result
   torch       a spatial mean pass and a spatial amax pass, then squares, > 0 and index_add_ on (N, C)
@@ -37,6 +37,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2, help="OpenMP and torch threads (default 2)")
     p.add_argument("--repeats", type=int, default=15, help="timed rounds per candidate (default 15)")
+    p.add_argument("--classes", type=int, default=10, help="K, the number of classes (default 10)")
     p.add_argument("--cuda", action="store_true", help="time the CUDA kernel against a D2D copy")
     return p.parse_args()
 
@@ -55,7 +56,7 @@ from cnnvis.compute import cuda_available, cuda_status  # noqa: E402
 from cnnvis.stats import class_statistics  # noqa: E402
 
 warnings.filterwarnings("ignore", message="index_reduce")
-K = 10
+K = ARGS.classes
 CPU_SHAPES = [(256, 256, 28, 28), (256, 512, 7, 7), (4096, 4096)]
 CUDA_SHAPES = [(2048, 256, 28, 28), (2048, 512, 14, 14), (65536, 4096)]
 
