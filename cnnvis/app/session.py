@@ -51,7 +51,7 @@ class Session:
         if decorate is not None and background:  # a Scene decorated before the findings came could not get them
             raise ValueError("Session: decorate needs background=False (the findings known before any Scene)")
         self._decorate = decorate  # (Scene, Aggregation) -> Scene, applied to every Scene laid out
-        self._decorated = weakref.WeakValueDictionary()  # id -> the decorated Scenes (kept as they are)
+        self._complete = weakref.WeakValueDictionary()  # id -> the Scenes that have the findings (and decoration)
         if background:  # the first Scene's crops decode while the neurons are clustered
             analysis.prefetch_patches()
         self.aggregation = aggregate(analysis, **aggregate_options)
@@ -255,16 +255,18 @@ class Session:
         scene = self._with_findings(self._layout(self.analysis, agg), agg)
         if self._decorate is None:
             return scene
-        scene = self._decorate(scene, agg)
-        self._decorated[id(scene)] = scene  # complete: its findings list is the decoration's, not the diagnosis'
-        return scene
+        return self._completed(self._decorate(scene, agg))
 
     def _with_findings(self, scene, agg):
+        """scene with the findings, once they are known: attached to a Scene laid out before they were."""
         f = self.findings
-        if f is None or self._decorated.get(id(scene)) is scene or (
-                scene.findings and len(scene.findings) == len(f.diagnosis)):
+        if f is None or self._complete.get(id(scene)) is scene:
             return scene
-        return f.attach(scene, agg)
+        return self._completed(f.attach(scene, agg))
+
+    def _completed(self, scene):
+        self._complete[id(scene)] = scene
+        return scene
 
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
