@@ -734,6 +734,43 @@ bool direct_f32_units(const ActivationView& x, const int64_t* labels, int64_t n0
   return !overflow;
 }
 
+// Units [u0, u1) of one class from `blocks` blocks' units (block b's at units[b]; its image count nb[b],
+// blocks without images of the class skipped), Chan-combined in block order into ClassMoments rows
+// (channels 16·u0 on, the last unit cut at `len` channels): the image-block merge of the float32 (N, C)
+// path, straight from the units (no partial ClassMoments to fill, copy and merge); with one block, the copy
+// of a block's units into its ClassMoments (accumulate_direct_f32).
+struct MergeUnits {
+  template <class Isa>
+  [[gnu::always_inline]] static inline void run(const Unit16* const* units, const int64_t* nb, int blocks, int64_t u0,
+                                                int64_t u1, int64_t len, double* mean, double* m2, double* mx,
+                                                int64_t* act) {
+    for (int64_t u = u0; u < u1; ++u) {
+      double mu[16], sq[16], hi[16];
+      int64_t pos[16];
+      int64_t na = 0;
+      for (int b = 0; b < blocks; ++b) {
+        if (nb[b] == 0) continue;
+        const Unit16& e = units[b][u];
+        if (na == 0) {
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) mu[l] = e.mean[l], sq[l] = e.m2[l], hi[l] = e.hi[l], pos[l] = e.pos[l];
+        } else {
+          const double wb = double(nb[b]) / double(na + nb[b]), wab = double(na) * wb;
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) {
+            const double d = e.mean[l] - mu[l], h = e.hi[l];
+            mu[l] += d * wb, sq[l] += e.m2[l] + d * d * wab, hi[l] = hi[l] < h ? h : hi[l], pos[l] += e.pos[l];
+          }
+        }
+        na += nb[b];
+      }
+      const int64_t o = (u - u0) * 16, n = std::min<int64_t>(16, len - o);
+      std::copy(mu, mu + n, mean + o), std::copy(sq, sq + n, m2 + o), std::copy(hi, hi + n, mx + o);
+      std::copy(pos, pos + n, act + o);
+    }
+  }
+};
+
 // accumulate_block's form of direct_f32_units: the units copied into acc's columns [c0, c1). Also false
 // (the caller's double path then) when the units would take more than kMaxUnitBytes: they come on top of
 // the state, which ClassChunk updates in place.
@@ -744,15 +781,14 @@ bool accumulate_direct_f32(const ActivationView& x, const int64_t* labels, int64
   if (K * U * int64_t(sizeof(Unit16)) > kMaxUnitBytes) return false;
   CachedVector<Unit16> units;
   if (!direct_f32_units(x, labels, n0, n1, c0, c1, K, units, cnt, bad)) return false;
+  const auto copy = simd::select<MergeUnits, void, const Unit16* const*, const int64_t*, int, int64_t, int64_t,
+                                 int64_t, double*, double*, double*, int64_t*>();
   for (int64_t k = 0; k < K; ++k) {
-    if (cnt[k] == 0) continue;
+    if (cnt[k] == 0) continue;  // its units were never set
+    const Unit16* from = units.data() + k * U;
     const int64_t o = k * C + c0;
-    for (int64_t c = 0; c < Cb; ++c) {
-      const Unit16& e = units[k * U + c / 16];
-      const int l = int(c % 16);
-      acc.mean[o + c] = e.mean[l], acc.m2[o + c] = e.m2[l];
-      acc.max[o + c] = double(e.hi[l]), acc.active[o + c] = e.pos[l];
-    }
+    copy(&from, cnt + k, 1, 0, U, Cb, acc.mean.data() + o, acc.m2.data() + o, acc.max.data() + o,
+         acc.active.data() + o);  // one block: the units as they are
   }
   return true;
 }
@@ -803,42 +839,6 @@ void accumulate_block(const ActivationView& x, const int64_t* labels, int64_t n0
     std::copy(running.begin(), running.end(), cnt);
   }
 }
-
-// Units [u0, u1) of one class from `blocks` blocks' units (block b's at units[b]; its image count nb[b],
-// blocks without images of the class skipped), Chan-combined in block order into ClassMoments rows
-// (channels 16·u0 on, the last unit cut at `len` channels): the image-block merge of the float32 (N, C)
-// path, straight from the units (no partial ClassMoments to fill, copy and merge).
-struct MergeUnits {
-  template <class Isa>
-  [[gnu::always_inline]] static inline void run(const Unit16* const* units, const int64_t* nb, int blocks, int64_t u0,
-                                                int64_t u1, int64_t len, double* mean, double* m2, double* mx,
-                                                int64_t* act) {
-    for (int64_t u = u0; u < u1; ++u) {
-      double mu[16], sq[16], hi[16];
-      int64_t pos[16];
-      int64_t na = 0;
-      for (int b = 0; b < blocks; ++b) {
-        if (nb[b] == 0) continue;
-        const Unit16& e = units[b][u];
-        if (na == 0) {
-#pragma omp simd
-          for (int l = 0; l < 16; ++l) mu[l] = e.mean[l], sq[l] = e.m2[l], hi[l] = e.hi[l], pos[l] = e.pos[l];
-        } else {
-          const double wb = double(nb[b]) / double(na + nb[b]), wab = double(na) * wb;
-#pragma omp simd
-          for (int l = 0; l < 16; ++l) {
-            const double d = e.mean[l] - mu[l], h = e.hi[l];
-            mu[l] += d * wb, sq[l] += e.m2[l] + d * d * wab, hi[l] = hi[l] < h ? h : hi[l], pos[l] += e.pos[l];
-          }
-        }
-        na += nb[b];
-      }
-      const int64_t o = (u - u0) * 16, n = std::min<int64_t>(16, len - o);
-      std::copy(mu, mu + n, mean + o), std::copy(sq, sq + n, m2 + o), std::copy(hi, hi + n, mx + o);
-      std::copy(pos, pos + n, act + o);
-    }
-  }
-};
 
 // Work (values of x) below which one thread does it all.
 constexpr int64_t kParallelMin = int64_t(1) << 15;
